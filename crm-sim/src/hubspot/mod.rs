@@ -1,0 +1,418 @@
+//! A HubSpot CRM v3 simulator: OAuth refresh, properties and pipelines, objects with batch and
+//! search, v4 associations and owners, with HubSpot's validation errors.
+
+mod objects;
+mod profile;
+mod properties;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde_json::{Map, Value, json};
+
+pub use crate::{LoggedRequest, OAuthClient, Sim};
+pub use profile::{CustomProperty, Profile, ProfileOwner};
+
+use crate::request_log::RequestLog;
+use properties::Property;
+
+/// A stored CRM object as tests see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HubspotRecord {
+    /// The object id.
+    pub id: String,
+    /// Every property value, as strings as in v3.
+    pub properties: Map<String, Value>,
+    /// Associations: (to object type, to id, association type id).
+    pub associations: Vec<(String, String, u32)>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Stored {
+    record: HubspotRecord,
+    created_at: String,
+    updated_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Owner {
+    id: String,
+    user_id: String,
+    email: String,
+    first: String,
+    last: String,
+    created_at: String,
+}
+
+#[derive(Debug)]
+pub(crate) struct PortalState {
+    properties: BTreeMap<String, Vec<Property>>,
+    pipelines: Vec<Value>,
+    records: BTreeMap<String, BTreeMap<u64, Stored>>,
+    owners: Vec<Owner>,
+    tokens: HashMap<String, Instant>,
+    clients: Vec<OAuthClient>,
+    ttl: Duration,
+    next_id: u64,
+}
+
+/// A simulated HubSpot portal.
+#[derive(Debug)]
+pub struct Org {
+    state: Mutex<PortalState>,
+    log: RequestLog,
+}
+
+/// The object types the simulator has.
+pub(crate) const OBJECT_TYPES: [&str; 3] = ["companies", "contacts", "deals"];
+
+/// Starts a simulated portal from `profile` on `addr` (use port 0 for any free port).
+pub async fn serve(profile: Profile, addr: SocketAddr) -> anyhow::Result<Sim<Org>> {
+    let (listener, base_url) = crate::server::bind(addr).await?;
+    let org = Arc::new(Org::new(&profile)?);
+    let api = Router::new()
+        .route("/crm/v3/properties/{object_type}", get(list_properties))
+        .route("/crm/v3/pipelines/deals", get(list_pipelines))
+        .route("/crm/v3/owners", get(list_owners))
+        .route("/crm/v3/owners/", get(list_owners))
+        .route("/crm/v3/objects/{object_type}", post(objects::create))
+        .route(
+            "/crm/v3/objects/{object_type}/{id}",
+            get(objects::get)
+                .patch(objects::update)
+                .delete(objects::archive),
+        )
+        .route(
+            "/crm/v3/objects/{object_type}/batch/read",
+            post(objects::batch_read),
+        )
+        .route(
+            "/crm/v3/objects/{object_type}/batch/create",
+            post(objects::batch_create),
+        )
+        .route(
+            "/crm/v3/objects/{object_type}/batch/update",
+            post(objects::batch_update),
+        )
+        .route(
+            "/crm/v3/objects/{object_type}/search",
+            post(objects::search),
+        )
+        .route(
+            "/crm/v4/objects/{from}/{id}/associations/{to}",
+            get(objects::list_associations),
+        )
+        .route(
+            "/crm/v4/objects/{from}/{id}/associations/default/{to}/{to_id}",
+            put(objects::associate_default),
+        )
+        .route_layer(middleware::from_fn_with_state(org.clone(), require_token));
+    let router = Router::new()
+        .merge(api)
+        .route("/oauth/v1/token", post(token))
+        .route(
+            "/__sim/requests",
+            get(|State(org): State<Arc<Org>>| async move { Json(org.requests()) }),
+        )
+        .route("/__sim/owners", post(admin_add_owner))
+        .layer(middleware::from_fn_with_state(org.clone(), log_request))
+        .with_state(org.clone());
+    Ok(crate::server::spawn(listener, base_url, router, org))
+}
+
+async fn log_request(State(org): State<Arc<Org>>, request: Request, next: Next) -> Response {
+    let method = request.method().to_string();
+    let path = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    let response = next.run(request).await;
+    if !path.starts_with("/__sim/") {
+        org.log.record(&method, &path, response.status().as_u16());
+    }
+    response
+}
+
+/// A HubSpot error body with a fresh correlation id.
+pub(crate) fn error(
+    status: StatusCode,
+    category: &str,
+    message: impl Into<String>,
+    extra: Map<String, Value>,
+) -> Response {
+    let mut body = json!({
+        "status": "error", "message": message.into(),
+        "correlationId": uuid::Uuid::new_v4().to_string(), "category": category,
+    });
+    if let Some(body) = body.as_object_mut() {
+        body.extend(extra);
+    }
+    (status, Json(body)).into_response()
+}
+
+async fn require_token(State(org): State<Arc<Org>>, request: Request, next: Next) -> Response {
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::to_owned);
+    let expiry = token.and_then(|t| org.with_state(|s| s.tokens.get(&t).copied()));
+    match expiry {
+        Some(expiry) if expiry > Instant::now() => next.run(request).await,
+        Some(_) => error(
+            StatusCode::UNAUTHORIZED,
+            "EXPIRED_AUTHENTICATION",
+            "The OAuth token used to make this call expired 0 second(s) ago.",
+            Map::new(),
+        ),
+        None => error(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_AUTHENTICATION",
+            "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+            Map::new(),
+        ),
+    }
+}
+
+/// `POST /oauth/v1/token` with `grant_type=refresh_token`.
+async fn token(State(org): State<Arc<Org>>, body: Bytes) -> Response {
+    let params: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let param = |k: &str| params.get(k).map(String::as_str);
+    let client = org.with_state(|s| {
+        s.clients
+            .iter()
+            .find(|c| Some(c.refresh_token.as_str()) == param("refresh_token"))
+            .cloned()
+    });
+    let Some(client) = client.filter(|_| param("grant_type") == Some("refresh_token")) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "BAD_REFRESH_TOKEN",
+            "missing or unknown refresh token",
+            Map::new(),
+        )
+        .into_response();
+    };
+    if Some(client.client_id.as_str()) != param("client_id")
+        || Some(client.client_secret.as_str()) != param("client_secret")
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "BAD_CLIENT_ID",
+            "missing or invalid client_id or client_secret",
+            Map::new(),
+        );
+    }
+    let access = format!("CO{}", uuid::Uuid::new_v4().simple());
+    let ttl = org.with_state(|s| {
+        s.tokens.insert(access.clone(), Instant::now() + s.ttl);
+        s.ttl.as_secs()
+    });
+    Json(json!({"access_token": access, "refresh_token": client.refresh_token, "expires_in": ttl, "token_type": "bearer"})).into_response()
+}
+
+async fn list_properties(State(org): State<Arc<Org>>, Path(object_type): Path<String>) -> Response {
+    match org.with_state(|s| {
+        s.properties
+            .get(&object_type)
+            .map(|p| p.iter().map(|p| p.v3.clone()).collect::<Vec<_>>())
+    }) {
+        Some(results) => Json(json!({ "results": results })).into_response(),
+        None => error(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            format!("Unable to infer object type from: {object_type}"),
+            Map::new(),
+        ),
+    }
+}
+
+async fn list_pipelines(State(org): State<Arc<Org>>) -> Json<Value> {
+    Json(json!({ "results": org.with_state(|s| s.pipelines.clone()) }))
+}
+
+fn owner_json(o: &Owner) -> Value {
+    json!({"id": o.id, "email": o.email, "firstName": o.first, "lastName": o.last, "userId": o.user_id.parse::<u64>().unwrap_or(0), "createdAt": o.created_at, "updatedAt": o.created_at, "archived": false})
+}
+
+/// `GET /crm/v3/owners?email=..&limit=..&after=..`.
+async fn list_owners(
+    State(org): State<Arc<Org>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Json<Value> {
+    let limit = q
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(100)
+        .clamp(1, 500);
+    let after = q
+        .get("after")
+        .and_then(|a| a.parse::<usize>().ok())
+        .unwrap_or(0);
+    let owners: Vec<Value> = org.with_state(|s| {
+        s.owners
+            .iter()
+            .filter(|o| {
+                q.get("email")
+                    .is_none_or(|e| o.email.eq_ignore_ascii_case(e))
+            })
+            .map(owner_json)
+            .collect()
+    });
+    let page: Vec<Value> = owners.iter().skip(after).take(limit).cloned().collect();
+    let mut body = json!({ "results": page });
+    if after + limit < owners.len() {
+        body["paging"] = json!({"next": {"after": (after + limit).to_string()}});
+    }
+    Json(body)
+}
+
+async fn admin_add_owner(State(org): State<Arc<Org>>, body: Bytes) -> (StatusCode, Json<Value>) {
+    let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let field = |k: &str| value.get(k).and_then(Value::as_str).map(str::to_owned);
+    match (field("email"), field("firstName"), field("lastName")) {
+        (Some(email), Some(first), Some(last)) => (
+            StatusCode::CREATED,
+            Json(json!({"id": org.add_owner(&email, &first, &last)})),
+        ),
+        _ => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "expected {email, firstName, lastName}"})),
+        ),
+    }
+}
+
+impl Org {
+    fn new(profile: &Profile) -> anyhow::Result<Self> {
+        let pipelines = properties::pipelines()?;
+        let mut props = BTreeMap::new();
+        for object_type in OBJECT_TYPES {
+            let custom: Vec<(String, String)> = profile
+                .custom_properties
+                .iter()
+                .filter(|c| c.object_type == object_type)
+                .map(|c| (c.name.clone(), c.label.clone()))
+                .collect();
+            props.insert(
+                object_type.to_owned(),
+                properties::load(object_type, &custom, &pipelines, false)?,
+            );
+        }
+        let state = PortalState {
+            properties: props,
+            pipelines,
+            records: BTreeMap::new(),
+            owners: Vec::new(),
+            tokens: HashMap::new(),
+            clients: profile.oauth_clients.clone(),
+            ttl: Duration::from_secs(profile.token_ttl_seconds),
+            next_id: 1001,
+        };
+        let org = Self {
+            state: Mutex::new(state),
+            log: RequestLog::default(),
+        };
+        for owner in &profile.owners {
+            org.add_owner(&owner.email, &owner.first_name, &owner.last_name);
+        }
+        Ok(org)
+    }
+
+    pub(crate) fn with_state<T>(&self, f: impl FnOnce(&mut PortalState) -> T) -> T {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut state)
+    }
+
+    /// Adds an owner; returns its `id` (distinct from its `userId`).
+    pub fn add_owner(&self, email: &str, first: &str, last: &str) -> String {
+        self.with_state(|s| {
+            let n = s.owners.len() as u64 + 1;
+            let owner = Owner {
+                id: (70_000_000 + n).to_string(),
+                user_id: (9_000_000 + n).to_string(),
+                email: email.to_owned(),
+                first: first.to_owned(),
+                last: last.to_owned(),
+                created_at: objects::now_iso(),
+            };
+            let id = owner.id.clone();
+            s.owners.push(owner);
+            id
+        })
+    }
+
+    /// Every live record of `object_type` (`deals`, `companies`, `contacts`), oldest first.
+    pub fn records(&self, object_type: &str) -> Vec<HubspotRecord> {
+        self.with_state(|s| {
+            s.records
+                .get(object_type)
+                .map(|r| r.values().map(|r| r.record.clone()).collect())
+                .unwrap_or_default()
+        })
+    }
+
+    /// One live record.
+    pub fn record(&self, object_type: &str, id: &str) -> Option<HubspotRecord> {
+        let id = id.parse::<u64>().ok()?;
+        self.with_state(|s| {
+            s.records
+                .get(object_type)?
+                .get(&id)
+                .map(|r| r.record.clone())
+        })
+    }
+
+    /// Inserts a record as a user would in the UI, bypassing validation; returns its id.
+    pub fn insert(&self, object_type: &str, properties: Map<String, Value>) -> String {
+        self.with_state(|s| {
+            objects::store_new(s, object_type, objects::stringify(properties), Vec::new())
+        })
+    }
+
+    /// Updates a record as a user would, bypassing validation. Unknown ids are ignored.
+    pub fn update(&self, object_type: &str, id: &str, properties: Map<String, Value>) {
+        self.with_state(|s| {
+            objects::store_update(s, object_type, id, objects::stringify(properties))
+        });
+    }
+
+    /// The integration's pre-issued OAuth credentials.
+    pub fn oauth_client(&self) -> OAuthClient {
+        self.with_state(|s| s.clients.first().cloned())
+            .unwrap_or_else(|| OAuthClient {
+                client_id: String::new(),
+                client_secret: String::new(),
+                refresh_token: String::new(),
+            })
+    }
+
+    /// How many API requests the portal has served (admin `/__sim/` requests excluded).
+    pub fn request_count(&self) -> u64 {
+        self.log.count()
+    }
+
+    /// Every API request the portal has served, oldest first.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.log.entries()
+    }
+
+    /// Ends every access token now, as if they had all expired.
+    pub fn expire_tokens(&self) {
+        self.with_state(|s| s.tokens.values_mut().for_each(|e| *e = Instant::now()));
+    }
+}

@@ -1,0 +1,105 @@
+//! What a simulated HubSpot portal holds beyond the embedded properties.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+use crate::OAuthClient;
+
+/// The setup of a simulated HubSpot portal, from [`Profile::default`] or YAML:
+///
+/// ```yaml
+/// token_ttl_seconds: 1800
+/// oauth_clients:
+///   - { client_id: conduit-demo, client_secret: demo-secret, refresh_token: hs-refresh-integration }
+/// owners:
+///   - { email: ada@example.com, first_name: Ada, last_name: Lovelace }
+/// custom_properties:
+///   - { object_type: deals, name: external_id, label: External ID }
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Seconds an access token stays valid; 1800 (HubSpot's) if not set.
+    #[serde(default = "default_ttl")]
+    pub token_ttl_seconds: u64,
+    /// OAuth clients the token endpoint accepts; the first is the integration's.
+    pub oauth_clients: Vec<OAuthClient>,
+    /// Owners seeded at start.
+    #[serde(default)]
+    pub owners: Vec<ProfileOwner>,
+    /// Custom unique text properties (`hasUniqueValue: true`).
+    #[serde(default)]
+    pub custom_properties: Vec<CustomProperty>,
+}
+
+/// An owner seeded at start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileOwner {
+    /// Email.
+    pub email: String,
+    /// First name.
+    pub first_name: String,
+    /// Last name.
+    pub last_name: String,
+}
+
+/// A custom property: a unique single-line text property.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomProperty {
+    /// `deals`, `companies` or `contacts`.
+    pub object_type: String,
+    /// Internal name.
+    pub name: String,
+    /// Label.
+    pub label: String,
+}
+
+fn default_ttl() -> u64 {
+    1800
+}
+
+impl Profile {
+    /// Reads a profile from a YAML file.
+    pub fn from_yaml_file(path: impl AsRef<Path>) -> anyhow::Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("failed to read hubspot profile `{}`", path.display()))?;
+        Self::from_yaml_str(&text)
+            .with_context(|| format!("invalid hubspot profile `{}`", path.display()))
+    }
+
+    /// Parses a profile from YAML text.
+    pub fn from_yaml_str(text: &str) -> anyhow::Result<Self> {
+        let profile: Self = serde_yaml::from_str(text).context("failed to parse profile yaml")?;
+        anyhow::ensure!(
+            !profile.oauth_clients.is_empty(),
+            "a profile needs at least one oauth client"
+        );
+        Ok(profile)
+    }
+}
+
+impl Default for Profile {
+    /// The demo portal: the conduit-demo client and `external_id` on deals and companies.
+    fn default() -> Self {
+        let external_id = |object_type: &str| CustomProperty {
+            object_type: object_type.to_owned(),
+            name: "external_id".to_owned(),
+            label: "External ID".to_owned(),
+        };
+        Self {
+            token_ttl_seconds: default_ttl(),
+            oauth_clients: vec![OAuthClient {
+                client_id: "conduit-demo".to_owned(),
+                client_secret: "demo-secret".to_owned(),
+                refresh_token: "hs-refresh-integration".to_owned(),
+            }],
+            owners: Vec::new(),
+            custom_properties: vec![external_id("deals"), external_id("companies")],
+        }
+    }
+}

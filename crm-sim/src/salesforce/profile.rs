@@ -1,0 +1,213 @@
+//! What a simulated Salesforce org holds beyond the embedded describes: custom fields, users,
+//! OAuth clients and the access-token lifetime.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::describe::field_describe;
+use crate::OAuthClient;
+
+/// The setup of a simulated Salesforce org, from [`Profile::default`] or a YAML file:
+///
+/// ```yaml
+/// token_ttl_seconds: 7200
+/// oauth_clients:
+///   - { client_id: conduit-demo, client_secret: demo-secret, refresh_token: sf-refresh-integration }
+/// users:
+///   - { email: ada@example.com, first_name: Ada, last_name: Lovelace }
+/// custom_fields:
+///   - { object: Opportunity, name: External_Id__c, type: string, length: 32, unique: true, external_id: true }
+///   - { object: Opportunity, name: Product__c, type: picklist, restricted: true, values: [GTX Pro] }
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Seconds an access token stays valid; 7200 (two hours, Salesforce's default session) if
+    /// not set.
+    #[serde(default = "default_ttl")]
+    pub token_ttl_seconds: u64,
+    /// OAuth clients the token endpoint accepts; the first is the integration user's.
+    pub oauth_clients: Vec<OAuthClient>,
+    /// Users besides the integration user, who always exists.
+    #[serde(default)]
+    pub users: Vec<ProfileUser>,
+    /// Custom fields added to the embedded objects (Account, Contact, Lead, Opportunity, Event).
+    #[serde(default)]
+    pub custom_fields: Vec<CustomField>,
+}
+
+/// A user seeded at start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileUser {
+    /// Email, also used as the username.
+    pub email: String,
+    /// First name.
+    pub first_name: String,
+    /// Last name.
+    pub last_name: String,
+}
+
+/// A custom field, rendered as a full describe field object.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomField {
+    /// The object it is on, e.g. `Opportunity`.
+    pub object: String,
+    /// API name, ending in `__c`.
+    pub name: String,
+    /// Label; the name without `__c` and underscores if not set.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Describe type: `string`, `textarea`, `picklist`, `multipicklist`, `double`, `int`,
+    /// `currency`, `percent`, `boolean`, `date`, `datetime`, `email`, `phone` or `url`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Maximum length of text types; 255 if not set.
+    #[serde(default)]
+    pub length: Option<u64>,
+    /// Whether values must be unique (case-insensitively).
+    #[serde(default)]
+    pub unique: bool,
+    /// Whether the field is an external id (an upsert key).
+    #[serde(default)]
+    pub external_id: bool,
+    /// Whether a create must set it.
+    #[serde(default)]
+    pub required: bool,
+    /// Whether picklist values outside `values` are refused.
+    #[serde(default)]
+    pub restricted: bool,
+    /// Picklist values.
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+fn default_ttl() -> u64 {
+    7200
+}
+
+impl Profile {
+    /// Reads a profile from a YAML file.
+    pub fn from_yaml_file(path: impl AsRef<Path>) -> anyhow::Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("failed to read salesforce profile `{}`", path.display()))?;
+        Self::from_yaml_str(&text)
+            .with_context(|| format!("invalid salesforce profile `{}`", path.display()))
+    }
+
+    /// Parses a profile from YAML text.
+    pub fn from_yaml_str(text: &str) -> anyhow::Result<Self> {
+        let profile: Self = serde_yaml::from_str(text).context("failed to parse profile yaml")?;
+        anyhow::ensure!(
+            !profile.oauth_clients.is_empty(),
+            "a profile needs at least one oauth client"
+        );
+        Ok(profile)
+    }
+}
+
+impl Default for Profile {
+    /// The demo org: the conduit-demo client, and the custom fields the demo data needs.
+    fn default() -> Self {
+        let external_id = |object: &str| CustomField {
+            object: object.to_owned(),
+            name: "External_Id__c".to_owned(),
+            label: Some("External Id".to_owned()),
+            kind: "string".to_owned(),
+            length: Some(32),
+            unique: true,
+            external_id: true,
+            required: false,
+            restricted: false,
+            values: Vec::new(),
+        };
+        let products = [
+            "GTX Basic",
+            "GTX Pro",
+            "MG Special",
+            "MG Advanced",
+            "GTX Plus Basic",
+        ]
+        .into_iter()
+        .chain(["GTX Plus Pro", "GTK 500"])
+        .map(str::to_owned)
+        .collect();
+        Self {
+            token_ttl_seconds: default_ttl(),
+            oauth_clients: vec![OAuthClient {
+                client_id: "conduit-demo".to_owned(),
+                client_secret: "demo-secret".to_owned(),
+                refresh_token: "sf-refresh-integration".to_owned(),
+            }],
+            users: Vec::new(),
+            custom_fields: vec![
+                external_id("Opportunity"),
+                CustomField {
+                    object: "Opportunity".to_owned(),
+                    name: "Product__c".to_owned(),
+                    label: Some("Product".to_owned()),
+                    kind: "picklist".to_owned(),
+                    length: Some(255),
+                    unique: false,
+                    external_id: false,
+                    required: false,
+                    restricted: true,
+                    values: products,
+                },
+                external_id("Account"),
+            ],
+        }
+    }
+}
+
+impl CustomField {
+    /// The describe field object for this field, with the same keys as the real ones.
+    pub(crate) fn describe(&self) -> Value {
+        let label = self
+            .label
+            .clone()
+            .unwrap_or_else(|| self.name.trim_end_matches("__c").replace('_', " "));
+        let mut field = field_describe(&self.name, &label, &self.kind, true);
+        let text = matches!(
+            self.kind.as_str(),
+            "string" | "textarea" | "picklist" | "multipicklist" | "email" | "phone" | "url"
+        );
+        let length = if text { self.length.unwrap_or(255) } else { 0 };
+        let picklist: Vec<Value> = self
+            .values
+            .iter()
+            .map(|v| json!({"active": true, "defaultValue": false, "label": v, "validFor": null, "value": v}))
+            .collect();
+        let numeric = matches!(self.kind.as_str(), "double" | "currency" | "percent");
+        for (key, value) in [
+            ("length", json!(length)),
+            ("byteLength", json!(length * 3)),
+            ("unique", json!(self.unique)),
+            ("externalId", json!(self.external_id)),
+            ("idLookup", json!(self.external_id || self.unique)),
+            ("nillable", json!(!self.required && self.kind != "boolean")),
+            ("defaultedOnCreate", json!(self.kind == "boolean")),
+            (
+                "defaultValue",
+                if self.kind == "boolean" {
+                    json!(false)
+                } else {
+                    Value::Null
+                },
+            ),
+            ("restrictedPicklist", json!(self.restricted)),
+            ("picklistValues", Value::Array(picklist)),
+            ("precision", json!(if numeric { 18 } else { 0 })),
+            ("scale", json!(if numeric { 2 } else { 0 })),
+            ("digits", json!(if self.kind == "int" { 18 } else { 0 })),
+        ] {
+            field.insert(key.to_owned(), value);
+        }
+        Value::Object(field)
+    }
+}

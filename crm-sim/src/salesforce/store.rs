@@ -1,0 +1,185 @@
+//! The org's records and sessions, and the system fields Salesforce maintains.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+
+use super::describe::Schema;
+use crate::OAuthClient;
+
+/// Everything behind the org's lock.
+#[derive(Debug)]
+pub(crate) struct OrgState {
+    /// Objects and fields.
+    pub schema: Schema,
+    /// Records by object name, then by Id (Ids grow, so this is insertion order).
+    pub records: BTreeMap<String, BTreeMap<String, Map<String, Value>>>,
+    /// Access tokens and when they expire.
+    pub sessions: HashMap<String, Instant>,
+    /// Rows of queries still to be fetched, by query locator.
+    pub cursors: HashMap<String, Vec<Value>>,
+    /// The counter behind new Ids.
+    pub next_id: u64,
+    /// The integration user's Id.
+    pub integration_user: String,
+    /// OAuth clients the token endpoint accepts.
+    pub clients: Vec<OAuthClient>,
+    /// Access-token lifetime.
+    pub ttl: Duration,
+}
+
+/// Now, formatted as Salesforce formats datetimes: `2024-05-01T12:00:00.000+0000`.
+pub(crate) fn now_datetime() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
+        .to_string()
+}
+
+/// Appends the three-character case-safe suffix that turns a 15-character Id into 18.
+pub(crate) fn case_safe(id15: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
+    let mut id = id15.to_owned();
+    for chunk in id15.as_bytes().chunks(5) {
+        let bits = chunk
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.is_ascii_uppercase())
+            .fold(0usize, |acc, (i, _)| acc | (1 << i));
+        id.push(char::from(ALPHABET[bits % ALPHABET.len()]));
+    }
+    id
+}
+
+impl OrgState {
+    /// A fresh 18-character Id with `prefix`.
+    pub fn new_id(&mut self, prefix: &str) -> String {
+        let n = self.next_id;
+        self.next_id += 1;
+        case_safe(&format!("{prefix:0>3.3}5g{n:0>10}"))
+    }
+
+    /// The canonical name of `object`, or `object` itself if the org does not have it.
+    fn canonical(&self, object: &str) -> String {
+        self.schema
+            .object(object)
+            .map(|o| o.name.clone())
+            .unwrap_or_else(|| object.to_owned())
+    }
+
+    /// Adds an active user; returns its Id.
+    pub fn insert_user(&mut self, email: &str, first: &str, last: &str) -> String {
+        let mut fields = Map::new();
+        fields.insert("Username".into(), json!(email));
+        fields.insert("Email".into(), json!(email));
+        fields.insert("FirstName".into(), json!(first));
+        fields.insert("LastName".into(), json!(last));
+        fields.insert("Name".into(), json!(format!("{first} {last}").trim()));
+        fields.insert("IsActive".into(), json!(true));
+        self.insert_unchecked("User", fields)
+    }
+
+    /// Every record of `object`.
+    pub fn all(&self, object: &str) -> Vec<Map<String, Value>> {
+        self.records
+            .get(&self.canonical(object))
+            .map(|r| r.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// One record of `object`, by its 15- or 18-character Id.
+    pub fn get(&self, object: &str, id: &str) -> Option<&Map<String, Value>> {
+        let records = self.records.get(&self.canonical(object))?;
+        if id.len() == 15 {
+            return records
+                .iter()
+                .find(|(k, _)| k.starts_with(id))
+                .map(|(_, v)| v);
+        }
+        records.get(id)
+    }
+
+    /// Whether a record with this Id exists in any of `objects`.
+    pub fn exists_in(&self, objects: &[String], id: &str) -> bool {
+        objects.iter().any(|o| self.get(o, id).is_some())
+    }
+
+    /// Stores a new record, setting Id, owner and audit fields; returns the Id.
+    pub fn insert_unchecked(&mut self, object: &str, mut fields: Map<String, Value>) -> String {
+        let object = self.canonical(object);
+        let (prefix, has_owner) = match self.schema.object(&object) {
+            Some(o) => (o.key_prefix.clone(), o.has_owner()),
+            None => ("000".to_owned(), false),
+        };
+        let id = self.new_id(&prefix);
+        let now = now_datetime();
+        let user = if self.integration_user.is_empty() {
+            id.clone()
+        } else {
+            self.integration_user.clone()
+        };
+        fields.remove("attributes");
+        fields.insert("Id".into(), json!(id));
+        if has_owner && fields.get("OwnerId").is_none_or(Value::is_null) {
+            fields.insert("OwnerId".into(), json!(user));
+        }
+        for key in ["CreatedDate", "LastModifiedDate", "SystemModstamp"] {
+            fields.insert(key.into(), json!(now));
+        }
+        fields.insert("CreatedById".into(), json!(user));
+        fields.insert("LastModifiedById".into(), json!(user));
+        if object == "Opportunity" {
+            fields.entry("IsDeleted").or_insert(json!(false));
+        }
+        self.records
+            .entry(object)
+            .or_default()
+            .insert(id.clone(), fields);
+        id
+    }
+
+    /// Merges `fields` into a stored record and bumps its modification stamps.
+    pub fn update_unchecked(&mut self, object: &str, id: &str, fields: Map<String, Value>) {
+        let Some(full_id) = self
+            .get(object, id)
+            .and_then(|r| r.get("Id"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+        else {
+            return;
+        };
+        let user = self.integration_user.clone();
+        let object = self.canonical(object);
+        if let Some(record) = self
+            .records
+            .get_mut(&object)
+            .and_then(|r| r.get_mut(&full_id))
+        {
+            for (key, value) in fields {
+                if key != "attributes" && key != "Id" {
+                    record.insert(key, value);
+                }
+            }
+            let now = now_datetime();
+            record.insert("LastModifiedDate".into(), json!(now));
+            record.insert("SystemModstamp".into(), json!(now));
+            record.insert("LastModifiedById".into(), json!(user));
+        }
+    }
+
+    /// Deletes a record; returns whether it existed.
+    pub fn delete(&mut self, object: &str, id: &str) -> bool {
+        let Some(full_id) = self
+            .get(object, id)
+            .and_then(|r| r.get("Id"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+        else {
+            return false;
+        };
+        let object = self.canonical(object);
+        self.records
+            .get_mut(&object)
+            .is_some_and(|r| r.remove(&full_id).is_some())
+    }
+}

@@ -1,0 +1,211 @@
+//! The YAML files a vendor keeps in git: one for the integration's defaults,
+//! one per customer for its overrides. Unknown keys are refused so a typo
+//! never silently changes what gets written.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::export::Policy;
+
+/// Which CRM a customer runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    /// Salesforce, through its REST API.
+    Salesforce,
+    /// HubSpot, through its CRM v3 API.
+    Hubspot,
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Provider::Salesforce => "salesforce",
+            Provider::Hubspot => "hubspot",
+        })
+    }
+}
+
+/// Export policies for one level (integration, entity, field, customer).
+/// A missing policy falls through to the level below.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyPair {
+    /// The policy when the write creates the record.
+    pub create: Option<Policy>,
+    /// The policy when the write changes an existing record.
+    pub update: Option<Policy>,
+}
+
+/// `integration.yaml`: what every customer starts from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationFile {
+    /// Integration-wide export defaults.
+    #[serde(default)]
+    pub export: PolicyPair,
+    /// Agent entities and how they map, per CRM.
+    pub entities: BTreeMap<String, EntityFile>,
+}
+
+/// One agent entity in the integration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntityFile {
+    /// Export defaults for this entity.
+    #[serde(default)]
+    pub export: PolicyPair,
+    /// The mapping into Salesforce.
+    pub salesforce: Option<ObjectFile>,
+    /// The mapping into HubSpot.
+    pub hubspot: Option<ObjectFile>,
+}
+
+/// How an agent entity maps onto one CRM object.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectFile {
+    /// The CRM object's API name, e.g. `Opportunity` or `deals`.
+    pub object: Option<String>,
+    /// The CRM field the agent's record key is matched against.
+    #[serde(rename = "match")]
+    pub match_field: Option<String>,
+    /// Where the record's owner is written, and how the rep is found.
+    pub owner: Option<OwnerFile>,
+    /// Agent field name to CRM field.
+    #[serde(default)]
+    pub fields: BTreeMap<String, FieldEntry>,
+}
+
+/// Owner attribution for one object.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnerFile {
+    /// The CRM owner field: `OwnerId` or `hubspot_owner_id`.
+    pub field: String,
+    /// What to do when the rep is not a user of the org.
+    #[serde(default)]
+    pub unknown_rep: UnknownRep,
+}
+
+/// What to do when the rep the agent acts for is not found in the CRM.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownRep {
+    /// Fail the record: nothing is written under the wrong owner.
+    #[default]
+    Fail,
+    /// Leave the owner to the CRM (the integration user).
+    IntegrationUser,
+}
+
+/// One field mapping. Written either as the CRM field name alone
+/// (`name: Name`) or as a map with options.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldFile {
+    /// The CRM field's API name.
+    pub field: Option<String>,
+    /// Agent value to CRM value, for picklists and statuses. Keys compare
+    /// ignoring case.
+    pub values: Option<BTreeMap<String, String>>,
+    /// Ask the customer's plugin to translate this status field.
+    pub plugin: Option<bool>,
+    /// The agent value names a record of this entity, by its key: the host
+    /// finds it and links to it.
+    pub reference: Option<String>,
+    /// Used on create when the agent sends nothing.
+    pub default: Option<serde_yaml::Value>,
+    /// Export policy for this field.
+    pub create: Option<Policy>,
+    /// Export policy for this field on update.
+    pub update: Option<Policy>,
+}
+
+impl<'de> Deserialize<'de> for FieldEntry {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(FieldVisitor)
+    }
+}
+
+/// A field mapping as written: the shorthand `name: Name` or a full map.
+#[derive(Debug, Clone)]
+pub struct FieldEntry(pub FieldFile);
+
+struct FieldVisitor;
+
+impl<'de> Visitor<'de> for FieldVisitor {
+    type Value = FieldEntry;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a CRM field name or a field mapping")
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<Self::Value, E> {
+        Ok(FieldEntry(FieldFile {
+            field: Some(name.to_owned()),
+            ..FieldFile::default()
+        }))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let file = FieldFile::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        Ok(FieldEntry(file))
+    }
+}
+
+/// `customers/NAME.yaml`: one customer's CRM and overrides.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerFile {
+    /// The customer's id as used in the API path.
+    pub customer: String,
+    /// The CRM this customer runs on.
+    pub crm: Provider,
+    /// Customer-wide export overrides.
+    #[serde(default)]
+    pub export: PolicyPair,
+    /// Per-entity overrides, merged over the integration's mapping.
+    #[serde(default)]
+    pub entities: BTreeMap<String, CustomerEntityFile>,
+    /// The customer's mapping plugin, pinned to a version.
+    pub plugin: Option<PluginFile>,
+}
+
+/// One entity's overrides in a customer file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerEntityFile {
+    /// Export overrides for this entity.
+    #[serde(default)]
+    pub export: PolicyPair,
+    /// A different CRM object than the integration's default.
+    pub object: Option<String>,
+    /// A different match field.
+    #[serde(rename = "match")]
+    pub match_field: Option<String>,
+    /// A different owner rule.
+    pub owner: Option<OwnerFile>,
+    /// Field overrides; options given here replace the integration's.
+    #[serde(default)]
+    pub fields: BTreeMap<String, FieldEntry>,
+    /// Agent fields this customer does not map at all.
+    #[serde(default)]
+    pub unmapped: Vec<String>,
+}
+
+/// The plugin a customer runs, and its settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginFile {
+    /// The plugin's package name.
+    pub name: String,
+    /// The pinned version.
+    pub version: String,
+    /// Values the plugin reads through the `setting` import.
+    #[serde(default)]
+    pub settings: BTreeMap<String, serde_yaml::Value>,
+}

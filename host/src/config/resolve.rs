@@ -1,0 +1,346 @@
+//! Merging a customer's overrides over the integration's defaults.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::ConfigError;
+use super::files::{
+    CustomerFile, FieldFile, IntegrationFile, ObjectFile, OwnerFile, PolicyPair, Provider,
+};
+use crate::export::{Policy, PolicyRule};
+use crate::record::Value;
+
+/// One customer's effective configuration.
+#[derive(Debug, Clone)]
+pub struct CustomerConfig {
+    /// The customer's id.
+    pub customer: String,
+    /// The CRM it runs on.
+    pub provider: Provider,
+    /// Agent entity to CRM object mapping.
+    pub entities: BTreeMap<String, EntityMapping>,
+    /// The customer's plugin, if any.
+    pub plugin: Option<PluginRef>,
+    /// The file the customer's overrides came from.
+    pub source: PathBuf,
+    /// A short hash of the files this config was built from.
+    pub version: String,
+}
+
+impl CustomerConfig {
+    /// Every CRM object this customer's config writes to.
+    pub fn objects(&self) -> impl Iterator<Item = &str> {
+        self.entities.values().map(|e| e.object.as_str())
+    }
+}
+
+/// How one agent entity maps onto the customer's CRM object.
+#[derive(Debug, Clone)]
+pub struct EntityMapping {
+    /// The agent entity name.
+    pub entity: String,
+    /// The CRM object API name.
+    pub object: String,
+    /// The CRM field the record key is matched against.
+    pub match_field: Option<String>,
+    /// Owner attribution, if the object has an owner.
+    pub owner: Option<OwnerFile>,
+    /// The entity's export policies, for fields a plugin adds.
+    pub policy: PolicyRule,
+    /// Field mappings by agent field name.
+    pub fields: BTreeMap<String, FieldMapping>,
+}
+
+/// One agent field's effective mapping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldMapping {
+    /// The agent field name.
+    pub agent_field: String,
+    /// The CRM field API name; none for a HubSpot association-only reference.
+    pub crm_field: Option<String>,
+    /// Agent value (lowercased) to CRM value.
+    pub values: BTreeMap<String, String>,
+    /// The customer's plugin translates this field's status.
+    pub plugin: bool,
+    /// The agent value is the key of a record of this entity.
+    pub reference: Option<String>,
+    /// The value used on create when the agent sends nothing.
+    pub default: Option<Value>,
+    /// The export policies in force for this field.
+    pub policy: PolicyRule,
+}
+
+/// The plugin a customer runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginRef {
+    /// Package name.
+    pub name: String,
+    /// Pinned version.
+    pub version: String,
+    /// Settings the plugin reads through its `setting` import.
+    pub settings: BTreeMap<String, Value>,
+}
+
+/// The built-in policy under every config: write everything on create,
+/// never overwrite on update what someone already entered.
+const BUILT_IN: PolicyRule = PolicyRule {
+    create: Policy::Overwrite,
+    update: Policy::FillIfEmpty,
+};
+
+/// Builds a customer's effective config, or every error found on the way.
+pub(super) fn resolve(
+    integration: &IntegrationFile,
+    customer: &CustomerFile,
+    path: &Path,
+    version: String,
+) -> Result<CustomerConfig, Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let invalid = |key: String, message: String| ConfigError::Invalid {
+        path: path.to_owned(),
+        key,
+        message,
+    };
+
+    let mut entities = BTreeMap::new();
+    for (name, overrides) in &customer.entities {
+        if !integration.entities.contains_key(name) && overrides.object.is_none() {
+            errors.push(invalid(
+                format!("entities.{name}"),
+                "entity is not in the integration; a custom entity needs `object`".into(),
+            ));
+        }
+    }
+
+    let names: Vec<&String> = integration
+        .entities
+        .keys()
+        .chain(customer.entities.keys())
+        .collect();
+    for name in names {
+        if entities.contains_key(name) {
+            continue;
+        }
+        let base = integration.entities.get(name);
+        let object_file = base.and_then(|e| match customer.crm {
+            Provider::Salesforce => e.salesforce.as_ref(),
+            Provider::Hubspot => e.hubspot.as_ref(),
+        });
+        let overrides = customer.entities.get(name).cloned().unwrap_or_default();
+        if object_file.is_none() && overrides.object.is_none() {
+            // The integration does not map this entity into this CRM.
+            continue;
+        }
+        let object_file = object_file.cloned().unwrap_or_else(ObjectFile::default);
+
+        let Some(object) = overrides.object.clone().or(object_file.object.clone()) else {
+            errors.push(invalid(
+                format!("entities.{name}"),
+                format!(
+                    "no `object` for {} in the integration or the customer",
+                    customer.crm
+                ),
+            ));
+            continue;
+        };
+
+        let entity_export = base.map(|e| e.export).unwrap_or_default();
+        let layers_below_field = [integration.export, entity_export];
+        let layers_above_field = [customer.export, overrides.export];
+
+        let mut fields = BTreeMap::new();
+        let agent_fields: Vec<&String> = object_file
+            .fields
+            .keys()
+            .chain(overrides.fields.keys())
+            .collect();
+        for agent_field in agent_fields {
+            if fields.contains_key(agent_field) || overrides.unmapped.contains(agent_field) {
+                continue;
+            }
+            let key = format!("entities.{name}.fields.{agent_field}");
+            let base_field = object_file.fields.get(agent_field).map(|f| f.0.clone());
+            let over_field = overrides.fields.get(agent_field).map(|f| f.0.clone());
+            let merged = merge_field(base_field.clone(), over_field.clone());
+
+            let mut policy = BUILT_IN;
+            for layer in layers_below_field {
+                policy = policy.with(layer);
+            }
+            if let Some(f) = &base_field {
+                policy = policy.with(PolicyPair {
+                    create: f.create,
+                    update: f.update,
+                });
+            }
+            for layer in layers_above_field {
+                policy = policy.with(layer);
+            }
+            if let Some(f) = &over_field {
+                policy = policy.with(PolicyPair {
+                    create: f.create,
+                    update: f.update,
+                });
+            }
+
+            match field_mapping(agent_field, merged, policy, customer.crm) {
+                Ok(mapping) => {
+                    fields.insert(agent_field.clone(), mapping);
+                }
+                Err(message) => errors.push(invalid(key, message)),
+            }
+        }
+
+        for unmapped in &overrides.unmapped {
+            if !object_file.fields.contains_key(unmapped) {
+                errors.push(invalid(
+                    format!("entities.{name}.unmapped"),
+                    format!("`{unmapped}` is not a field of entity `{name}`"),
+                ));
+            }
+        }
+
+        entities.insert(
+            name.clone(),
+            EntityMapping {
+                entity: name.clone(),
+                object,
+                match_field: overrides
+                    .match_field
+                    .clone()
+                    .or(object_file.match_field.clone()),
+                owner: overrides.owner.clone().or(object_file.owner.clone()),
+                policy: layers_below_field
+                    .into_iter()
+                    .chain(layers_above_field)
+                    .fold(BUILT_IN, PolicyRule::with),
+                fields,
+            },
+        );
+    }
+
+    for (entity, mapping) in &entities {
+        for field in mapping.fields.values() {
+            if let Some(target) = &field.reference
+                && !entities.contains_key(target)
+            {
+                errors.push(invalid(
+                    format!("entities.{entity}.fields.{}.reference", field.agent_field),
+                    format!("entity `{target}` is not mapped for this customer"),
+                ));
+            }
+        }
+    }
+
+    let plugin = match &customer.plugin {
+        None => None,
+        Some(plugin) => {
+            let mut settings = BTreeMap::new();
+            for (key, value) in &plugin.settings {
+                match yaml_value(value) {
+                    Ok(value) => {
+                        settings.insert(key.clone(), value);
+                    }
+                    Err(message) => errors.push(invalid(format!("plugin.settings.{key}"), message)),
+                }
+            }
+            Some(PluginRef {
+                name: plugin.name.clone(),
+                version: plugin.version.clone(),
+                settings,
+            })
+        }
+    };
+
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(CustomerConfig {
+        customer: customer.customer.clone(),
+        provider: customer.crm,
+        entities,
+        plugin,
+        source: path.to_owned(),
+        version,
+    })
+}
+
+/// Options the customer sets replace the integration's, one by one; value
+/// maps are merged.
+fn merge_field(base: Option<FieldFile>, over: Option<FieldFile>) -> FieldFile {
+    let base = base.unwrap_or_default();
+    let Some(over) = over else { return base };
+    FieldFile {
+        field: over.field.or(base.field),
+        values: match (base.values, over.values) {
+            // A customer's value map adds to the integration's and wins
+            // where both map the same agent value.
+            (Some(mut base), Some(over)) => {
+                base.extend(over);
+                Some(base)
+            }
+            (base, over) => over.or(base),
+        },
+        plugin: over.plugin.or(base.plugin),
+        reference: over.reference.or(base.reference),
+        default: over.default.or(base.default),
+        create: over.create.or(base.create),
+        update: over.update.or(base.update),
+    }
+}
+
+fn field_mapping(
+    agent_field: &str,
+    file: FieldFile,
+    policy: PolicyRule,
+    provider: Provider,
+) -> Result<FieldMapping, String> {
+    let needs_field = file.reference.is_none() || provider == Provider::Salesforce;
+    if file.field.is_none() && needs_field {
+        return Err("no CRM `field` given".into());
+    }
+    let default = match &file.default {
+        Some(value) => Some(yaml_value(value).map_err(|m| format!("default: {m}"))?),
+        None => None,
+    };
+    let values = file
+        .values
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(from, to)| (from.to_lowercase(), to))
+        .collect();
+    Ok(FieldMapping {
+        agent_field: agent_field.to_owned(),
+        crm_field: file.field,
+        values,
+        plugin: file.plugin.unwrap_or(false),
+        reference: file.reference,
+        default,
+        policy,
+    })
+}
+
+/// A YAML scalar or list of scalars as a field value.
+fn yaml_value(value: &serde_yaml::Value) -> Result<Value, String> {
+    use serde_yaml::Value as Y;
+    match value {
+        Y::Null => Ok(Value::Null),
+        Y::Bool(b) => Ok(Value::Boolean(*b)),
+        Y::Number(n) => n
+            .as_f64()
+            .map(Value::Number)
+            .ok_or_else(|| "number out of range".into()),
+        Y::String(s) => Ok(Value::Text(s.clone())),
+        Y::Sequence(items) => items
+            .iter()
+            .map(|item| match item {
+                Y::String(s) => Ok(s.clone()),
+                Y::Number(n) => Ok(n.to_string()),
+                Y::Bool(b) => Ok(b.to_string()),
+                _ => Err("a list may hold only text, numbers or booleans".to_owned()),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Multi),
+        Y::Mapping(_) | Y::Tagged(_) => Err("expected a scalar or a list, found a map".into()),
+    }
+}

@@ -1,0 +1,133 @@
+//! CRM clients: the Salesforce REST API and HubSpot's CRM v3 API behind one
+//! interface, so the pipeline does not care which CRM a customer runs.
+//!
+//! Each client sends as few calls as the API allows (sObject Collections,
+//! HubSpot batch endpoints) and reports failures per record, in the CRM's own
+//! words.
+
+mod error;
+mod hubspot;
+mod salesforce;
+mod wire;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub use error::CrmError;
+pub use hubspot::HubspotClient;
+pub use salesforce::SalesforceClient;
+
+use crate::auth::Connection;
+use crate::config::Provider;
+use crate::record::Fields;
+use crate::schema::ObjectSchema;
+use crate::transport::Transport;
+
+/// A record found in the CRM, with its raw field values.
+#[derive(Debug, Clone)]
+pub struct FoundRecord {
+    /// The CRM id.
+    pub id: String,
+    /// Field values as the CRM returned them.
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A record to create.
+#[derive(Debug, Clone)]
+pub struct NewRecord {
+    /// Fields to set.
+    pub fields: Fields,
+    /// Records to link it to at creation: CRM object and id (HubSpot; in
+    /// Salesforce links are lookup fields and travel in `fields`).
+    pub associations: Vec<(String, String)>,
+}
+
+/// One customer's CRM.
+pub enum Crm {
+    /// A Salesforce org.
+    Salesforce(SalesforceClient),
+    /// A HubSpot portal.
+    Hubspot(HubspotClient),
+}
+
+impl Crm {
+    /// A client for `provider` over `connection`.
+    pub fn new(provider: Provider, http: reqwest::Client, connection: Arc<Connection>) -> Self {
+        let transport = Transport::new(http, connection);
+        match provider {
+            Provider::Salesforce => Crm::Salesforce(SalesforceClient::new(transport)),
+            Provider::Hubspot => Crm::Hubspot(HubspotClient::new(transport)),
+        }
+    }
+
+    /// CRM API calls made through this client.
+    pub fn calls(&self) -> u64 {
+        match self {
+            Crm::Salesforce(c) => c.transport().calls(),
+            Crm::Hubspot(c) => c.transport().calls(),
+        }
+    }
+
+    /// Discovers the schema of `object`.
+    pub async fn describe(&self, object: &str) -> Result<ObjectSchema, CrmError> {
+        match self {
+            Crm::Salesforce(c) => c.describe(object).await,
+            Crm::Hubspot(c) => c.describe(object).await,
+        }
+    }
+
+    /// Finds the records of `object` whose `field` holds one of `values`,
+    /// reading `read` fields. `unique` says the field holds at most one
+    /// record per value, which lets HubSpot use its batch read.
+    pub async fn find(
+        &self,
+        object: &str,
+        field: &str,
+        unique: bool,
+        values: &[String],
+        read: &[String],
+    ) -> Result<Vec<FoundRecord>, CrmError> {
+        match self {
+            Crm::Salesforce(c) => c.find(object, field, values, read).await,
+            Crm::Hubspot(c) => c.find(object, field, unique, values, read).await,
+        }
+    }
+
+    /// The CRM user or owner id of each rep email found, keyed by the email
+    /// in lowercase.
+    pub async fn find_owners(
+        &self,
+        emails: &[String],
+    ) -> Result<BTreeMap<String, String>, CrmError> {
+        match self {
+            Crm::Salesforce(c) => c.find_owners(emails).await,
+            Crm::Hubspot(c) => c.find_owners(emails).await,
+        }
+    }
+
+    /// Creates records; one result per input, in order.
+    pub async fn create_many(
+        &self,
+        object: &str,
+        schema: &ObjectSchema,
+        records: Vec<NewRecord>,
+    ) -> Vec<Result<String, CrmError>> {
+        match self {
+            Crm::Salesforce(c) => c.create_many(object, records).await,
+            Crm::Hubspot(c) => c.create_many(object, schema, records).await,
+        }
+    }
+
+    /// Updates records by id; one result per input, in order.
+    pub async fn update_many(
+        &self,
+        object: &str,
+        schema: &ObjectSchema,
+        records: Vec<(String, Fields)>,
+    ) -> Vec<Result<(), CrmError>> {
+        match self {
+            Crm::Salesforce(c) => c.update_many(object, records).await,
+            Crm::Hubspot(c) => c.update_many(object, schema, records).await,
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! The Salesforce REST API: describe, SOQL and sObject Collections.
+
+use std::collections::BTreeMap;
+
+use reqwest::Method;
+use serde_json::json;
+
+use super::wire::{object, salesforce_value};
+use super::{CrmError, FoundRecord, NewRecord};
+use crate::record::Fields;
+use crate::schema::{ObjectSchema, salesforce_object};
+use crate::transport::Transport;
+
+/// The REST API version every path uses.
+pub const API_VERSION: &str = "v60.0";
+/// sObject Collections take at most this many records per call.
+const COLLECTION_SIZE: usize = 200;
+/// Values per `IN (...)` list, keeping the query URL well under its limit.
+const IN_LIST_SIZE: usize = 100;
+
+/// A client for one Salesforce org.
+pub struct SalesforceClient {
+    transport: Transport,
+}
+
+impl SalesforceClient {
+    /// A client sending through `transport`.
+    pub fn new(transport: Transport) -> Self {
+        Self { transport }
+    }
+
+    /// The transport, for call counts.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// `GET /sobjects/{object}/describe`.
+    pub async fn describe(&self, object: &str) -> Result<ObjectSchema, CrmError> {
+        let path = format!("/services/data/{API_VERSION}/sobjects/{object}/describe");
+        let response = self.transport.send(Method::GET, &path, &[], None).await?;
+        if !response.status.is_success() {
+            return Err(CrmError::from_salesforce(
+                response.status.as_u16(),
+                &response.body,
+            ));
+        }
+        salesforce_object(&response.body).map_err(|e| CrmError::protocol(format!("{e:#}")))
+    }
+
+    /// Finds records by a field with SOQL `IN` lists, following
+    /// `nextRecordsUrl` pages.
+    pub async fn find(
+        &self,
+        object: &str,
+        field: &str,
+        values: &[String],
+        read: &[String],
+    ) -> Result<Vec<FoundRecord>, CrmError> {
+        let mut columns: Vec<&str> = vec!["Id", field];
+        columns.extend(
+            read.iter()
+                .map(String::as_str)
+                .filter(|c| *c != "Id" && *c != field),
+        );
+        let mut found = Vec::new();
+        for chunk in values.chunks(IN_LIST_SIZE) {
+            let list = chunk
+                .iter()
+                .map(|v| quote(v))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let soql = format!(
+                "SELECT {} FROM {object} WHERE {field} IN ({list})",
+                columns.join(", ")
+            );
+            found.extend(self.query(&soql).await?);
+        }
+        Ok(found)
+    }
+
+    /// Runs a SOQL query and returns every row.
+    async fn query(&self, soql: &str) -> Result<Vec<FoundRecord>, CrmError> {
+        let mut rows = Vec::new();
+        let mut path = format!("/services/data/{API_VERSION}/query");
+        let mut query = vec![("q", soql.to_owned())];
+        loop {
+            let response = self
+                .transport
+                .send(Method::GET, &path, &query, None)
+                .await?;
+            if !response.status.is_success() {
+                return Err(CrmError::from_salesforce(
+                    response.status.as_u16(),
+                    &response.body,
+                ));
+            }
+            let records = response.body.get("records").and_then(|r| r.as_array());
+            for record in records.into_iter().flatten() {
+                let Some(mut fields) = record.as_object().cloned() else {
+                    continue;
+                };
+                fields.remove("attributes");
+                let id = fields
+                    .get("Id")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                rows.push(FoundRecord { id, fields });
+            }
+            match response.body.get("nextRecordsUrl").and_then(|v| v.as_str()) {
+                Some(next) => {
+                    path = next.to_owned();
+                    query.clear();
+                }
+                None => return Ok(rows),
+            }
+        }
+    }
+
+    /// Active users by email.
+    pub async fn find_owners(
+        &self,
+        emails: &[String],
+    ) -> Result<BTreeMap<String, String>, CrmError> {
+        let mut owners = BTreeMap::new();
+        for chunk in emails.chunks(IN_LIST_SIZE) {
+            let list = chunk
+                .iter()
+                .map(|v| quote(v))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let soql = format!("SELECT Id, Email FROM User WHERE Email IN ({list})");
+            for row in self.query(&soql).await? {
+                if let Some(email) = row.fields.get("Email").and_then(|v| v.as_str()) {
+                    owners.insert(email.to_lowercase(), row.id);
+                }
+            }
+        }
+        Ok(owners)
+    }
+
+    /// `POST /composite/sobjects`, 200 records a call, `allOrNone: false` so
+    /// one bad record fails alone.
+    pub async fn create_many(
+        &self,
+        object_name: &str,
+        records: Vec<NewRecord>,
+    ) -> Vec<Result<String, CrmError>> {
+        let mut results = Vec::with_capacity(records.len());
+        for chunk in records.chunks(COLLECTION_SIZE) {
+            let body_records: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|r| {
+                    let mut fields = object(&r.fields, salesforce_value);
+                    fields.insert("attributes".into(), json!({ "type": object_name }));
+                    serde_json::Value::Object(fields)
+                })
+                .collect();
+            let body = json!({ "allOrNone": false, "records": body_records });
+            let answers = self.collection(Method::POST, &body, chunk.len()).await;
+            results.extend(answers.into_iter().map(|a| {
+                a.and_then(|r| {
+                    r.get("id")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_owned)
+                        .ok_or_else(|| {
+                            CrmError::protocol("created record came back without an id".into())
+                        })
+                })
+            }));
+        }
+        results
+    }
+
+    /// `PATCH /composite/sobjects`, 200 records a call.
+    pub async fn update_many(
+        &self,
+        object_name: &str,
+        records: Vec<(String, Fields)>,
+    ) -> Vec<Result<(), CrmError>> {
+        let mut results = Vec::with_capacity(records.len());
+        for chunk in records.chunks(COLLECTION_SIZE) {
+            let body_records: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|(id, fields)| {
+                    let mut fields = object(fields, salesforce_value);
+                    fields.insert("attributes".into(), json!({ "type": object_name }));
+                    fields.insert("Id".into(), id.clone().into());
+                    serde_json::Value::Object(fields)
+                })
+                .collect();
+            let body = json!({ "allOrNone": false, "records": body_records });
+            let answers = self.collection(Method::PATCH, &body, chunk.len()).await;
+            results.extend(answers.into_iter().map(|a| a.map(|_| ())));
+        }
+        results
+    }
+
+    /// Sends one collection request and splits its answer per record.
+    async fn collection(
+        &self,
+        method: Method,
+        body: &serde_json::Value,
+        count: usize,
+    ) -> Vec<Result<serde_json::Value, CrmError>> {
+        let path = format!("/services/data/{API_VERSION}/composite/sobjects");
+        let response = match self.transport.send(method, &path, &[], Some(body)).await {
+            Ok(response) => response,
+            Err(e) => return vec![Err(e); count],
+        };
+        if !response.status.is_success() {
+            let error = CrmError::from_salesforce(response.status.as_u16(), &response.body);
+            return vec![Err(error); count];
+        }
+        let Some(answers) = response.body.as_array().filter(|a| a.len() == count) else {
+            let error = CrmError::protocol(format!(
+                "sObject Collections answered {} results for {count} records",
+                response.body.as_array().map_or(0, Vec::len)
+            ));
+            return vec![Err(error); count];
+        };
+        answers
+            .iter()
+            .map(|answer| {
+                if answer.get("success").and_then(|s| s.as_bool()) == Some(true) {
+                    Ok(answer.clone())
+                } else {
+                    let errors = answer.get("errors").cloned().unwrap_or_default();
+                    Err(CrmError::from_salesforce(response.status.as_u16(), &errors))
+                }
+            })
+            .collect()
+    }
+}
+
+/// A SOQL string literal.
+fn quote(value: &str) -> String {
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
+}

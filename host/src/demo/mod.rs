@@ -1,0 +1,365 @@
+//! `conduit demo`: the whole write path on the embedded defaults.
+//!
+//! Starts the Salesforce and HubSpot simulators on loopback, builds the
+//! customers' plugins from source, starts the host on SQLite in a temporary
+//! directory, and replays the public sales dataset through the HTTP API as
+//! an agent would: companies, then deals acting for their reps. It runs the
+//! dataset twice: the second pass must find everything up to date.
+
+mod dataset;
+mod summary;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use futures::stream::{self, StreamExt};
+use serde_json::{Value, json};
+
+pub use summary::{PassSummary, render_decisions};
+
+use crate::api::{self, AppState};
+use crate::config::{ConfigSet, Provider};
+use crate::pipeline::Pipeline;
+use crate::plugin::{PluginRuntime, RuntimeConfig, build_plugin};
+use crate::store::Store;
+use conduit_crm_sim::{Sim, hubspot, salesforce};
+
+/// What the demo runs on.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Directory with `integration.yaml`, `customers/` and `data/`.
+    pub examples: PathBuf,
+    /// Records per API request.
+    pub batch: usize,
+    /// Requests in flight per customer.
+    pub concurrency: usize,
+}
+
+/// What the demo did, per customer and pass.
+#[derive(Debug, Default)]
+pub struct DemoReport {
+    /// `(customer, crm, pass name, summary)` in the order run.
+    pub passes: Vec<(String, String, String, PassSummary)>,
+    /// Records answered from stored outcomes when a batch was sent again.
+    pub replayed: usize,
+}
+
+/// The checkout's root, where `examples/` and `plugins/` are.
+pub fn workspace_root() -> PathBuf {
+    let host = Path::new(env!("CARGO_MANIFEST_DIR"));
+    host.parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| host.to_path_buf())
+}
+
+/// `examples/` in the checkout.
+pub fn default_examples_dir() -> PathBuf {
+    workspace_root().join("examples")
+}
+
+/// Runs the demo and prints its report.
+pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
+    let report = run_demo(&options).await?;
+    for (customer, crm, pass, summary) in &report.passes {
+        println!("{}", summary.render(customer, crm, pass));
+        if let Some(sample) = summary.sample.as_ref().filter(|_| pass == "pass 1") {
+            println!("  one deal's field decisions (field, decision, reason, source, value):");
+            println!("{}", render_decisions(sample));
+        }
+    }
+    println!(
+        "idempotency: a batch sent again with its keys: {} records replayed, none written",
+        report.replayed
+    );
+    let failed: usize = report.passes.iter().map(|p| p.3.failed).sum();
+    if failed > 0 {
+        println!("{failed} records failed; each failure above names its code and cause");
+    }
+    Ok(())
+}
+
+/// Runs the demo and returns what it did, without printing.
+pub async fn run_demo(options: &DemoOptions) -> anyhow::Result<DemoReport> {
+    // 1. The dataset and the customers' configs.
+    let data = dataset::load(&options.examples.join("data"))?;
+    let configs = ConfigSet::load_dir(&options.examples)?;
+    let customers: Vec<_> = configs.customers().cloned().collect();
+    if customers.is_empty() {
+        bail!("no customers in {}", options.examples.display());
+    }
+
+    // 2. The simulated orgs, with the reps as users and owners.
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let sf = salesforce::serve(salesforce::Profile::default(), loopback).await?;
+    let hs = hubspot::serve(hubspot::Profile::default(), loopback).await?;
+    for config in &customers {
+        let domain = format!("{}.example", config.customer);
+        for rep in data.reps.values() {
+            let email = rep.email(&domain);
+            match config.provider {
+                Provider::Salesforce => drop(sf.org.add_user(&email, &rep.first, &rep.last)),
+                Provider::Hubspot => drop(hs.org.add_owner(&email, &rep.first, &rep.last)),
+            }
+        }
+    }
+
+    // 3. The plugins, built from source.
+    let mut plugins = BTreeMap::new();
+    for config in &customers {
+        if let Some(plugin) = &config.plugin {
+            let path = build_plugin(&workspace_root(), &plugin.name)
+                .with_context(|| format!("building plugin `{}`", plugin.name))?;
+            let wasm =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            plugins.insert((plugin.name.clone(), plugin.version.clone()), wasm);
+        }
+    }
+
+    // 4. The host, on SQLite in a temporary directory.
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let store = Store::open_sqlite(&dir.path().join("conduit.db")).await?;
+    let runtime = PluginRuntime::new(RuntimeConfig::default())?;
+    let pipeline = Arc::new(Pipeline::new(configs, store, runtime).await?);
+    let listener = tokio::net::TcpListener::bind(loopback)
+        .await
+        .context("binding the host")?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let api_key = uuid::Uuid::new_v4().to_string();
+    let state = AppState {
+        pipeline,
+        api_key: Some(api_key.clone().into()),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(api::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    let client = Agent {
+        http: reqwest::Client::new(),
+        base,
+        api_key,
+    };
+
+    // 5. Connections and plugins, through the API as an operator would.
+    for config in &customers {
+        let oauth = match config.provider {
+            Provider::Salesforce => sf.org.oauth_client(),
+            Provider::Hubspot => hs.org.oauth_client(),
+        };
+        let base_url = match config.provider {
+            Provider::Salesforce => sf.base_url.clone(),
+            Provider::Hubspot => hs.base_url.clone(),
+        };
+        let credentials = json!({
+            "base_url": base_url,
+            "client_id": oauth.client_id,
+            "client_secret": oauth.client_secret,
+            "refresh_token": oauth.refresh_token,
+        });
+        client
+            .put_json(
+                &format!("/v1/customers/{}/connection", config.customer),
+                &credentials,
+            )
+            .await?;
+    }
+    for ((name, version), wasm) in plugins {
+        client
+            .put_bytes(&format!("/v1/plugins/{name}/{version}"), wasm)
+            .await?;
+    }
+
+    // 6. Two passes of the whole dataset, both customers at once.
+    let mut report = DemoReport::default();
+    for pass in ["pass 1", "pass 2"] {
+        let runs = customers.iter().map(|config| {
+            let sim_calls = match config.provider {
+                Provider::Salesforce => Calls::Salesforce(&sf),
+                Provider::Hubspot => Calls::Hubspot(&hs),
+            };
+            let client = &client;
+            let data = &data;
+            async move {
+                let before = sim_calls.count();
+                let started = Instant::now();
+                let mut summary = send_pass(client, &config.customer, data, pass, options).await?;
+                summary.elapsed = started.elapsed();
+                summary.crm_calls = sim_calls.count() - before;
+                Ok::<_, anyhow::Error>((
+                    config.customer.clone(),
+                    config.provider.to_string(),
+                    pass.to_owned(),
+                    summary,
+                ))
+            }
+        });
+        for run in futures::future::join_all(runs).await {
+            report.passes.push(run?);
+        }
+    }
+
+    // 7. The same batch again, same keys: answered from the store.
+    if let Some(config) = customers.first() {
+        let batch = intents(&data, &config.customer, "pass 2")
+            .into_iter()
+            .take(options.batch)
+            .collect::<Vec<_>>();
+        let answer = client.write(&config.customer, batch).await?;
+        report.replayed = answer
+            .iter()
+            .filter(|r| r.get("replayed").and_then(Value::as_bool) == Some(true))
+            .count();
+    }
+
+    let _ = stop.send(());
+    server
+        .await
+        .context("joining the host")?
+        .context("serving the host")?;
+    sf.shutdown().await;
+    hs.shutdown().await;
+    Ok(report)
+}
+
+enum Calls<'a> {
+    Salesforce(&'a Sim<salesforce::Org>),
+    Hubspot(&'a Sim<hubspot::Org>),
+}
+
+impl Calls<'_> {
+    fn count(&self) -> u64 {
+        match self {
+            Calls::Salesforce(sim) => sim.org.request_count(),
+            Calls::Hubspot(sim) => sim.org.request_count(),
+        }
+    }
+}
+
+/// Every intent of one pass, in the order an agent sends them: parent
+/// companies, subsidiaries, then deals.
+fn intents(data: &dataset::Dataset, customer: &str, pass: &str) -> Vec<Value> {
+    let domain = format!("{customer}.example");
+    let run = pass.replace(' ', "");
+    let keyed = |mut intent: Value| {
+        let entity = intent["entity"].as_str().unwrap_or("").to_owned();
+        let key = intent["key"].as_str().unwrap_or("").to_owned();
+        intent["idempotency_key"] = format!("{run}-{entity}-{key}").into();
+        intent
+    };
+    let mut all: Vec<Value> = data.parents.iter().cloned().map(keyed).collect();
+    all.extend(data.subsidiaries.iter().cloned().map(keyed));
+    all.extend(data.deals.iter().map(|(intent, rep)| {
+        let mut intent = keyed(intent.clone());
+        if let Some(rep) = data.reps.get(rep) {
+            intent["acting_for"] = rep.email(&domain).into();
+        }
+        intent
+    }));
+    all
+}
+
+/// Sends one pass for one customer: waves in order, batches within a wave
+/// in parallel.
+async fn send_pass(
+    client: &Agent,
+    customer: &str,
+    data: &dataset::Dataset,
+    pass: &str,
+    options: &DemoOptions,
+) -> anyhow::Result<PassSummary> {
+    let all = intents(data, customer, pass);
+    let parents = data.parents.len();
+    let subsidiaries = data.subsidiaries.len();
+    let waves = [
+        &all[..parents],
+        &all[parents..parents + subsidiaries],
+        &all[parents + subsidiaries..],
+    ];
+
+    let mut summary = PassSummary::default();
+    for wave in waves {
+        let answers: Vec<anyhow::Result<Vec<Value>>> =
+            stream::iter(wave.chunks(options.batch.max(1)))
+                .map(|chunk| client.write(customer, chunk.to_vec()))
+                .buffer_unordered(options.concurrency.max(1))
+                .collect()
+                .await;
+        for answer in answers {
+            for result in answer? {
+                summary.add(&result);
+            }
+        }
+    }
+    Ok(summary)
+}
+
+/// The demo's agent: an HTTP client of the host's API.
+struct Agent {
+    http: reqwest::Client,
+    base: String,
+    api_key: String,
+}
+
+impl Agent {
+    async fn write(&self, customer: &str, records: Vec<Value>) -> anyhow::Result<Vec<Value>> {
+        let url = format!("{}/v1/customers/{customer}/writes", self.base);
+        let response = self
+            .http
+            .post(&url)
+            .bearer_auth(&self.api_key)
+            .json(&json!({ "records": records }))
+            .send()
+            .await
+            .with_context(|| format!("sending a batch for {customer}"))?;
+        let status = response.status();
+        let body: Value = response.json().await.context("reading the host's answer")?;
+        if !status.is_success() {
+            bail!("host answered {status} for {customer}: {body}");
+        }
+        Ok(body
+            .get("results")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn put_json(&self, path: &str, body: &Value) -> anyhow::Result<()> {
+        let response = self
+            .http
+            .put(format!("{}{path}", self.base))
+            .bearer_auth(&self.api_key)
+            .json(body)
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            bail!(
+                "PUT {path}: {} {}",
+                response.status(),
+                response.text().await.unwrap_or_default()
+            );
+        }
+        Ok(())
+    }
+
+    async fn put_bytes(&self, path: &str, body: Vec<u8>) -> anyhow::Result<()> {
+        let response = self
+            .http
+            .put(format!("{}{path}", self.base))
+            .bearer_auth(&self.api_key)
+            .header("content-type", "application/wasm")
+            .body(body)
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            bail!(
+                "PUT {path}: {} {}",
+                response.status(),
+                response.text().await.unwrap_or_default()
+            );
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,86 @@
+//! A customer's live state: its CRM client, discovered schema and owner
+//! directory.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::RwLock;
+use tracing::info;
+
+use super::RecordError;
+use crate::auth::{Connection, Credentials};
+use crate::config::CustomerConfig;
+use crate::crm::Crm;
+use crate::owner::OwnerDirectory;
+use crate::schema::OrgSchema;
+
+/// One customer's CRM client and caches.
+pub struct CustomerRuntime {
+    customer: String,
+    /// The CRM client.
+    pub crm: Crm,
+    /// Rep email to owner id.
+    pub owners: OwnerDirectory,
+    schema: RwLock<(Arc<OrgSchema>, Option<DateTime<Utc>>)>,
+}
+
+impl CustomerRuntime {
+    /// State for `config`'s customer over its stored credentials.
+    pub fn new(config: &CustomerConfig, credentials: Credentials, http: reqwest::Client) -> Self {
+        let connection = Arc::new(Connection::new(
+            &config.customer,
+            config.provider,
+            credentials,
+            http.clone(),
+        ));
+        Self {
+            customer: config.customer.clone(),
+            crm: Crm::new(config.provider, http, connection),
+            owners: OwnerDirectory::default(),
+            schema: RwLock::new((Arc::new(OrgSchema::default()), None)),
+        }
+    }
+
+    /// The customer's schema, discovering any of `objects` not read yet.
+    pub async fn schema(&self, objects: &[&str]) -> Result<Arc<OrgSchema>, RecordError> {
+        {
+            let cached = self.schema.read().await;
+            if objects.iter().all(|o| cached.0.objects.contains_key(*o)) {
+                return Ok(cached.0.clone());
+            }
+        }
+        let mut cached = self.schema.write().await;
+        let mut schema = (*cached.0).clone();
+        for object in objects {
+            if schema.objects.contains_key(*object) {
+                continue;
+            }
+            let discovered = self.crm.describe(object).await.map_err(|e| {
+                let mut error = RecordError::crm(e);
+                error.code = "schema_unavailable".into();
+                error.message = format!("could not discover `{object}`: {}", error.message);
+                error
+            })?;
+            info!(
+                customer = %self.customer,
+                object,
+                fields = discovered.fields.len(),
+                "schema discovered"
+            );
+            schema.objects.insert((*object).to_owned(), discovered);
+        }
+        let schema = Arc::new(schema);
+        *cached = (schema.clone(), Some(Utc::now()));
+        Ok(schema)
+    }
+
+    /// Forgets the discovered schema, so the next write reads it again.
+    pub async fn forget_schema(&self) {
+        *self.schema.write().await = (Arc::new(OrgSchema::default()), None);
+    }
+
+    /// When the schema was last discovered.
+    pub async fn schema_read_at(&self) -> Option<DateTime<Utc>> {
+        self.schema.read().await.1
+    }
+}

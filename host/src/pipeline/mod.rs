@@ -1,0 +1,302 @@
+//! One batch of write intents, through every stage: idempotency, mapping,
+//! plugin, schema check, matching, owner, export plan, CRM, audit.
+//!
+//! Each record succeeds or fails on its own: a bad record gets its own error
+//! and the rest of the batch goes on.
+
+mod customer;
+mod execute;
+mod prepare;
+mod result;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use tracing::info;
+
+pub use customer::CustomerRuntime;
+pub use result::{RecordError, RecordResult, Status};
+
+use crate::auth::Credentials;
+use crate::config::{ConfigSet, CustomerConfig, Provider};
+use crate::plugin::{Plugin, PluginRuntime};
+use crate::record::{Fields, Operation};
+use crate::store::{KeyClaim, Store, StoredPlugin};
+
+/// One write intent as the agent sends it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriteIntent {
+    /// The agent entity: `company`, `deal`, … as the config maps them.
+    pub entity: String,
+    /// `create`, `update` or `upsert`.
+    pub operation: Operation,
+    /// The record's key: matched against the entity's `match` field.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// The agent's fields.
+    #[serde(default)]
+    pub fields: Fields,
+    /// The email of the rep the agent acts for.
+    #[serde(default)]
+    pub acting_for: Option<String>,
+    /// Sending the same key again returns the first outcome, never a second
+    /// write.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+}
+
+/// The host's write path and the state it needs.
+pub struct Pipeline {
+    configs: RwLock<Arc<ConfigSet>>,
+    store: Store,
+    runtime: PluginRuntime,
+    plugins: RwLock<HashMap<(String, String), Arc<Plugin>>>,
+    customers: tokio::sync::Mutex<HashMap<String, Arc<CustomerRuntime>>>,
+    http: reqwest::Client,
+}
+
+impl Pipeline {
+    /// A pipeline over `configs` and `store`, loading every plugin the store
+    /// holds.
+    pub async fn new(
+        configs: ConfigSet,
+        store: Store,
+        runtime: PluginRuntime,
+    ) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .context("building the HTTP client")?;
+        let pipeline = Self {
+            configs: RwLock::new(Arc::new(configs)),
+            store,
+            runtime,
+            plugins: RwLock::new(HashMap::new()),
+            customers: tokio::sync::Mutex::new(HashMap::new()),
+            http,
+        };
+        for stored in pipeline.store.plugins().await? {
+            pipeline.load_plugin(&stored)?;
+        }
+        Ok(pipeline)
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// A customer's effective config.
+    pub fn config(&self, customer: &str) -> Option<Arc<CustomerConfig>> {
+        self.configs.read().ok()?.customer(customer)
+    }
+
+    /// Compiles and registers an uploaded plugin, and keeps it in the store.
+    pub async fn upload_plugin(
+        &self,
+        name: &str,
+        version: &str,
+        wasm: Vec<u8>,
+    ) -> anyhow::Result<String> {
+        let plugin = self.runtime.load(name, version, &wasm)?;
+        let stored = StoredPlugin {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            sha256: plugin.content_hash().to_owned(),
+            wasm,
+        };
+        self.store.put_plugin(&stored).await?;
+        let hash = stored.sha256.clone();
+        self.insert_plugin(name, version, plugin);
+        info!(plugin = name, version, sha256 = %hash, "plugin uploaded");
+        Ok(hash)
+    }
+
+    fn load_plugin(&self, stored: &StoredPlugin) -> anyhow::Result<()> {
+        let plugin = self
+            .runtime
+            .load(&stored.name, &stored.version, &stored.wasm)?;
+        self.insert_plugin(&stored.name, &stored.version, plugin);
+        Ok(())
+    }
+
+    fn insert_plugin(&self, name: &str, version: &str, plugin: Arc<Plugin>) {
+        if let Ok(mut plugins) = self.plugins.write() {
+            plugins.insert((name.to_owned(), version.to_owned()), plugin);
+        }
+    }
+
+    fn plugin(&self, name: &str, version: &str) -> Option<Arc<Plugin>> {
+        self.plugins
+            .read()
+            .ok()?
+            .get(&(name.to_owned(), version.to_owned()))
+            .cloned()
+    }
+
+    /// Saves a customer's connection and drops any client built on the old
+    /// one.
+    pub async fn connect(
+        &self,
+        customer: &str,
+        provider: Provider,
+        credentials: Credentials,
+    ) -> anyhow::Result<()> {
+        let value = serde_json::to_value(&credentials)?;
+        self.store
+            .put_connection(customer, &provider.to_string(), &value)
+            .await?;
+        self.customers.lock().await.remove(customer);
+        Ok(())
+    }
+
+    /// The customer's runtime state (CRM client, schema, owners), built on
+    /// first use from its stored connection.
+    pub async fn customer(
+        &self,
+        config: &CustomerConfig,
+    ) -> Result<Arc<CustomerRuntime>, RecordError> {
+        let mut customers = self.customers.lock().await;
+        if let Some(runtime) = customers.get(&config.customer) {
+            return Ok(runtime.clone());
+        }
+        let stored = self.store.connection(&config.customer).await.map_err(|e| {
+            RecordError::input("store_unavailable", format!("{e:#}"), None).retryable()
+        })?;
+        let Some((_, credentials)) = stored else {
+            return Err(RecordError::input(
+                "not_connected",
+                format!("customer `{}` has no CRM connection yet", config.customer),
+                None,
+            ));
+        };
+        let credentials: Credentials = serde_json::from_value(credentials).map_err(|e| {
+            RecordError::input(
+                "bad_connection",
+                format!("stored connection unreadable: {e}"),
+                None,
+            )
+        })?;
+        let runtime = Arc::new(CustomerRuntime::new(config, credentials, self.http.clone()));
+        customers.insert(config.customer.clone(), runtime.clone());
+        Ok(runtime)
+    }
+
+    /// Runs one batch for a customer. `intents` holds each record as parsed:
+    /// a record that did not parse is already an error and fails alone.
+    pub async fn write_batch(
+        &self,
+        config: Arc<CustomerConfig>,
+        intents: Vec<Result<WriteIntent, RecordError>>,
+        dry_run: bool,
+    ) -> Vec<RecordResult> {
+        let mut results: Vec<Option<RecordResult>> = vec![None; intents.len()];
+        let mut claimed = Vec::new();
+
+        // 1. Idempotency: a key seen before answers with its first outcome.
+        let mut keyed = Vec::new();
+        for (index, intent) in intents.into_iter().enumerate() {
+            match intent {
+                Err(e) => results[index] = Some(RecordResult::failed(index, None, None, e)),
+                Ok(intent) if dry_run || intent.idempotency_key.is_none() => {
+                    claimed.push((index, intent));
+                }
+                Ok(intent) => keyed.push((index, intent)),
+            }
+        }
+        let keys: Vec<String> = keyed
+            .iter()
+            .filter_map(|(_, i)| i.idempotency_key.clone())
+            .collect();
+        let claims = if keys.is_empty() {
+            Ok(Vec::new())
+        } else {
+            self.store.claim_keys(&config.customer, &keys).await
+        };
+        match claims {
+            Ok(claims) => {
+                for ((index, intent), claim) in keyed.into_iter().zip(claims) {
+                    match claim {
+                        KeyClaim::Claimed => claimed.push((index, intent)),
+                        KeyClaim::Done(stored) => {
+                            results[index] = Some(replayed(index, stored, &intent));
+                        }
+                        KeyClaim::InFlight => {
+                            let key = intent.idempotency_key.clone().unwrap_or_default();
+                            let e = RecordError::input(
+                                "in_flight",
+                                format!(
+                                    "a write with idempotency key `{key}` is still in progress"
+                                ),
+                                Some("idempotency_key".into()),
+                            )
+                            .retryable();
+                            results[index] = Some(fail(index, &intent, e));
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                for (index, intent) in keyed {
+                    let e =
+                        RecordError::input("store_unavailable", format!("{e:#}"), None).retryable();
+                    results[index] = Some(fail(index, &intent, e));
+                }
+            }
+        }
+
+        // 2. The rest of the path, for the records this request owns.
+        if !claimed.is_empty() {
+            let done = execute::run(self, config.clone(), claimed, dry_run).await;
+            for result in done {
+                let index = result.index;
+                results[index] = Some(result);
+            }
+        }
+        results
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.unwrap_or_else(|| {
+                    let e = RecordError::input("internal", "record was not processed".into(), None);
+                    RecordResult::failed(i, None, None, e)
+                })
+            })
+            .collect()
+    }
+}
+
+fn fail(index: usize, intent: &WriteIntent, error: RecordError) -> RecordResult {
+    RecordResult::failed(
+        index,
+        intent.idempotency_key.clone(),
+        Some(intent.entity.clone()),
+        error,
+    )
+}
+
+fn replayed(index: usize, stored: serde_json::Value, intent: &WriteIntent) -> RecordResult {
+    match serde_json::from_value::<RecordResult>(stored) {
+        Ok(mut result) => {
+            result.index = index;
+            result.replayed = true;
+            result
+        }
+        Err(e) => fail(
+            index,
+            intent,
+            RecordError::input("internal", format!("stored outcome unreadable: {e}"), None),
+        ),
+    }
+}
+
+impl RecordError {
+    /// The same error, marked as worth retrying.
+    pub fn retryable(mut self) -> Self {
+        self.retryable = true;
+        self
+    }
+}

@@ -1,0 +1,215 @@
+//! The CPU-only part of a record's path: declarative mapping, the
+//! customer's plugin, and the schema check with typed coercion. It runs on a
+//! blocking thread, with at most one plugin instance per customer per batch.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::{RecordError, WriteIntent};
+use crate::config::CustomerConfig;
+use crate::export::Source;
+use crate::mapping::{self, Draft};
+use crate::plugin::{Plugin, PluginCallError, PluginContext, PluginInstance};
+use crate::record::{AgentRecord, CrmWrite, Fields};
+use crate::schema::{ObjectSchema, OrgSchema, SchemaLookup, coerce};
+
+/// A record ready for matching and planning.
+pub(super) struct Prepared {
+    pub index: usize,
+    pub intent: WriteIntent,
+    /// The write with every value coerced to its field's type.
+    pub write: CrmWrite,
+    pub sources: BTreeMap<String, Source>,
+    /// Coerced values for create only.
+    pub defaults: Fields,
+    pub unmapped: Vec<String>,
+}
+
+/// A record that failed on the way, with what it was.
+pub(super) type Unprepared = (usize, WriteIntent, RecordError);
+
+/// Prepares every record of a batch.
+pub(super) fn prepare_all(
+    config: &CustomerConfig,
+    schema: Arc<OrgSchema>,
+    plugin: Option<Arc<Plugin>>,
+    intents: Vec<(usize, WriteIntent)>,
+) -> Vec<Result<Prepared, Unprepared>> {
+    let mut instance = plugin.map(|plugin| {
+        let settings = config
+            .plugin
+            .as_ref()
+            .map(|p| p.settings.clone())
+            .unwrap_or_default();
+        let lookup: Arc<dyn SchemaLookup> = schema.clone();
+        plugin.instance(PluginContext {
+            customer: config.customer.clone(),
+            settings,
+            schema: lookup,
+        })
+    });
+
+    intents
+        .into_iter()
+        .map(
+            |(index, intent)| match prepare(config, &schema, instance.as_mut(), &intent) {
+                Ok((write, sources, defaults, unmapped)) => Ok(Prepared {
+                    index,
+                    intent,
+                    write,
+                    sources,
+                    defaults,
+                    unmapped,
+                }),
+                Err(error) => Err((index, intent, error)),
+            },
+        )
+        .collect()
+}
+
+type PreparedParts = (CrmWrite, BTreeMap<String, Source>, Fields, Vec<String>);
+
+fn prepare(
+    config: &CustomerConfig,
+    schema: &OrgSchema,
+    mut plugin: Option<&mut PluginInstance>,
+    intent: &WriteIntent,
+) -> Result<PreparedParts, RecordError> {
+    let record = AgentRecord {
+        entity: intent.entity.clone(),
+        operation: intent.operation,
+        key: intent.key.clone(),
+        acting_for: intent.acting_for.clone(),
+        fields: intent.fields.clone(),
+    };
+
+    // 1. The declarative mapping.
+    let Draft {
+        mut write,
+        mut sources,
+        defaults,
+        plugin_statuses,
+        unmapped,
+    } = mapping::map_record(config, &record)?;
+
+    // 2. The plugin: statuses it translates, then its record hook.
+    if let Some(instance) = plugin.as_deref_mut() {
+        for status in &plugin_statuses {
+            let translated = instance
+                .translate_status(&write.object, &status.crm_field, &status.status, &record)
+                .map_err(plugin_error)?;
+            if let Some(value) = translated {
+                write.fields.insert(status.crm_field.clone(), value);
+                sources.insert(status.crm_field.clone(), Source::Plugin);
+            }
+        }
+        let mut writes = instance
+            .map_record(&record, &[write.clone()])
+            .map_err(plugin_error)?;
+        // One agent record is one CRM record here; several writes per record
+        // are the activity path's, which orders them by reference.
+        if writes.len() != 1 || writes[0].object != write.object {
+            return Err(RecordError::input(
+                "plugin_output",
+                format!(
+                    "plugin returned {} writes for a `{}` record; expected one `{}` write",
+                    writes.len(),
+                    record.entity,
+                    write.object
+                ),
+                None,
+            ));
+        }
+        let mapped = writes.remove(0);
+        for field in mapped.fields.keys() {
+            if write.fields.get(field) != mapped.fields.get(field) {
+                sources.insert(field.clone(), Source::Plugin);
+            }
+        }
+        write = mapped;
+    }
+
+    // 3. The schema check: every field exists and its value has the right type.
+    let object = schema.objects.get(&write.object).ok_or_else(|| {
+        RecordError::input(
+            "unknown_object",
+            format!("object `{}` is not in the customer's schema", write.object),
+            None,
+        )
+    })?;
+    let fields = coerce_all(object, std::mem::take(&mut write.fields))?;
+    write.fields = fields;
+    for association in &write.associations {
+        if let Some(via) = &association.via
+            && object.field(via).is_none()
+        {
+            return Err(unknown_field(object, via));
+        }
+    }
+    let defaults = coerce_all(object, defaults)?;
+    Ok((write, sources, defaults, unmapped))
+}
+
+fn coerce_all(object: &ObjectSchema, fields: Fields) -> Result<Fields, RecordError> {
+    fields
+        .into_iter()
+        .map(|(name, value)| {
+            let field = object
+                .field(&name)
+                .ok_or_else(|| unknown_field(object, &name))?;
+            Ok((name, coerce(field, value)?))
+        })
+        .collect()
+}
+
+fn unknown_field(object: &ObjectSchema, field: &str) -> RecordError {
+    RecordError::input(
+        "unknown_field",
+        format!(
+            "field `{field}` is not in the customer's `{}` schema",
+            object.name
+        ),
+        Some(field.to_owned()),
+    )
+}
+
+fn plugin_error(error: PluginCallError) -> RecordError {
+    match error {
+        PluginCallError::Rejected {
+            plugin,
+            version,
+            error,
+        } => RecordError {
+            code: error.code,
+            message: format!("plugin `{plugin}` {version}: {}", error.message),
+            field: error.field,
+            retryable: false,
+            crm: None,
+            plugin: Some(format!("{plugin}@{version}")),
+        },
+        PluginCallError::Trapped {
+            plugin,
+            version,
+            reason,
+        } => RecordError {
+            code: "plugin_failed".into(),
+            message: format!("plugin `{plugin}` {version} {reason}"),
+            field: None,
+            retryable: false,
+            crm: None,
+            plugin: Some(format!("{plugin}@{version}")),
+        },
+        PluginCallError::InvalidOutput {
+            plugin,
+            version,
+            reason,
+        } => RecordError {
+            code: "plugin_failed".into(),
+            message: format!("plugin `{plugin}` {version} returned an invalid answer: {reason}"),
+            field: None,
+            retryable: false,
+            crm: None,
+            plugin: Some(format!("{plugin}@{version}")),
+        },
+    }
+}

@@ -1,0 +1,145 @@
+//! What the agent gets back for each record.
+
+use serde::{Deserialize, Serialize};
+
+use crate::crm::CrmError;
+use crate::export::FieldDecision;
+use crate::mapping::MappingError;
+use crate::schema::FieldError;
+
+/// The outcome of one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// A new CRM record was created.
+    Created,
+    /// An existing record was changed.
+    Updated,
+    /// The record already held everything the plan allowed to write.
+    Unchanged,
+    /// Nothing was written: see `error`.
+    Failed,
+    /// A dry run: the plan, nothing written.
+    Planned,
+}
+
+/// A per-record error: a stable code the agent can act on, a message about
+/// its input, and the CRM's own words when the CRM refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordError {
+    /// Stable code, e.g. `invalid_picklist_value` or `crm_rejected`.
+    pub code: String,
+    /// What is wrong.
+    pub message: String,
+    /// The field at fault, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Whether sending the same record again later can succeed.
+    pub retryable: bool,
+    /// The CRM's refusal, untouched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crm: Option<CrmError>,
+    /// The plugin involved, as `name@version`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+}
+
+impl RecordError {
+    /// An error about the agent's input.
+    pub fn input(code: &str, message: String, field: Option<String>) -> Self {
+        Self {
+            code: code.into(),
+            message,
+            field,
+            retryable: false,
+            crm: None,
+            plugin: None,
+        }
+    }
+
+    /// The CRM refused or could not be reached.
+    pub fn crm(error: CrmError) -> Self {
+        let code = if error.retryable {
+            "crm_unavailable"
+        } else {
+            "crm_rejected"
+        };
+        Self {
+            code: code.into(),
+            message: format!("the CRM refused the write: {}", error.message),
+            field: error.fields.first().cloned(),
+            retryable: error.retryable,
+            crm: Some(error),
+            plugin: None,
+        }
+    }
+}
+
+impl From<MappingError> for RecordError {
+    fn from(e: MappingError) -> Self {
+        Self::input(e.code, e.message, e.field)
+    }
+}
+
+impl From<FieldError> for RecordError {
+    fn from(e: FieldError) -> Self {
+        Self::input(e.code, e.message, Some(e.field))
+    }
+}
+
+/// The answer for one record of a batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordResult {
+    /// Position in the request.
+    pub index: usize,
+    /// The agent's idempotency key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// What happened.
+    pub status: Status,
+    /// True when this is the stored outcome of an earlier request with the
+    /// same idempotency key; nothing was sent this time.
+    #[serde(default)]
+    pub replayed: bool,
+    /// The agent entity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entity: Option<String>,
+    /// The CRM object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    /// The CRM record's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crm_id: Option<String>,
+    /// Per field: written or not, and why.
+    #[serde(default)]
+    pub fields: Vec<FieldDecision>,
+    /// Agent fields the customer's config does not map.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmapped: Vec<String>,
+    /// Why the record failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<RecordError>,
+}
+
+impl RecordResult {
+    /// A record that failed before it had a plan.
+    pub fn failed(
+        index: usize,
+        key: Option<String>,
+        entity: Option<String>,
+        e: RecordError,
+    ) -> Self {
+        Self {
+            index,
+            idempotency_key: key,
+            status: Status::Failed,
+            replayed: false,
+            entity,
+            object: None,
+            crm_id: None,
+            fields: Vec::new(),
+            unmapped: Vec::new(),
+            error: Some(e),
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! Turning an agent's value into the value a CRM field takes, and reading a
+//! CRM's stored value back into the same form so the two compare.
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use serde::Serialize;
+
+use super::{FieldSchema, FieldType};
+use crate::record::Value;
+
+/// Why a value cannot go into a field. The record fails with this error;
+/// the rest of the batch goes on.
+#[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
+#[error("{message}")]
+pub struct FieldError {
+    /// Stable code the agent can act on.
+    pub code: &'static str,
+    /// What is wrong, naming the field and the value.
+    pub message: String,
+    /// The CRM field.
+    pub field: String,
+}
+
+impl FieldError {
+    fn new(code: &'static str, field: &FieldSchema, message: String) -> Self {
+        Self {
+            code,
+            message,
+            field: field.name.clone(),
+        }
+    }
+}
+
+/// Coerces an agent value into the type `field` takes.
+pub fn coerce(field: &FieldSchema, value: Value) -> Result<Value, FieldError> {
+    if value == Value::Null {
+        return Ok(Value::Null);
+    }
+    match field.kind {
+        FieldType::Text
+        | FieldType::Textarea
+        | FieldType::Email
+        | FieldType::Phone
+        | FieldType::Url
+        | FieldType::Id
+        | FieldType::Reference => text(field, value),
+        FieldType::Number | FieldType::Currency | FieldType::Percent => number(field, value),
+        FieldType::Boolean => boolean(field, value),
+        FieldType::Date => date(field, value),
+        FieldType::Datetime => datetime(field, value),
+        FieldType::Picklist => picklist(field, value),
+        FieldType::MultiPicklist => multi_picklist(field, value),
+        FieldType::Other => Err(FieldError::new(
+            "unsupported_field_type",
+            field,
+            format!("field `{}` has a type the host does not write", field.name),
+        )),
+    }
+}
+
+fn text(field: &FieldSchema, value: Value) -> Result<Value, FieldError> {
+    let text = match value {
+        Value::Multi(_) => {
+            return Err(FieldError::new(
+                "invalid_type",
+                field,
+                format!("field `{}` takes text, not a list", field.name),
+            ));
+        }
+        Value::Text(text) => text,
+        other => other.to_string(),
+    };
+    if let Some(max) = field.length
+        && text.chars().count() > max as usize
+    {
+        return Err(FieldError::new(
+            "value_too_long",
+            field,
+            format!(
+                "field `{}` holds at most {max} characters, the value has {}",
+                field.name,
+                text.chars().count()
+            ),
+        ));
+    }
+    Ok(Value::Text(text))
+}
+
+fn number(field: &FieldSchema, value: Value) -> Result<Value, FieldError> {
+    let invalid = |shown: String| {
+        FieldError::new(
+            "invalid_number",
+            field,
+            format!(
+                "field `{}` takes a number, got `{shown}` (use a plain decimal such as 1234.5)",
+                field.name
+            ),
+        )
+    };
+    match value {
+        Value::Number(n) if n.is_finite() => Ok(Value::Number(n)),
+        Value::Text(text) => match text.trim().parse::<f64>() {
+            Ok(n) if n.is_finite() => Ok(Value::Number(n)),
+            _ => Err(invalid(text)),
+        },
+        other => Err(invalid(other.to_string())),
+    }
+}
+
+fn boolean(field: &FieldSchema, value: Value) -> Result<Value, FieldError> {
+    let parsed = match &value {
+        Value::Boolean(b) => Some(*b),
+        Value::Number(n) if *n == 1.0 => Some(true),
+        Value::Number(n) if *n == 0.0 => Some(false),
+        Value::Text(text) => match text.trim().to_lowercase().as_str() {
+            "true" | "yes" | "1" => Some(true),
+            "false" | "no" | "0" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    };
+    parsed.map(Value::Boolean).ok_or_else(|| {
+        FieldError::new(
+            "invalid_boolean",
+            field,
+            format!(
+                "field `{}` takes true/false/yes/no/1/0, got `{value}`",
+                field.name
+            ),
+        )
+    })
+}
+
+fn date(field: &FieldSchema, value: Value) -> Result<Value, FieldError> {
+    let parsed = match &value {
+        Value::Date(d) => Some(*d),
+        Value::DateTime(t) => Some(t.date_naive()),
+        Value::Text(text) => parse_date(text.trim()),
+        _ => None,
+    };
+    parsed.map(Value::Date).ok_or_else(|| {
+        FieldError::new(
+            "invalid_date",
+            field,
+            format!(
+                "field `{}` takes a date as YYYY-MM-DD, got `{value}`",
+                field.name
+            ),
+        )
+    })
+}
+
+fn datetime(field: &FieldSchema, value: Value) -> Result<Value, FieldError> {
+    let parsed = match &value {
+        Value::DateTime(t) => Some(*t),
+        Value::Date(d) => Some(d.and_time(NaiveTime::MIN).and_utc()),
+        Value::Text(text) => parse_datetime(text.trim()),
+        _ => None,
+    };
+    parsed.map(Value::DateTime).ok_or_else(|| {
+        FieldError::new(
+            "invalid_datetime",
+            field,
+            format!(
+                "field `{}` takes an RFC 3339 datetime, got `{value}`",
+                field.name
+            ),
+        )
+    })
+}
+
+fn picklist(field: &FieldSchema, value: Value) -> Result<Value, FieldError> {
+    let Value::Text(text) = &value else {
+        return Err(FieldError::new(
+            "invalid_type",
+            field,
+            format!(
+                "field `{}` takes one picklist value, got a {}",
+                field.name,
+                value.kind()
+            ),
+        ));
+    };
+    picklist_member(field, text).map(Value::Text)
+}
+
+fn multi_picklist(field: &FieldSchema, value: Value) -> Result<Value, FieldError> {
+    let items: Vec<String> = match value {
+        Value::Multi(items) => items,
+        Value::Text(text) => text.split(';').map(|s| s.trim().to_owned()).collect(),
+        other => {
+            return Err(FieldError::new(
+                "invalid_type",
+                field,
+                format!(
+                    "field `{}` takes a list of values, got a {}",
+                    field.name,
+                    other.kind()
+                ),
+            ));
+        }
+    };
+    items
+        .iter()
+        .filter(|item| !item.is_empty())
+        .map(|item| picklist_member(field, item))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Value::Multi)
+}
+
+/// The stored picklist value for `text`, matched on value first, then on
+/// label, ignoring case: agents send what people see.
+fn picklist_member(field: &FieldSchema, text: &str) -> Result<String, FieldError> {
+    let values = &field.picklist_values;
+    if values.is_empty() {
+        return Ok(text.to_owned());
+    }
+    let found = values
+        .iter()
+        .find(|p| p.value == text)
+        .or_else(|| values.iter().find(|p| p.value.eq_ignore_ascii_case(text)))
+        .or_else(|| values.iter().find(|p| p.label.eq_ignore_ascii_case(text)));
+    match found {
+        Some(p) if p.active => Ok(p.value.clone()),
+        _ => {
+            let mut allowed: Vec<&str> = values
+                .iter()
+                .filter(|p| p.active)
+                .map(|p| p.value.as_str())
+                .take(25)
+                .collect();
+            if values.len() > 25 {
+                allowed.push("…");
+            }
+            Err(FieldError::new(
+                "invalid_picklist_value",
+                field,
+                format!(
+                    "`{text}` is not an allowed value of field `{}`; allowed: {}",
+                    field.name,
+                    allowed.join(", ")
+                ),
+            ))
+        }
+    }
+}
+
+/// Reads a value as a CRM returned it (Salesforce JSON types, HubSpot
+/// strings) into the form [`coerce`] produces, so current and desired values
+/// compare. A value that does not parse is kept as text.
+pub fn read_value(field: &FieldSchema, raw: &serde_json::Value) -> Value {
+    use serde_json::Value as J;
+    let text = match raw {
+        J::Null => return Value::Null,
+        J::Bool(b) => return Value::Boolean(*b),
+        J::Number(n) => match field.kind {
+            FieldType::Number | FieldType::Currency | FieldType::Percent => {
+                return n.as_f64().map(Value::Number).unwrap_or(Value::Null);
+            }
+            _ => n.to_string(),
+        },
+        J::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if text.is_empty() {
+        return Value::Null;
+    }
+    let parsed = match field.kind {
+        FieldType::Number | FieldType::Currency | FieldType::Percent => {
+            text.parse().ok().map(Value::Number)
+        }
+        FieldType::Boolean => match text.as_str() {
+            "true" => Some(Value::Boolean(true)),
+            "false" => Some(Value::Boolean(false)),
+            _ => None,
+        },
+        FieldType::Date => parse_date(&text).map(Value::Date),
+        FieldType::Datetime => parse_datetime(&text).map(Value::DateTime),
+        FieldType::MultiPicklist => {
+            Some(Value::Multi(text.split(';').map(str::to_owned).collect()))
+        }
+        _ => None,
+    };
+    parsed.unwrap_or(Value::Text(text))
+}
+
+fn parse_date(text: &str) -> Option<NaiveDate> {
+    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Some(d);
+    }
+    // HubSpot returns date properties as midnight UTC datetimes or epoch ms.
+    parse_datetime(text).map(|t| t.date_naive())
+}
+
+fn parse_datetime(text: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&Utc));
+    }
+    // Salesforce writes offsets without a colon: 2017-03-01T00:00:00.000+0000.
+    if let Ok(t) = DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z") {
+        return Some(t.with_timezone(&Utc));
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Some(d.and_time(NaiveTime::MIN).and_utc());
+    }
+    text.parse::<i64>()
+        .ok()
+        .and_then(DateTime::from_timestamp_millis)
+}

@@ -1,0 +1,339 @@
+//! The host's durable state in SQLite: the audit of every write, idempotency
+//! keys with their outcomes, connections, uploaded plugins and the schema
+//! cache.
+//!
+//! Every write's audit entry and outcome are stored before its answer goes
+//! back to the agent.
+
+use std::str::FromStr;
+
+use anyhow::Context;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+/// What claiming an idempotency key found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyClaim {
+    /// The key is new; the caller now owns it.
+    Claimed,
+    /// The key's write finished earlier with this result.
+    Done(serde_json::Value),
+    /// Another request with this key is still being processed.
+    InFlight,
+}
+
+/// One audited write.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Row id, increasing.
+    pub id: i64,
+    /// The customer.
+    pub customer: String,
+    /// The agent's idempotency key.
+    pub idempotency_key: Option<String>,
+    /// The agent entity.
+    pub entity: String,
+    /// The CRM object written.
+    pub object: Option<String>,
+    /// The CRM id of the record.
+    pub crm_id: Option<String>,
+    /// `created`, `updated`, `unchanged` or `failed`.
+    pub status: String,
+    /// The error code, when failed.
+    pub error_code: Option<String>,
+    /// The config version that decided.
+    pub config_version: String,
+    /// The plugin and version that ran, if any.
+    pub plugin: Option<String>,
+    /// Per-field decisions, as the plan recorded them.
+    pub decisions: serde_json::Value,
+    /// The error, when failed.
+    pub error: Option<serde_json::Value>,
+    /// When it was written (RFC 3339).
+    pub created_at: String,
+}
+
+/// An uploaded plugin.
+#[derive(Debug, Clone)]
+pub struct StoredPlugin {
+    /// Package name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Content hash.
+    pub sha256: String,
+    /// The component.
+    pub wasm: Vec<u8>,
+}
+
+/// The database.
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the SQLite database at `path` and brings
+    /// its schema up to date.
+    pub async fn open_sqlite(path: &std::path::Path) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .with_context(|| format!("bad database path {}", path.display()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        // SQLite has one writer at a time; one connection makes writers queue
+        // in the pool instead of failing with `database is locked`.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .with_context(|| format!("opening database {}", path.display()))?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .context("migrating the database")?;
+        Ok(Self { pool })
+    }
+
+    /// Claims a batch's idempotency keys in one transaction; for each key,
+    /// reports whether this caller now owns it or what an earlier claim left.
+    pub async fn claim_keys(
+        &self,
+        customer: &str,
+        keys: &[String],
+    ) -> anyhow::Result<Vec<KeyClaim>> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("starting the key transaction")?;
+        let created_at = now();
+        let mut claims = Vec::with_capacity(keys.len());
+        for key in keys {
+            let inserted = sqlx::query(
+                "INSERT INTO idempotency (customer, key, result, created_at) \
+                 VALUES (?, ?, NULL, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(customer)
+            .bind(key)
+            .bind(&created_at)
+            .execute(&mut *tx)
+            .await
+            .context("claiming an idempotency key")?;
+            if inserted.rows_affected() == 1 {
+                claims.push(KeyClaim::Claimed);
+                continue;
+            }
+            let row = sqlx::query("SELECT result FROM idempotency WHERE customer = ? AND key = ?")
+                .bind(customer)
+                .bind(key)
+                .fetch_one(&mut *tx)
+                .await
+                .context("reading an idempotency key")?;
+            let result: Option<String> = row.get("result");
+            claims.push(match result {
+                None => KeyClaim::InFlight,
+                Some(text) => KeyClaim::Done(serde_json::from_str(&text).unwrap_or_default()),
+            });
+        }
+        tx.commit().await.context("committing the key claims")?;
+        Ok(claims)
+    }
+
+    /// Stores a batch's audit entries and the outcomes of their keys in one
+    /// transaction, and gives back `released` keys so the agent can retry
+    /// after failures that retrying can fix.
+    pub async fn record_batch(
+        &self,
+        entries: &[AuditEntry],
+        outcomes: &[(String, String, serde_json::Value)],
+        released: &[(String, String)],
+    ) -> anyhow::Result<()> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("starting the audit transaction")?;
+        for (customer, key) in released {
+            sqlx::query(
+                "DELETE FROM idempotency WHERE customer = ? AND key = ? AND result IS NULL",
+            )
+            .bind(customer)
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .context("releasing an idempotency key")?;
+        }
+        for e in entries {
+            sqlx::query(
+                "INSERT INTO write_audit (customer, idempotency_key, entity, object, crm_id, \
+                 status, error_code, config_version, plugin, decisions, error, created_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&e.customer)
+            .bind(&e.idempotency_key)
+            .bind(&e.entity)
+            .bind(&e.object)
+            .bind(&e.crm_id)
+            .bind(&e.status)
+            .bind(&e.error_code)
+            .bind(&e.config_version)
+            .bind(&e.plugin)
+            .bind(e.decisions.to_string())
+            .bind(e.error.as_ref().map(|v| v.to_string()))
+            .bind(&e.created_at)
+            .execute(&mut *tx)
+            .await
+            .context("writing an audit entry")?;
+        }
+        for (customer, key, result) in outcomes {
+            sqlx::query("UPDATE idempotency SET result = ? WHERE customer = ? AND key = ?")
+                .bind(result.to_string())
+                .bind(customer)
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .context("storing an idempotency outcome")?;
+        }
+        tx.commit().await.context("committing the audit")?;
+        Ok(())
+    }
+
+    /// The customer's most recent audit entries, newest first.
+    pub async fn audit(&self, customer: &str, limit: i64) -> anyhow::Result<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT id, customer, idempotency_key, entity, object, crm_id, status, error_code, \
+             config_version, plugin, decisions, error, created_at FROM write_audit \
+             WHERE customer = ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(customer)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .context("reading the audit")?;
+        Ok(rows
+            .into_iter()
+            .map(|r| AuditEntry {
+                id: r.get("id"),
+                customer: r.get("customer"),
+                idempotency_key: r.get("idempotency_key"),
+                entity: r.get("entity"),
+                object: r.get("object"),
+                crm_id: r.get("crm_id"),
+                status: r.get("status"),
+                error_code: r.get("error_code"),
+                config_version: r.get("config_version"),
+                plugin: r.get("plugin"),
+                decisions: json_column(r.get("decisions")),
+                error: r.get::<Option<String>, _>("error").map(json_column),
+                created_at: r.get("created_at"),
+            })
+            .collect())
+    }
+
+    /// Saves a customer's connection credentials.
+    // FIXME(#5): credentials are stored in clear; they move to encryption at
+    // rest with a key from the environment when connections are built out.
+    pub async fn put_connection(
+        &self,
+        customer: &str,
+        provider: &str,
+        credentials: &serde_json::Value,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO connections (customer, provider, credentials, status, updated_at) \
+             VALUES (?, ?, ?, 'active', ?) ON CONFLICT (customer) DO UPDATE SET \
+             provider = excluded.provider, credentials = excluded.credentials, \
+             status = 'active', updated_at = excluded.updated_at",
+        )
+        .bind(customer)
+        .bind(provider)
+        .bind(credentials.to_string())
+        .bind(now())
+        .execute(&self.pool)
+        .await
+        .context("saving a connection")?;
+        Ok(())
+    }
+
+    /// A customer's connection: provider and credentials.
+    pub async fn connection(
+        &self,
+        customer: &str,
+    ) -> anyhow::Result<Option<(String, serde_json::Value)>> {
+        let row = sqlx::query("SELECT provider, credentials FROM connections WHERE customer = ?")
+            .bind(customer)
+            .fetch_optional(&self.pool)
+            .await
+            .context("reading a connection")?;
+        Ok(row.map(|r| (r.get("provider"), json_column(r.get("credentials")))))
+    }
+
+    /// Saves an uploaded plugin.
+    pub async fn put_plugin(&self, plugin: &StoredPlugin) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO plugins (name, version, sha256, wasm, uploaded_at) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (name, version) DO UPDATE SET sha256 = excluded.sha256, \
+             wasm = excluded.wasm, uploaded_at = excluded.uploaded_at",
+        )
+        .bind(&plugin.name)
+        .bind(&plugin.version)
+        .bind(&plugin.sha256)
+        .bind(&plugin.wasm)
+        .bind(now())
+        .execute(&self.pool)
+        .await
+        .context("saving a plugin")?;
+        Ok(())
+    }
+
+    /// Every uploaded plugin.
+    pub async fn plugins(&self) -> anyhow::Result<Vec<StoredPlugin>> {
+        let rows = sqlx::query("SELECT name, version, sha256, wasm FROM plugins")
+            .fetch_all(&self.pool)
+            .await
+            .context("reading plugins")?;
+        Ok(rows
+            .into_iter()
+            .map(|r| StoredPlugin {
+                name: r.get("name"),
+                version: r.get("version"),
+                sha256: r.get("sha256"),
+                wasm: r.get("wasm"),
+            })
+            .collect())
+    }
+
+    /// Caches a discovered object schema.
+    pub async fn put_schema(
+        &self,
+        customer: &str,
+        object: &str,
+        body: &serde_json::Value,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO schema_cache (customer, object, body, read_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (customer, object) DO UPDATE SET body = excluded.body, \
+             read_at = excluded.read_at",
+        )
+        .bind(customer)
+        .bind(object)
+        .bind(body.to_string())
+        .bind(now())
+        .execute(&self.pool)
+        .await
+        .context("caching a schema")?;
+        Ok(())
+    }
+}
+
+fn now() -> String {
+    Utc::now().to_rfc3339()
+}
+
+fn json_column(text: String) -> serde_json::Value {
+    serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+}

@@ -1,0 +1,5 @@
+//! End-to-end tests: the real host, the simulators and compiled plugins.
+
+mod plugin_sandbox;
+mod sandbox_over_http;
+mod write_path;

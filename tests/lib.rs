@@ -1,0 +1,177 @@
+//! Shared harness for conduit's end-to-end tests: the simulators, the host on
+//! a temporary SQLite database, plugins built from source, and an agent that
+//! talks to the host over HTTP.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use conduit_crm_sim::{Sim, hubspot, salesforce};
+use conduit_host::api::{self, AppState};
+use conduit_host::config::{ConfigSet, Provider};
+use conduit_host::pipeline::Pipeline;
+use conduit_host::plugin::{PluginRuntime, RuntimeConfig, build_plugin};
+use conduit_host::store::Store;
+
+/// The checkout's root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// The demo's config directory.
+pub fn examples_dir() -> PathBuf {
+    workspace_root().join("examples")
+}
+
+/// A plugin component built from source, once per test binary and package.
+pub fn plugin_wasm(package: &str) -> anyhow::Result<Vec<u8>> {
+    static BUILT: OnceLock<Mutex<BTreeMap<String, Vec<u8>>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    let mut built = built
+        .lock()
+        .map_err(|_| anyhow::anyhow!("plugin build lock poisoned"))?;
+    if let Some(wasm) = built.get(package) {
+        return Ok(wasm.clone());
+    }
+    let path = build_plugin(&workspace_root(), package)?;
+    let wasm = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    built.insert(package.to_owned(), wasm.clone());
+    Ok(wasm)
+}
+
+/// A running host with both simulators behind it.
+pub struct Harness {
+    /// The Salesforce simulator.
+    pub salesforce: Sim<salesforce::Org>,
+    /// The HubSpot simulator.
+    pub hubspot: Sim<hubspot::Org>,
+    /// The host's base URL.
+    pub base: String,
+    /// The API key the host requires.
+    pub api_key: String,
+    http: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    /// Starts everything on `config_dir`, connects every customer to the
+    /// simulator of its CRM and uploads the plugins they run.
+    pub async fn start(config_dir: &Path) -> anyhow::Result<Self> {
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+        let salesforce = salesforce::serve(salesforce::Profile::default(), loopback).await?;
+        let hubspot = hubspot::serve(hubspot::Profile::default(), loopback).await?;
+
+        let configs = ConfigSet::load_dir(config_dir)?;
+        let customers: Vec<_> = configs.customers().cloned().collect();
+        let dir = tempfile::tempdir()?;
+        let store = Store::open_sqlite(&dir.path().join("conduit.db")).await?;
+        let runtime = PluginRuntime::new(RuntimeConfig::default())?;
+        let pipeline = Arc::new(Pipeline::new(configs, store, runtime).await?);
+
+        let listener = tokio::net::TcpListener::bind(loopback).await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let api_key = "test-key".to_owned();
+        let state = AppState {
+            pipeline,
+            api_key: Some(api_key.clone().into()),
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(api::serve(listener, state, async {
+            let _ = stopped.await;
+        }));
+
+        let harness = Self {
+            salesforce,
+            hubspot,
+            base,
+            api_key,
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            _dir: dir,
+        };
+        for config in &customers {
+            let (base_url, oauth) = match config.provider {
+                Provider::Salesforce => (
+                    harness.salesforce.base_url.clone(),
+                    harness.salesforce.org.oauth_client(),
+                ),
+                Provider::Hubspot => (
+                    harness.hubspot.base_url.clone(),
+                    harness.hubspot.org.oauth_client(),
+                ),
+            };
+            let body = json!({
+                "base_url": base_url,
+                "client_id": oauth.client_id,
+                "client_secret": oauth.client_secret,
+                "refresh_token": oauth.refresh_token,
+            });
+            let path = format!("/v1/customers/{}/connection", config.customer);
+            harness
+                .request(reqwest::Method::PUT, &path)
+                .json(&body)
+                .send()
+                .await?
+                .error_for_status()?;
+            if let Some(plugin) = &config.plugin {
+                let wasm = plugin_wasm(&plugin.name)?;
+                let path = format!("/v1/plugins/{}/{}", plugin.name, plugin.version);
+                harness
+                    .request(reqwest::Method::PUT, &path)
+                    .body(wasm)
+                    .send()
+                    .await?
+                    .error_for_status()?;
+            }
+        }
+        Ok(harness)
+    }
+
+    /// A request to the host with the API key.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.api_key)
+    }
+
+    /// Sends a batch of write intents and returns the host's whole answer.
+    pub async fn write(&self, customer: &str, records: Value) -> anyhow::Result<Value> {
+        let path = format!("/v1/customers/{customer}/writes");
+        let response = self
+            .request(reqwest::Method::POST, &path)
+            .json(&json!({ "records": records }))
+            .send()
+            .await?;
+        let status = response.status();
+        let body: Value = response.json().await?;
+        if !status.is_success() {
+            bail!("host answered {status}: {body}");
+        }
+        Ok(body)
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The results of a write answer.
+pub fn results(answer: &Value) -> Vec<Value> {
+    answer
+        .get("results")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
