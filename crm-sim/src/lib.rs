@@ -22,6 +22,7 @@
 #![recursion_limit = "256"]
 
 pub mod hubspot;
+mod index;
 mod request_log;
 pub mod salesforce;
 mod server;

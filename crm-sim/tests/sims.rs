@@ -206,8 +206,40 @@ async fn hubspot_token_create_validate_and_search() -> anyhow::Result<()> {
     assert_eq!(read["results"][0]["properties"]["name"], "Acme");
     assert_eq!(read["errors"][0]["context"]["ids"], json!(["C9"]));
 
+    // A batch with one invalid input creates nothing: the valid input's
+    // record, its unique value and its link to the company are all undone.
+    let refused = http
+        .post(format!("{base}/deals/batch/create"))
+        .bearer_auth(&bearer)
+        .json(&json!({"inputs": [
+            {"properties": {"dealname": "E", "external_id": "D1"}, "associations": [{"to": {"id": company_id}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 5}]}]},
+            {"properties": {"dealname": "F", "dealstage": "nope"}},
+        ]}))
+        .send()
+        .await?;
+    assert_eq!(refused.status(), 400);
+    assert_eq!(sim.org.records("deals").len(), 1);
+    let links: Value = http
+        .get(format!(
+            "{}/crm/v4/objects/companies/{company_id}/associations/deals",
+            sim.base_url
+        ))
+        .bearer_auth(&bearer)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(links["results"].as_array().map(Vec::len), Some(1));
+    let again = http
+        .post(format!("{base}/deals"))
+        .bearer_auth(&bearer)
+        .json(&json!({"properties": {"dealname": "E", "external_id": "D1"}}))
+        .send()
+        .await?;
+    assert_eq!(again.status(), 201);
+
     let found: Value = http.post(format!("{base}/deals/search")).bearer_auth(&bearer).json(&json!({"filterGroups": [{"filters": [{"propertyName": "amount", "operator": "GTE", "value": "5"}]}], "properties": ["dealname"]})).send().await?.json().await?;
-    assert_eq!(found["total"], 1);
+    assert_eq!(found["total"], 1, "only the first deal has an amount");
 
     let assoc: Value = http
         .get(format!(

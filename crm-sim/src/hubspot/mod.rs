@@ -1,6 +1,7 @@
 //! A HubSpot CRM v3 simulator: OAuth refresh, properties and pipelines, objects with batch and
 //! search, v4 associations and owners, with HubSpot's validation errors.
 
+mod lookup;
 mod objects;
 mod profile;
 mod properties;
@@ -23,6 +24,7 @@ use serde_json::{Map, Value, json};
 pub use crate::{LoggedRequest, OAuthClient, Sim};
 pub use profile::{CustomProperty, Profile, ProfileOwner};
 
+use crate::index::ValueIndex;
 use crate::request_log::RequestLog;
 use properties::Property;
 
@@ -59,6 +61,8 @@ pub(crate) struct PortalState {
     properties: BTreeMap<String, Vec<Property>>,
     pipelines: Vec<Value>,
     records: BTreeMap<String, BTreeMap<u64, Stored>>,
+    /// Record ids by unique property values, per object type.
+    index: HashMap<String, ValueIndex<u64>>,
     owners: Vec<Owner>,
     tokens: HashMap<String, Instant>,
     clients: Vec<OAuthClient>,
@@ -317,6 +321,7 @@ impl Org {
             properties: props,
             pipelines,
             records: BTreeMap::new(),
+            index: HashMap::new(),
             owners: Vec::new(),
             tokens: HashMap::new(),
             clients: profile.oauth_clients.clone(),

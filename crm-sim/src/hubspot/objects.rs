@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::{HubspotRecord, Org, PortalState, Stored, error};
+use super::{HubspotRecord, Org, PortalState, Stored, error, lookup};
 
 /// Now as HubSpot writes timestamps: `2024-05-01T12:00:00.000Z`.
 pub(crate) fn now_iso() -> String {
@@ -53,6 +53,7 @@ pub(crate) fn store_new(
     properties.insert("hs_object_id".into(), json!(id.to_string()));
     properties.insert("createdate".into(), json!(now));
     properties.insert("hs_lastmodifieddate".into(), json!(now));
+    lookup::index_values(s, object_type, id, &properties, true);
     let record = HubspotRecord {
         id: id.to_string(),
         properties,
@@ -77,6 +78,13 @@ pub(crate) fn store_update(
     properties: Map<String, Value>,
 ) {
     let Ok(id) = id.parse::<u64>() else { return };
+    let before = s.records.get(object_type).and_then(|r| r.get(&id));
+    if let Some(before) = before.map(|b| b.record.properties.clone()) {
+        let mut after = before.clone();
+        after.extend(properties.clone());
+        lookup::index_values(s, object_type, id, &before, false);
+        lookup::index_values(s, object_type, id, &after, true);
+    }
     if let Some(stored) = s.records.get_mut(object_type).and_then(|r| r.get_mut(&id)) {
         let now = now_iso();
         stored.record.properties.extend(properties);
@@ -198,23 +206,22 @@ fn validate(
         return Err(validation_error(errors));
     }
     for (name, value) in &out {
-        let unique = name == "email" && object_type == "contacts"
-            || props
-                .iter()
-                .any(|p| &p.name == name && p.unique && p.name != "hs_object_id");
+        let unique = lookup::is_unique(s, object_type, name);
         let Some(text) = value.as_str().filter(|t| unique && !t.is_empty()) else {
             continue;
         };
-        let existing = s.records.get(object_type).and_then(|r| {
-            r.values().find(|r| {
+        let records = s.records.get(object_type);
+        let existing = lookup::candidates(s, object_type, name, text)
+            .into_iter()
+            .filter_map(|id| records?.get(&id))
+            .find(|r| {
                 r.record
                     .properties
                     .get(name)
                     .and_then(Value::as_str)
                     .is_some_and(|v| v.eq_ignore_ascii_case(text))
                     && Some(r.record.id.as_str()) != self_id
-            })
-        });
+            });
         if let Some(existing) = existing {
             let message = if name == "email" {
                 format!(
@@ -424,6 +431,26 @@ fn add_inverse(s: &mut PortalState, from: &str, from_id: &str, links: &[(String,
     }
 }
 
+/// Removes records this request created, with the links other records got
+/// to them, so a refused batch leaves the portal as it was.
+fn undo_creates(s: &mut PortalState, object_type: &str, ids: &[u64]) {
+    for &id in ids {
+        let Some(stored) = s.records.get_mut(object_type).and_then(|r| r.remove(&id)) else {
+            continue;
+        };
+        lookup::index_values(s, object_type, id, &stored.record.properties, false);
+        let id = id.to_string();
+        for (to_type, to_id, _) in &stored.record.associations {
+            let to_id = to_id.parse::<u64>().ok();
+            let linked = to_id.and_then(|n| s.records.get_mut(to_type)?.get_mut(&n));
+            if let Some(linked) = linked {
+                let links = &mut linked.record.associations;
+                links.retain(|(from, from_id, _)| !(from == object_type && *from_id == id));
+            }
+        }
+    }
+}
+
 fn parse_body(body: &[u8]) -> Result<Value, Response> {
     serde_json::from_slice(body).map_err(|e| {
         error(
@@ -462,10 +489,20 @@ fn find_id(
     id_property: Option<&str>,
 ) -> Option<u64> {
     let records = s.records.get(object_type)?;
+    let holds = |r: &&Stored, prop: &str| {
+        r.record.properties.get(prop).and_then(Value::as_str) == Some(key)
+    };
     match id_property.filter(|p| *p != "hs_object_id") {
+        Some(prop) if lookup::is_unique(s, object_type, prop) => {
+            lookup::candidates(s, object_type, prop, key)
+                .into_iter()
+                .filter_map(|id| records.get(&id))
+                .find(|r| holds(r, prop))
+                .and_then(|r| r.record.id.parse().ok())
+        }
         Some(prop) => records
             .values()
-            .find(|r| r.record.properties.get(prop).and_then(Value::as_str) == Some(key))
+            .find(|r| holds(r, prop))
             .and_then(|r| r.record.id.parse().ok()),
         None => key
             .parse::<u64>()
@@ -587,8 +624,12 @@ pub(crate) async fn archive(
     Path((object_type, id)): Path<(String, String)>,
 ) -> StatusCode {
     org.with_state(|s| {
-        if let (Some(r), Ok(id)) = (s.records.get_mut(&object_type), id.parse::<u64>()) {
-            r.remove(&id);
+        let removed = id.parse::<u64>().ok().and_then(|id| {
+            let stored = s.records.get_mut(&object_type)?.remove(&id)?;
+            Some((id, stored))
+        });
+        if let Some((id, stored)) = removed {
+            lookup::index_values(s, &object_type, id, &stored.record.properties, false);
         }
     });
     StatusCode::NO_CONTENT
@@ -665,19 +706,24 @@ pub(crate) async fn batch_create(
         );
     }
     org.with_state(|s| {
-        let (records, next_id) = (s.records.clone(), s.next_id);
+        let next_id = s.next_id;
         let mut results = Vec::new();
+        let mut created = Vec::new();
         for one in &inputs {
             match create_one(s, &object_type, one) {
-                Ok(id) => results.push(
-                    s.records
-                        .get(&object_type)
-                        .and_then(|r| r.get(&id.parse().unwrap_or(0)))
-                        .map(|st| render(st, None))
-                        .unwrap_or(Value::Null),
-                ),
+                Ok(id) => {
+                    let id: u64 = id.parse().unwrap_or(0);
+                    created.push(id);
+                    results.push(
+                        s.records
+                            .get(&object_type)
+                            .and_then(|r| r.get(&id))
+                            .map(|st| render(st, None))
+                            .unwrap_or(Value::Null),
+                    );
+                }
                 Err(r) => {
-                    s.records = records;
+                    undo_creates(s, &object_type, &created);
                     s.next_id = next_id;
                     return r;
                 }

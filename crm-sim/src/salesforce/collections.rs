@@ -66,14 +66,17 @@ fn run(
     op: impl Fn(&mut OrgState, &Map<String, Value>) -> Result<Value, WriteFailure>,
 ) -> Result<Json<Value>, ApiError> {
     org.with_state(|s| {
-        let snapshot = request.all_or_none.then(|| (s.records.clone(), s.next_id));
+        let snapshot = request
+            .all_or_none
+            .then(|| (s.records.clone(), s.index.clone(), s.next_id));
         let mut results = Vec::new();
         for record in &request.records {
             match op(s, record) {
                 Ok(value) => results.push(Ok(value)),
                 Err(WriteFailure::Parse(error)) => {
-                    if let Some((records, next_id)) = snapshot {
+                    if let Some((records, index, next_id)) = snapshot {
                         s.records = records;
+                        s.index = index;
                         s.next_id = next_id;
                     }
                     return Err(ApiError::bad_request(error));
@@ -82,8 +85,9 @@ fn run(
             }
         }
         let failed = results.iter().any(Result::is_err);
-        if let (true, Some((records, next_id))) = (failed, snapshot) {
+        if let (true, Some((records, index, next_id))) = (failed, snapshot) {
             s.records = records;
+            s.index = index;
             s.next_id = next_id;
             let rolled_back = SfError::on_fields(
                 "ALL_OR_NONE_OPERATION_ROLLED_BACK",

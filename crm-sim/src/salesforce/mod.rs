@@ -147,6 +147,7 @@ impl Org {
         let mut state = store::OrgState {
             schema,
             records: BTreeMap::new(),
+            index: HashMap::new(),
             sessions: HashMap::new(),
             cursors: HashMap::new(),
             next_id: 1,

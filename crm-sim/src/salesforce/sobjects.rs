@@ -182,9 +182,19 @@ pub(crate) fn upsert_one(
             )]));
         }
     };
-    let matches: Vec<String> = s
-        .all(&sobject.name)
-        .iter()
+    // Upserts go by an external id, which is indexed; `Id` is the key itself.
+    let candidates: Vec<&Map<String, Value>> = if key == "Id" {
+        s.get(&sobject.name, value).into_iter().collect()
+    } else if s.is_indexed(&sobject.name, &key) {
+        let ids = s.candidates(&sobject.name, &key, value);
+        ids.iter()
+            .filter_map(|id| s.get(&sobject.name, id))
+            .collect()
+    } else {
+        s.records_of(&sobject.name).collect()
+    };
+    let matches: Vec<String> = candidates
+        .into_iter()
         .filter(|r| {
             r.get(&key)
                 .and_then(Value::as_str)

@@ -7,7 +7,7 @@
 //! supported and answer `MALFORMED_QUERY`.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use axum::Json;
@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 
 use super::errors::{ApiError, SfError};
 use super::sobjects::render;
+use super::store::OrgState;
 use super::write::{parse_date, parse_datetime};
 use super::{API_VERSION, Org};
 
@@ -45,11 +46,58 @@ pub(crate) enum Cond {
     /// `field op literal`.
     Compare(String, String, Literal),
     /// `field IN (literals)`.
-    In(String, Vec<Literal>),
+    In(String, InList),
     /// Both.
     And(Box<Cond>, Box<Cond>),
     /// Either.
     Or(Box<Cond>, Box<Cond>),
+}
+
+/// The literals of an `IN (...)` list, with its text values lowercased into
+/// a set once, so that matching a record costs one lookup instead of a
+/// comparison per literal.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct InList {
+    /// The literals as written.
+    literals: Vec<Literal>,
+    /// The text literals, lowercased: SOQL compares text ignoring case.
+    texts: HashSet<String>,
+}
+
+impl InList {
+    fn new(literals: Vec<Literal>) -> Self {
+        let texts = literals
+            .iter()
+            .filter_map(|l| match l {
+                Literal::Text(t) => Some(t.to_lowercase()),
+                _ => None,
+            })
+            .collect();
+        InList { literals, texts }
+    }
+
+    /// The literals, when every one of them is text.
+    fn texts_only(&self) -> Option<impl Iterator<Item = &str>> {
+        let all_text = self.literals.iter().all(|l| matches!(l, Literal::Text(_)));
+        all_text.then(|| {
+            self.literals.iter().filter_map(|l| match l {
+                Literal::Text(t) => Some(t.as_str()),
+                _ => None,
+            })
+        })
+    }
+
+    fn contains(&self, value: &Value) -> bool {
+        if let Value::String(s) = value
+            && self.texts.contains(&s.to_lowercase())
+        {
+            return true;
+        }
+        self.literals
+            .iter()
+            .filter(|l| !matches!(l, Literal::Text(_)))
+            .any(|l| compare(value, l) == Some(Ordering::Equal))
+    }
 }
 
 /// A parsed query.
@@ -246,7 +294,7 @@ impl Parser {
                 values.push(self.literal()?);
             }
             return if self.eat_symbol(")") {
-                Ok(Cond::In(field, values))
+                Ok(Cond::In(field, InList::new(values)))
             } else {
                 Err("expecting ')'".into())
             };
@@ -332,12 +380,7 @@ fn matches(record: &Map<String, Value>, cond: &Cond) -> bool {
     match cond {
         Cond::And(a, b) => matches(record, a) && matches(record, b),
         Cond::Or(a, b) => matches(record, a) || matches(record, b),
-        Cond::In(field, values) => {
-            let value = record.get(field).unwrap_or(&Value::Null);
-            values
-                .iter()
-                .any(|l| compare(value, l) == Some(Ordering::Equal))
-        }
+        Cond::In(field, list) => list.contains(record.get(field).unwrap_or(&Value::Null)),
         Cond::Compare(field, op, literal) => {
             let value = record.get(field).unwrap_or(&Value::Null);
             if *literal == Literal::Null {
@@ -405,8 +448,12 @@ pub(crate) async fn query(
         }
         let order = soql.order.as_ref().map(|(f, desc)| name(f).map(|f| (f, *desc))).transpose()?;
 
-        let mut rows: Vec<Map<String, Value>> =
-            s.all(&sobject.name).into_iter().filter(|r| soql.filter.as_ref().is_none_or(|c| matches(r, c))).collect();
+        let keep = |r: &&Map<String, Value>| soql.filter.as_ref().is_none_or(|c| matches(r, c));
+        let narrowed = soql.filter.as_ref().and_then(|c| indexed_ids(s, &sobject.name, c));
+        let mut rows: Vec<&Map<String, Value>> = match &narrowed {
+            Some(ids) => ids.iter().filter_map(|id| s.get(&sobject.name, id)).filter(keep).collect(),
+            None => s.records_of(&sobject.name).filter(keep).collect(),
+        };
         if let Some((field, descending)) = order {
             rows.sort_by(|a, b| {
                 let ordering = sort_key(a.get(&field)).partial_cmp(&sort_key(b.get(&field))).unwrap_or(Ordering::Equal);
@@ -416,9 +463,34 @@ pub(crate) async fn query(
         if let Some(limit) = soql.limit {
             rows.truncate(limit);
         }
-        let records: Vec<Value> = rows.iter().map(|r| render(&sobject.name, r, Some(&fields))).collect();
+        let records: Vec<Value> =
+            rows.iter().map(|r| render(&sobject.name, r, Some(&fields))).collect();
         Ok(Json(page(s, records, 0, None)))
     })
+}
+
+/// The Ids a condition on indexed fields narrows a query to, or `None` when
+/// the records must be scanned. Every row is still checked against the whole
+/// condition.
+fn indexed_ids(s: &OrgState, object: &str, cond: &Cond) -> Option<BTreeSet<String>> {
+    match cond {
+        Cond::In(field, list) if s.is_indexed(object, field) => {
+            let texts = list.texts_only()?;
+            Some(texts.flat_map(|t| s.candidates(object, field, t)).collect())
+        }
+        Cond::Compare(field, op, Literal::Text(text))
+            if op == "=" && s.is_indexed(object, field) =>
+        {
+            Some(s.candidates(object, field, text).into_iter().collect())
+        }
+        Cond::And(a, b) => indexed_ids(s, object, a).or_else(|| indexed_ids(s, object, b)),
+        Cond::Or(a, b) => {
+            let mut ids = indexed_ids(s, object, a)?;
+            ids.extend(indexed_ids(s, object, b)?);
+            Some(ids)
+        }
+        _ => None,
+    }
 }
 
 /// Nulls sort first; numbers and text keep their own order.

@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::describe::Schema;
 use crate::OAuthClient;
+use crate::index::ValueIndex;
 
 /// Everything behind the org's lock.
 #[derive(Debug)]
@@ -15,6 +16,9 @@ pub(crate) struct OrgState {
     pub schema: Schema,
     /// Records by object name, then by Id (Ids grow, so this is insertion order).
     pub records: BTreeMap<String, BTreeMap<String, Map<String, Value>>>,
+    /// Ids by unique and external id field values, per object; kept in step
+    /// with `records` by the methods below, and snapshotted with it.
+    pub index: HashMap<String, ValueIndex<String>>,
     /// Access tokens and when they expire.
     pub sessions: HashMap<String, Instant>,
     /// Rows of queries still to be fetched, by query locator.
@@ -87,6 +91,14 @@ impl OrgState {
             .unwrap_or_default()
     }
 
+    /// Every record of `object`, borrowed, in Id order.
+    pub fn records_of(&self, object: &str) -> impl Iterator<Item = &Map<String, Value>> {
+        self.records
+            .get(&self.canonical(object))
+            .into_iter()
+            .flat_map(BTreeMap::values)
+    }
+
     /// One record of `object`, by its 15- or 18-character Id.
     pub fn get(&self, object: &str, id: &str) -> Option<&Map<String, Value>> {
         let records = self.records.get(&self.canonical(object))?;
@@ -131,6 +143,7 @@ impl OrgState {
         if object == "Opportunity" {
             fields.entry("IsDeleted").or_insert(json!(false));
         }
+        self.index_values(&object, &id, &fields, true);
         self.records
             .entry(object)
             .or_default()
@@ -150,6 +163,11 @@ impl OrgState {
         };
         let user = self.integration_user.clone();
         let object = self.canonical(object);
+        if let Some(before) = self.records.get(&object).and_then(|r| r.get(&full_id)) {
+            let before = before.clone();
+            self.index_values(&object, &full_id, &before, false);
+            self.index_values(&object, &full_id, &merged(before, &fields), true);
+        }
         if let Some(record) = self
             .records
             .get_mut(&object)
@@ -178,8 +196,69 @@ impl OrgState {
             return false;
         };
         let object = self.canonical(object);
-        self.records
+        let Some(removed) = self
+            .records
             .get_mut(&object)
-            .is_some_and(|r| r.remove(&full_id).is_some())
+            .and_then(|r| r.remove(&full_id))
+        else {
+            return false;
+        };
+        self.index_values(&object, &full_id, &removed, false);
+        true
     }
+
+    /// The fields of `object` that records are looked up by: unique and
+    /// external id fields.
+    fn indexed_fields(&self, object: &str) -> Vec<String> {
+        self.schema
+            .object(object)
+            .map(|o| {
+                let keys = o.fields.iter().filter(|f| f.unique || f.external_id);
+                keys.map(|f| f.name.clone()).collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether `field` of `object` is indexed, so [`Self::candidates`] can
+    /// answer for it.
+    pub fn is_indexed(&self, object: &str, field: &str) -> bool {
+        self.indexed_fields(&self.canonical(object))
+            .iter()
+            .any(|f| f == field)
+    }
+
+    /// The Ids of `object`'s records that may hold `value` in the indexed
+    /// `field`, in Id order. Callers compare each with the real rule.
+    pub fn candidates(&self, object: &str, field: &str, value: &str) -> Vec<String> {
+        self.index
+            .get(&self.canonical(object))
+            .map(|index| index.candidates(field, value).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Adds (`add`) or removes the record's indexed values.
+    fn index_values(&mut self, object: &str, id: &str, record: &Map<String, Value>, add: bool) {
+        let fields = self.indexed_fields(object);
+        let index = self.index.entry(object.to_owned()).or_default();
+        for field in fields {
+            let Some(value) = record.get(&field).and_then(Value::as_str) else {
+                continue;
+            };
+            if add {
+                index.insert(&field, value, id.to_owned());
+            } else {
+                index.remove(&field, value, &id.to_owned());
+            }
+        }
+    }
+}
+
+/// `record` with `changes` applied, as an update stores it.
+fn merged(mut record: Map<String, Value>, changes: &Map<String, Value>) -> Map<String, Value> {
+    for (key, value) in changes {
+        if key != "attributes" && key != "Id" {
+            record.insert(key.clone(), value.clone());
+        }
+    }
+    record
 }

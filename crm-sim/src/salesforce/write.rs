@@ -163,12 +163,16 @@ fn check_value(
         ));
     }
     if field.unique {
-        let existing = state.all(&object.name).into_iter().find(|r| {
-            r.get(&field.name)
-                .and_then(Value::as_str)
-                .is_some_and(|v| v.eq_ignore_ascii_case(text))
-                && r.get("Id").and_then(Value::as_str) != self_id
-        });
+        let candidates = state.candidates(&object.name, &field.name, text);
+        let existing = candidates
+            .iter()
+            .filter_map(|id| state.get(&object.name, id))
+            .find(|r| {
+                r.get(&field.name)
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| v.eq_ignore_ascii_case(text))
+                    && r.get("Id").and_then(Value::as_str) != self_id
+            });
         if let Some(existing) = existing {
             let id = existing
                 .get("Id")
@@ -337,6 +341,7 @@ mod tests {
         OrgState {
             schema: Schema::load(&profile.custom_fields).expect("schema"),
             records: Default::default(),
+            index: Default::default(),
             sessions: Default::default(),
             cursors: Default::default(),
             next_id: 1,
@@ -376,6 +381,32 @@ mod tests {
             codes(create(&mut s, "Opportunity", &fields(bad))),
             ["INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"]
         );
+    }
+
+    #[test]
+    fn a_unique_value_is_free_again_once_changed_or_deleted() {
+        let mut s = state();
+        let deal = |key: &str| {
+            let deal = json!({"Name": "A", "StageName": "Prospecting",
+                "CloseDate": "2024-01-31", "External_Id__c": key});
+            fields(deal)
+        };
+        let first = create(&mut s, "Opportunity", &deal("k1")).expect("created");
+        assert_eq!(
+            codes(create(&mut s, "Opportunity", &deal("K1"))),
+            ["DUPLICATE_VALUE"]
+        );
+
+        let renamed = fields(json!({"External_Id__c": "k2"}));
+        assert!(update(&mut s, "Opportunity", &first, &renamed).is_ok());
+        assert!(create(&mut s, "Opportunity", &deal("k1")).is_ok());
+        assert_eq!(
+            codes(create(&mut s, "Opportunity", &deal("k2"))),
+            ["DUPLICATE_VALUE"]
+        );
+
+        assert!(s.delete("Opportunity", &first));
+        assert!(create(&mut s, "Opportunity", &deal("k2")).is_ok());
     }
 
     #[test]

@@ -135,12 +135,15 @@ async fn stages(
                 status: Status::Failed,
                 error: None,
             }),
-            Err((index, intent, error)) => results.push(RecordResult::failed(
-                index,
-                intent.idempotency_key,
-                Some(intent.entity),
-                error,
-            )),
+            Err(failed) => {
+                let (index, intent, error) = *failed;
+                results.push(RecordResult::failed(
+                    index,
+                    intent.idempotency_key,
+                    Some(intent.entity),
+                    error,
+                ));
+            }
         }
     }
 

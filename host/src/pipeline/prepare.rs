@@ -26,7 +26,9 @@ pub(super) struct Prepared {
 }
 
 /// A record that failed on the way, with what it was.
-pub(super) type Unprepared = (usize, WriteIntent, RecordError);
+///
+/// Boxed: a failure is the rare path, and keeps `Result<Prepared, _>` small.
+pub(super) type Unprepared = Box<(usize, WriteIntent, RecordError)>;
 
 /// Prepares every record of a batch.
 pub(super) fn prepare_all(
@@ -61,7 +63,7 @@ pub(super) fn prepare_all(
                     defaults,
                     unmapped,
                 }),
-                Err(error) => Err((index, intent, error)),
+                Err(error) => Err(Box::new((index, intent, error))),
             },
         )
         .collect()
@@ -72,7 +74,7 @@ type PreparedParts = (CrmWrite, BTreeMap<String, Source>, Fields, Vec<String>);
 fn prepare(
     config: &CustomerConfig,
     schema: &OrgSchema,
-    mut plugin: Option<&mut PluginInstance>,
+    plugin: Option<&mut PluginInstance>,
     intent: &WriteIntent,
 ) -> Result<PreparedParts, RecordError> {
     let record = AgentRecord {
@@ -93,7 +95,7 @@ fn prepare(
     } = mapping::map_record(config, &record)?;
 
     // 2. The plugin: statuses it translates, then its record hook.
-    if let Some(instance) = plugin.as_deref_mut() {
+    if let Some(instance) = plugin {
         for status in &plugin_statuses {
             let translated = instance
                 .translate_status(&write.object, &status.crm_field, &status.status, &record)

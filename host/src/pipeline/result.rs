@@ -38,7 +38,7 @@ pub struct RecordError {
     pub retryable: bool,
     /// The CRM's refusal, untouched.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub crm: Option<CrmError>,
+    pub crm: Option<Box<CrmError>>,
     /// The plugin involved, as `name@version`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plugin: Option<String>,
@@ -69,7 +69,7 @@ impl RecordError {
             message: format!("the CRM refused the write: {}", error.message),
             field: error.fields.first().cloned(),
             retryable: error.retryable,
-            crm: Some(error),
+            crm: Some(Box::new(error)),
             plugin: None,
         }
     }

@@ -1,6 +1,7 @@
 //! What a plugin's store holds: the WASI context that grants nothing, the
 //! memory cap, and the `host` imports a plugin may call.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,6 +36,10 @@ pub(crate) struct StoreState {
     plugin: Arc<str>,
     version: Arc<str>,
     context: Arc<PluginContext>,
+    /// Schemas already converted to the contract's types. A plugin that
+    /// checks a picklist asks for its object on every record; converting a
+    /// few hundred fields each time would dominate the call.
+    schemas: HashMap<String, wit::ObjectSchema>,
 }
 
 impl StoreState {
@@ -53,6 +58,7 @@ impl StoreState {
             plugin,
             version,
             context,
+            schemas: HashMap::new(),
         }
     }
 }
@@ -183,8 +189,15 @@ impl host::Host for StoreState {
     }
 
     fn schema(&mut self, object: String) -> Option<wit::ObjectSchema> {
-        let schema = self.context.schema.object(&object)?;
-        Some(convert::schema_to_wit(&schema))
+        if let Some(converted) = self.schemas.get(&object) {
+            return Some(converted.clone());
+        }
+
+        // Only objects the org has are kept, so a plugin asking for made-up
+        // names cannot grow the host's memory.
+        let converted = convert::schema_to_wit(&self.context.schema.object(&object)?);
+        self.schemas.insert(object, converted.clone());
+        Some(converted)
     }
 
     fn setting(&mut self, key: String) -> Option<wit::Value> {

@@ -5,13 +5,18 @@
 //! Every write's audit entry and outcome are stored before its answer goes
 //! back to the agent.
 
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
 use anyhow::Context;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+
+/// Rows per multi-row statement: 12 columns each stays far below SQLite's
+/// limit on bound parameters.
+const ROWS_PER_STATEMENT: usize = 500;
 
 /// What claiming an idempotency key found.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,6 +105,10 @@ impl Store {
 
     /// Claims a batch's idempotency keys in one transaction; for each key,
     /// reports whether this caller now owns it or what an earlier claim left.
+    ///
+    /// Keys are inserted and read back in chunks, a few statements per
+    /// batch rather than one per record: SQLite has one writer, and every
+    /// batch of every customer waits for it.
     pub async fn claim_keys(
         &self,
         customer: &str,
@@ -111,35 +120,66 @@ impl Store {
             .await
             .context("starting the key transaction")?;
         let created_at = now();
-        let mut claims = Vec::with_capacity(keys.len());
-        for key in keys {
-            let inserted = sqlx::query(
-                "INSERT INTO idempotency (customer, key, result, created_at) \
-                 VALUES (?, ?, NULL, ?) ON CONFLICT DO NOTHING",
-            )
-            .bind(customer)
-            .bind(key)
-            .bind(&created_at)
-            .execute(&mut *tx)
-            .await
-            .context("claiming an idempotency key")?;
-            if inserted.rows_affected() == 1 {
-                claims.push(KeyClaim::Claimed);
-                continue;
-            }
-            let row = sqlx::query("SELECT result FROM idempotency WHERE customer = ? AND key = ?")
-                .bind(customer)
-                .bind(key)
-                .fetch_one(&mut *tx)
-                .await
-                .context("reading an idempotency key")?;
-            let result: Option<String> = row.get("result");
-            claims.push(match result {
-                None => KeyClaim::InFlight,
-                Some(text) => KeyClaim::Done(serde_json::from_str(&text).unwrap_or_default()),
+        let mut claimed = HashSet::new();
+        let mut earlier: HashMap<String, Option<String>> = HashMap::new();
+        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO idempotency (customer, key, result, created_at) ",
+            );
+            insert.push_values(chunk, |mut row, key| {
+                row.push_bind(customer)
+                    .push_bind(key)
+                    .push_bind(None::<String>)
+                    .push_bind(&created_at);
             });
+            insert.push(" ON CONFLICT DO NOTHING RETURNING key");
+            let rows = insert
+                .build()
+                .fetch_all(&mut *tx)
+                .await
+                .context("claiming idempotency keys")?;
+            claimed.extend(rows.iter().map(|r| r.get::<String, _>("key")));
+
+            let mut select = QueryBuilder::<Sqlite>::new(
+                "SELECT key, result FROM idempotency WHERE customer = ",
+            );
+            select.push_bind(customer).push(" AND key IN (");
+            let mut list = select.separated(", ");
+            for key in chunk.iter().filter(|k| !claimed.contains(*k)) {
+                list.push_bind(key);
+            }
+            list.push_unseparated(")");
+            if chunk.iter().any(|k| !claimed.contains(k)) {
+                let rows = select
+                    .build()
+                    .fetch_all(&mut *tx)
+                    .await
+                    .context("reading idempotency keys")?;
+                for row in rows {
+                    earlier.insert(row.get("key"), row.get("result"));
+                }
+            }
         }
         tx.commit().await.context("committing the key claims")?;
+
+        // A key sent twice in one batch is claimed by its first record only.
+        let mut seen = HashSet::new();
+        let claims = keys
+            .iter()
+            .map(|key| {
+                if claimed.contains(key) && seen.insert(key) {
+                    return KeyClaim::Claimed;
+                }
+                match earlier.get(key) {
+                    // An unreadable outcome is still an outcome: the caller
+                    // reports it rather than writing a second time.
+                    Some(Some(text)) => {
+                        KeyClaim::Done(serde_json::from_str(text).unwrap_or_default())
+                    }
+                    _ => KeyClaim::InFlight,
+                }
+            })
+            .collect();
         Ok(claims)
     }
 
@@ -167,36 +207,50 @@ impl Store {
             .await
             .context("releasing an idempotency key")?;
         }
-        for e in entries {
-            sqlx::query(
+        for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO write_audit (customer, idempotency_key, entity, object, crm_id, \
-                 status, error_code, config_version, plugin, decisions, error, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&e.customer)
-            .bind(&e.idempotency_key)
-            .bind(&e.entity)
-            .bind(&e.object)
-            .bind(&e.crm_id)
-            .bind(&e.status)
-            .bind(&e.error_code)
-            .bind(&e.config_version)
-            .bind(&e.plugin)
-            .bind(e.decisions.to_string())
-            .bind(e.error.as_ref().map(|v| v.to_string()))
-            .bind(&e.created_at)
-            .execute(&mut *tx)
-            .await
-            .context("writing an audit entry")?;
-        }
-        for (customer, key, result) in outcomes {
-            sqlx::query("UPDATE idempotency SET result = ? WHERE customer = ? AND key = ?")
-                .bind(result.to_string())
-                .bind(customer)
-                .bind(key)
+                 status, error_code, config_version, plugin, decisions, error, created_at) ",
+            );
+            insert.push_values(chunk, |mut row, e| {
+                row.push_bind(&e.customer)
+                    .push_bind(&e.idempotency_key)
+                    .push_bind(&e.entity)
+                    .push_bind(&e.object)
+                    .push_bind(&e.crm_id)
+                    .push_bind(&e.status)
+                    .push_bind(&e.error_code)
+                    .push_bind(&e.config_version)
+                    .push_bind(&e.plugin)
+                    .push_bind(e.decisions.to_string())
+                    .push_bind(e.error.as_ref().map(|v| v.to_string()))
+                    .push_bind(&e.created_at);
+            });
+            insert
+                .build()
                 .execute(&mut *tx)
                 .await
-                .context("storing an idempotency outcome")?;
+                .context("writing audit entries")?;
+        }
+        let stored_at = now();
+        for chunk in outcomes.chunks(ROWS_PER_STATEMENT) {
+            // The keys were claimed, so every row exists: this only sets
+            // their results, in one statement per chunk.
+            let mut upsert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO idempotency (customer, key, result, created_at) ",
+            );
+            upsert.push_values(chunk, |mut row, (customer, key, result)| {
+                row.push_bind(customer)
+                    .push_bind(key)
+                    .push_bind(result.to_string())
+                    .push_bind(&stored_at);
+            });
+            upsert.push(" ON CONFLICT (customer, key) DO UPDATE SET result = excluded.result");
+            upsert
+                .build()
+                .execute(&mut *tx)
+                .await
+                .context("storing idempotency outcomes")?;
         }
         tx.commit().await.context("committing the audit")?;
         Ok(())
