@@ -6,6 +6,7 @@
 //! an agent would: companies, then deals acting for their reps. It runs the
 //! dataset twice: the second pass must find everything up to date.
 
+mod contents;
 mod dataset;
 mod summary;
 
@@ -19,6 +20,7 @@ use anyhow::{Context, bail};
 use futures::stream::{self, StreamExt};
 use serde_json::{Value, json};
 
+pub use contents::OrgContents;
 pub use summary::{PassSummary, render_decisions};
 
 use crate::api::{self, AppState};
@@ -46,6 +48,10 @@ pub struct DemoReport {
     pub passes: Vec<(String, String, String, PassSummary)>,
     /// Records answered from stored outcomes when a batch was sent again.
     pub replayed: usize,
+    /// CRM calls that replay made: none, when idempotency holds.
+    pub replay_crm_calls: u64,
+    /// `(customer, what its org holds)` after both passes.
+    pub contents: Vec<(String, OrgContents)>,
 }
 
 /// The checkout's root, where `examples/` and `plugins/` are.
@@ -72,9 +78,12 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         }
     }
     println!(
-        "idempotency: a batch sent again with its keys: {} records replayed, none written",
-        report.replayed
+        "idempotency: a batch sent again with its keys: {} records replayed, {} CRM calls",
+        report.replayed, report.replay_crm_calls
     );
+    for (customer, contents) in &report.contents {
+        println!("{customer}'s org now holds {contents}");
+    }
     let failed: usize = report.passes.iter().map(|p| p.3.failed).sum();
     if failed > 0 {
         println!("{failed} records failed; each failure above names its code and cause");
@@ -92,19 +101,16 @@ pub async fn run_demo(options: &DemoOptions) -> anyhow::Result<DemoReport> {
         bail!("no customers in {}", options.examples.display());
     }
 
-    // 2. The simulated orgs, with the reps as users and owners.
+    // 2. One simulated org per customer, with the reps as users or owners.
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let sf = salesforce::serve(salesforce::Profile::default(), loopback).await?;
-    let hs = hubspot::serve(hubspot::Profile::default(), loopback).await?;
+    let mut orgs = Vec::with_capacity(customers.len());
     for config in &customers {
         let domain = format!("{}.example", config.customer);
+        let org = Org::start(config.provider, loopback).await?;
         for rep in data.reps.values() {
-            let email = rep.email(&domain);
-            match config.provider {
-                Provider::Salesforce => drop(sf.org.add_user(&email, &rep.first, &rep.last)),
-                Provider::Hubspot => drop(hs.org.add_owner(&email, &rep.first, &rep.last)),
-            }
+            org.add_rep(&rep.email(&domain), &rep.first, &rep.last);
         }
+        orgs.push(org);
     }
 
     // 3. The plugins, built from source.
@@ -144,27 +150,16 @@ pub async fn run_demo(options: &DemoOptions) -> anyhow::Result<DemoReport> {
     };
 
     // 5. Connections and plugins, through the API as an operator would.
-    for config in &customers {
-        let oauth = match config.provider {
-            Provider::Salesforce => sf.org.oauth_client(),
-            Provider::Hubspot => hs.org.oauth_client(),
-        };
-        let base_url = match config.provider {
-            Provider::Salesforce => sf.base_url.clone(),
-            Provider::Hubspot => hs.base_url.clone(),
-        };
+    for (config, org) in customers.iter().zip(&orgs) {
+        let (base_url, oauth) = org.credentials();
         let credentials = json!({
             "base_url": base_url,
             "client_id": oauth.client_id,
             "client_secret": oauth.client_secret,
             "refresh_token": oauth.refresh_token,
         });
-        client
-            .put_json(
-                &format!("/v1/customers/{}/connection", config.customer),
-                &credentials,
-            )
-            .await?;
+        let path = format!("/v1/customers/{}/connection", config.customer);
+        client.put_json(&path, &credentials).await?;
     }
     for ((name, version), wasm) in plugins {
         client
@@ -175,19 +170,15 @@ pub async fn run_demo(options: &DemoOptions) -> anyhow::Result<DemoReport> {
     // 6. Two passes of the whole dataset, both customers at once.
     let mut report = DemoReport::default();
     for pass in ["pass 1", "pass 2"] {
-        let runs = customers.iter().map(|config| {
-            let sim_calls = match config.provider {
-                Provider::Salesforce => Calls::Salesforce(&sf),
-                Provider::Hubspot => Calls::Hubspot(&hs),
-            };
+        let runs = customers.iter().zip(&orgs).map(|(config, org)| {
             let client = &client;
             let data = &data;
             async move {
-                let before = sim_calls.count();
+                let before = org.request_count();
                 let started = Instant::now();
                 let mut summary = send_pass(client, &config.customer, data, pass, options).await?;
                 summary.elapsed = started.elapsed();
-                summary.crm_calls = sim_calls.count() - before;
+                summary.crm_calls = org.request_count() - before;
                 Ok::<_, anyhow::Error>((
                     config.customer.clone(),
                     config.provider.to_string(),
@@ -202,16 +193,25 @@ pub async fn run_demo(options: &DemoOptions) -> anyhow::Result<DemoReport> {
     }
 
     // 7. The same batch again, same keys: answered from the store.
-    if let Some(config) = customers.first() {
+    if let (Some(config), Some(org)) = (customers.first(), orgs.first()) {
         let batch = intents(&data, &config.customer, "pass 2")
             .into_iter()
             .take(options.batch)
             .collect::<Vec<_>>();
+        let before = org.request_count();
         let answer = client.write(&config.customer, batch).await?;
+        report.replay_crm_calls = org.request_count() - before;
         report.replayed = answer
             .iter()
             .filter(|r| r.get("replayed").and_then(Value::as_bool) == Some(true))
             .count();
+    }
+
+    // 8. What the orgs hold now, read from the simulators themselves.
+    for (config, org) in customers.iter().zip(&orgs) {
+        report
+            .contents
+            .push((config.customer.clone(), org.contents()));
     }
 
     let _ = stop.send(());
@@ -219,21 +219,65 @@ pub async fn run_demo(options: &DemoOptions) -> anyhow::Result<DemoReport> {
         .await
         .context("joining the host")?
         .context("serving the host")?;
-    sf.shutdown().await;
-    hs.shutdown().await;
+    for org in orgs {
+        org.shutdown().await;
+    }
     Ok(report)
 }
 
-enum Calls<'a> {
-    Salesforce(&'a Sim<salesforce::Org>),
-    Hubspot(&'a Sim<hubspot::Org>),
+/// A customer's simulated CRM.
+enum Org {
+    Salesforce(Sim<salesforce::Org>),
+    Hubspot(Sim<hubspot::Org>),
 }
 
-impl Calls<'_> {
-    fn count(&self) -> u64 {
+impl Org {
+    async fn start(provider: Provider, addr: SocketAddr) -> anyhow::Result<Self> {
+        Ok(match provider {
+            Provider::Salesforce => {
+                Org::Salesforce(salesforce::serve(salesforce::Profile::default(), addr).await?)
+            }
+            Provider::Hubspot => {
+                Org::Hubspot(hubspot::serve(hubspot::Profile::default(), addr).await?)
+            }
+        })
+    }
+
+    /// Makes the rep a Salesforce user or a HubSpot owner.
+    fn add_rep(&self, email: &str, first: &str, last: &str) {
         match self {
-            Calls::Salesforce(sim) => sim.org.request_count(),
-            Calls::Hubspot(sim) => sim.org.request_count(),
+            Org::Salesforce(sim) => drop(sim.org.add_user(email, first, last)),
+            Org::Hubspot(sim) => drop(sim.org.add_owner(email, first, last)),
+        }
+    }
+
+    /// The org's base URL and the integration's OAuth client.
+    fn credentials(&self) -> (String, conduit_crm_sim::OAuthClient) {
+        match self {
+            Org::Salesforce(sim) => (sim.base_url.clone(), sim.org.oauth_client()),
+            Org::Hubspot(sim) => (sim.base_url.clone(), sim.org.oauth_client()),
+        }
+    }
+
+    /// API requests the org has served.
+    fn request_count(&self) -> u64 {
+        match self {
+            Org::Salesforce(sim) => sim.org.request_count(),
+            Org::Hubspot(sim) => sim.org.request_count(),
+        }
+    }
+
+    fn contents(&self) -> OrgContents {
+        match self {
+            Org::Salesforce(sim) => contents::salesforce(sim),
+            Org::Hubspot(sim) => contents::hubspot(sim),
+        }
+    }
+
+    async fn shutdown(self) {
+        match self {
+            Org::Salesforce(sim) => sim.shutdown().await,
+            Org::Hubspot(sim) => sim.shutdown().await,
         }
     }
 }

@@ -27,6 +27,9 @@ pub struct PassSummary {
     pub example_error: BTreeMap<String, String>,
     /// Fields written.
     pub written: usize,
+    /// Fields written, by where the value came from (agent, plugin,
+    /// default, owner, reference, key).
+    pub written_by_source: BTreeMap<String, usize>,
     /// Fields left out, by reason.
     pub skipped: BTreeMap<String, usize>,
     /// CRM API calls made, token refreshes included.
@@ -72,7 +75,12 @@ impl PassSummary {
             .flatten()
         {
             match field.get("decision").and_then(Value::as_str) {
-                Some("write") => self.written += 1,
+                Some("write") => {
+                    self.written += 1;
+                    let source = field.get("source").and_then(Value::as_str);
+                    let source = source.unwrap_or("unknown").to_owned();
+                    *self.written_by_source.entry(source).or_default() += 1;
+                }
                 _ => {
                     let reason = field
                         .get("reason")
@@ -131,10 +139,20 @@ impl PassSummary {
             .iter()
             .map(|(r, n)| format!("{r} {n}"))
             .collect();
+        let sources: Vec<String> = self
+            .written_by_source
+            .iter()
+            .map(|(source, n)| format!("{source} {n}"))
+            .collect();
         let _ = writeln!(
             out,
-            "  fields written {}  skipped: {}",
+            "  fields written {}{}  skipped: {}",
             self.written,
+            if sources.is_empty() {
+                String::new()
+            } else {
+                format!(" (from {})", sources.join(", "))
+            },
             if skipped.is_empty() {
                 "none".to_owned()
             } else {
