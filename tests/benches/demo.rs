@@ -29,8 +29,8 @@ fn main() -> anyhow::Result<()> {
     for (customer, crm, pass, summary) in &report.passes {
         let seconds = summary.elapsed.as_secs_f64();
         println!(
-            "  {customer:<10} {crm:<10} {pass}: {:>5} records in {seconds:>6.2} s = {:>6.0} records/s, \
-             {} CRM calls, {} failed",
+            "  {customer:<10} {crm:<10} {pass}: {:>5} records in {seconds:>6.2} s \
+             = {:>6.0} records/s, {} CRM calls, {} failed",
             summary.records,
             summary.records as f64 / seconds.max(f64::EPSILON),
             summary.crm_calls,

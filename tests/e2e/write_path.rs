@@ -113,7 +113,8 @@ async fn globex_stages_come_from_its_plugin_and_deals_link_to_companies() -> any
         "Z063OYW0",
         GLOBEX_REP,
         json!({
-            "name": "GTXPro for Isdom", "account": "Isdom", "product": "GTXPro", "stage": "Engaging",
+            "name": "GTXPro for Isdom", "account": "Isdom", "product": "GTXPro",
+            "stage": "Engaging",
         }),
     );
     let basic = deal(

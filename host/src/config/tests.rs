@@ -420,7 +420,10 @@ fn errors_in_several_files_are_all_reported() {
 
     assert_eq!(errors.len(), 3, "{errors:?}");
     assert!(
-        matches!(&errors[0], ConfigError::Syntax { path, line: 3, .. } if *path == customer_path(&dir, "a.yaml")),
+        matches!(
+            &errors[0],
+            ConfigError::Syntax { path, line: 3, .. } if *path == customer_path(&dir, "a.yaml")
+        ),
         "{:?}",
         errors[0]
     );

@@ -273,7 +273,10 @@ fn create_input(object_name: &str, record: &NewRecord) -> Result<serde_json::Val
             })?;
             Ok(json!({
                 "to": { "id": id },
-                "types": [{ "associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id }]
+                "types": [{
+                    "associationCategory": "HUBSPOT_DEFINED",
+                    "associationTypeId": type_id,
+                }]
             }))
         })
         .collect::<Result<Vec<_>, CrmError>>()?;

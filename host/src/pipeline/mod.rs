@@ -4,10 +4,14 @@
 //! Each record succeeds or fails on its own: a bad record gets its own error
 //! and the rest of the batch goes on.
 
+mod audit;
 mod customer;
 mod execute;
+mod matching;
+mod planning;
 mod prepare;
 mod result;
+mod sending;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

@@ -1,0 +1,208 @@
+//! Planning: create or update, the create-only defaults, the owner, and the
+//! export planner's decision for every field.
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::execute::Work;
+use super::{CustomerRuntime, RecordError};
+use crate::config::{CustomerConfig, UnknownRep};
+use crate::export::{self, DesiredField, Plan, PlanInput, Policy, PolicyRule, Source};
+use crate::mapping;
+use crate::record::{Operation, Value};
+use crate::schema::{ObjectSchema, OrgSchema};
+
+/// Decides create or update, adds defaults and the owner, and plans.
+pub(super) async fn plan_all(
+    config: &CustomerConfig,
+    runtime: &CustomerRuntime,
+    schema: &OrgSchema,
+    work: &mut [Work],
+) {
+    let mut creating_keys: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut emails = BTreeSet::new();
+
+    for w in work.iter_mut().filter(|w| w.ok()) {
+        let intent = &w.prepared.intent;
+        let key = w
+            .prepared
+            .write
+            .match_key
+            .as_ref()
+            .map(|k| k.value.to_string());
+        let error = match (intent.operation, &w.existing, &key) {
+            (Operation::Create, Some((id, _)), _) => Some(RecordError::input(
+                "already_exists",
+                format!(
+                    "a `{}` record with this key exists already ({id})",
+                    w.prepared.write.object
+                ),
+                Some("key".into()),
+            )),
+            (Operation::Update, None, None) | (Operation::Upsert, None, None) => {
+                Some(RecordError::input(
+                    "missing_key",
+                    "update and upsert need the record's `key`".into(),
+                    Some("key".into()),
+                ))
+            }
+            (Operation::Update, None, Some(k)) => Some(RecordError::input(
+                "not_found",
+                format!("no `{}` record has key `{k}`", w.prepared.write.object),
+                Some("key".into()),
+            )),
+            _ => None,
+        };
+        if let Some(error) = error {
+            w.fail(error);
+            continue;
+        }
+        if w.existing.is_none()
+            && let Some(k) = key
+            && !creating_keys.insert((w.prepared.write.object.clone(), k.clone()))
+        {
+            w.fail(RecordError::input(
+                "duplicate_in_batch",
+                format!("key `{k}` is created twice in one batch"),
+                Some("key".into()),
+            ));
+            continue;
+        }
+        if w.existing.is_none()
+            && let Some(email) = &intent.acting_for
+        {
+            emails.insert(email.trim().to_lowercase());
+        }
+    }
+
+    let emails: Vec<String> = emails.into_iter().collect();
+    let owners = if emails.is_empty() {
+        Ok(HashMap::new())
+    } else {
+        runtime.owners.resolve(&runtime.crm, &emails).await
+    };
+
+    for w in work.iter_mut().filter(|w| w.ok()) {
+        let Some(entity) = config.entities.get(&w.prepared.intent.entity) else {
+            continue;
+        };
+        let Some(object) = schema.objects.get(&w.prepared.write.object) else {
+            continue;
+        };
+        let creating = w.existing.is_none();
+        let mut desired: Vec<DesiredField> = w
+            .prepared
+            .write
+            .fields
+            .iter()
+            .map(|(field, value)| DesiredField {
+                field: field.clone(),
+                value: value.clone(),
+                policy: mapping::policy_for(entity, field),
+                source: w
+                    .prepared
+                    .sources
+                    .get(field)
+                    .copied()
+                    .unwrap_or(Source::Plugin),
+            })
+            .collect();
+
+        if creating {
+            for (field, value) in &w.prepared.defaults {
+                if !w.prepared.write.fields.contains_key(field) {
+                    desired.push(DesiredField {
+                        field: field.clone(),
+                        value: value.clone(),
+                        policy: mapping::policy_for(entity, field),
+                        source: Source::Default,
+                    });
+                }
+            }
+            if let Some(owner) = &entity.owner {
+                match owner_id(
+                    &owners,
+                    w.prepared.intent.acting_for.as_deref(),
+                    owner.unknown_rep,
+                ) {
+                    Ok(Some(id)) => desired.push(DesiredField {
+                        field: owner.field.clone(),
+                        value: Value::Text(id),
+                        // The owner is set on create; changing it later is a
+                        // decision for the customer's config, not the agent.
+                        policy: PolicyRule {
+                            create: Policy::Overwrite,
+                            update: Policy::Skip,
+                        },
+                        source: Source::Owner,
+                    }),
+                    Ok(None) => {}
+                    Err(error) => {
+                        w.fail(error);
+                        continue;
+                    }
+                }
+            }
+        }
+
+        let current = w.existing.as_ref().map(|(_, fields)| fields);
+        let plan = export::plan(PlanInput {
+            schema: object,
+            current,
+            desired: &desired,
+        });
+        if creating && let Some(error) = missing_required(object, &plan) {
+            w.plan = Some(plan);
+            w.fail(error);
+            continue;
+        }
+        w.crm_id = w.existing.as_ref().map(|(id, _)| id.clone());
+        w.plan = Some(plan);
+    }
+}
+
+fn owner_id(
+    owners: &Result<HashMap<String, Option<String>>, crate::crm::CrmError>,
+    acting_for: Option<&str>,
+    unknown: UnknownRep,
+) -> Result<Option<String>, RecordError> {
+    let owners = owners.as_ref().map_err(|e| RecordError::crm(e.clone()))?;
+    let found =
+        acting_for.and_then(|email| owners.get(&email.trim().to_lowercase()).cloned().flatten());
+    match (found, unknown) {
+        (Some(id), _) => Ok(Some(id)),
+        (None, UnknownRep::IntegrationUser) => Ok(None),
+        (None, UnknownRep::Fail) => Err(RecordError::input(
+            "owner_not_found",
+            match acting_for {
+                Some(email) => format!("rep `{email}` is not a user of the customer's CRM"),
+                None => {
+                    "`acting_for` is required: records of this entity get the rep as owner".into()
+                }
+            },
+            Some("acting_for".into()),
+        )),
+    }
+}
+
+/// Required fields the plan does not fill, caught before the CRM refuses.
+fn missing_required(object: &ObjectSchema, plan: &Plan) -> Option<RecordError> {
+    let payload = plan.payload();
+    let missing: Vec<&str> = object
+        .fields
+        .values()
+        .filter(|f| f.required && f.createable && !payload.contains_key(&f.name))
+        .map(|f| f.name.as_str())
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    Some(RecordError::input(
+        "required_field_missing",
+        format!(
+            "`{}` needs a value for: {}",
+            object.name,
+            missing.join(", ")
+        ),
+        missing.first().map(|f| (*f).to_owned()),
+    ))
+}
