@@ -274,10 +274,12 @@ fn merge_field(base: Option<FieldFile>, over: Option<FieldFile>) -> FieldFile {
         field: over.field.or(base.field),
         values: match (base.values, over.values) {
             // A customer's value map adds to the integration's and wins
-            // where both map the same agent value.
-            (Some(mut base), Some(over)) => {
-                base.extend(over);
-                Some(base)
+            // where both map the same agent value. Agent values compare
+            // ignoring case, so `RETAIL` overrides `retail`.
+            (Some(base), Some(over)) => {
+                let mut merged = lowercase_keys(base);
+                merged.extend(lowercase_keys(over));
+                Some(merged)
             }
             (base, over) => over.or(base),
         },
@@ -287,6 +289,10 @@ fn merge_field(base: Option<FieldFile>, over: Option<FieldFile>) -> FieldFile {
         create: over.create.or(base.create),
         update: over.update.or(base.update),
     }
+}
+
+fn lowercase_keys(values: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    values.into_iter().map(|(k, v)| (k.to_lowercase(), v)).collect()
 }
 
 fn field_mapping(

@@ -307,7 +307,6 @@ entities:
 }
 
 #[test]
-#[ignore = "bug: merge_field merges value maps before lowercasing keys"]
 fn customer_value_maps_win_whatever_the_case_of_the_key() {
     let customer = "\
 customer: acme
