@@ -175,7 +175,19 @@ async fn hubspot_token_create_validate_and_search() -> anyhow::Result<()> {
         .json()
         .await?;
     let company_id = company["id"].as_str().unwrap_or_default().to_owned();
-    let deal = http.post(format!("{base}/deals")).bearer_auth(&bearer).json(&json!({"properties": {"dealname": "D", "amount": 10}, "associations": [{"to": {"id": company_id}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 5}]}]})).send().await?;
+    let to_company = json!([{
+        "to": {"id": company_id},
+        "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 5}]
+    }]);
+    let deal = http
+        .post(format!("{base}/deals"))
+        .bearer_auth(&bearer)
+        .json(&json!({
+            "properties": {"dealname": "D", "amount": 10},
+            "associations": to_company
+        }))
+        .send()
+        .await?;
     assert_eq!(deal.status(), 201);
     let deal: Value = deal.json().await?;
     assert_eq!(deal["properties"]["amount"], "10");
@@ -200,7 +212,16 @@ async fn hubspot_token_create_validate_and_search() -> anyhow::Result<()> {
         .await?;
     assert_eq!(dup.status(), 409);
 
-    let read = http.post(format!("{base}/companies/batch/read")).bearer_auth(&bearer).json(&json!({"properties": ["name"], "idProperty": "external_id", "inputs": [{"id": "C1"}, {"id": "C9"}]})).send().await?;
+    let read = http
+        .post(format!("{base}/companies/batch/read"))
+        .bearer_auth(&bearer)
+        .json(&json!({
+            "properties": ["name"],
+            "idProperty": "external_id",
+            "inputs": [{"id": "C1"}, {"id": "C9"}]
+        }))
+        .send()
+        .await?;
     assert_eq!(read.status(), 207);
     let read: Value = read.json().await?;
     assert_eq!(read["results"][0]["properties"]["name"], "Acme");
@@ -212,7 +233,7 @@ async fn hubspot_token_create_validate_and_search() -> anyhow::Result<()> {
         .post(format!("{base}/deals/batch/create"))
         .bearer_auth(&bearer)
         .json(&json!({"inputs": [
-            {"properties": {"dealname": "E", "external_id": "D1"}, "associations": [{"to": {"id": company_id}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 5}]}]},
+            {"properties": {"dealname": "E", "external_id": "D1"}, "associations": to_company},
             {"properties": {"dealname": "F", "dealstage": "nope"}},
         ]}))
         .send()
@@ -238,7 +259,15 @@ async fn hubspot_token_create_validate_and_search() -> anyhow::Result<()> {
         .await?;
     assert_eq!(again.status(), 201);
 
-    let found: Value = http.post(format!("{base}/deals/search")).bearer_auth(&bearer).json(&json!({"filterGroups": [{"filters": [{"propertyName": "amount", "operator": "GTE", "value": "5"}]}], "properties": ["dealname"]})).send().await?.json().await?;
+    let gte_5 = json!({"propertyName": "amount", "operator": "GTE", "value": "5"});
+    let found: Value = http
+        .post(format!("{base}/deals/search"))
+        .bearer_auth(&bearer)
+        .json(&json!({"filterGroups": [{"filters": [gte_5]}], "properties": ["dealname"]}))
+        .send()
+        .await?
+        .json()
+        .await?;
     assert_eq!(found["total"], 1, "only the first deal has an amount");
 
     let assoc: Value = http

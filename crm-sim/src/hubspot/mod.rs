@@ -187,7 +187,9 @@ async fn require_token(State(org): State<Arc<Org>>, request: Request, next: Next
         None => error(
             StatusCode::UNAUTHORIZED,
             "INVALID_AUTHENTICATION",
-            "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+            "Authentication credentials not found. This API supports OAuth 2.0 authentication \
+             and you can find more details at \
+             https://developers.hubspot.com/docs/methods/auth/oauth-overview",
             Map::new(),
         ),
     }
@@ -227,7 +229,13 @@ async fn token(State(org): State<Arc<Org>>, body: Bytes) -> Response {
         s.tokens.insert(access.clone(), Instant::now() + s.ttl);
         s.ttl.as_secs()
     });
-    Json(json!({"access_token": access, "refresh_token": client.refresh_token, "expires_in": ttl, "token_type": "bearer"})).into_response()
+    Json(json!({
+        "access_token": access,
+        "refresh_token": client.refresh_token,
+        "expires_in": ttl,
+        "token_type": "bearer"
+    }))
+    .into_response()
 }
 
 async fn list_properties(State(org): State<Arc<Org>>, Path(object_type): Path<String>) -> Response {
@@ -251,7 +259,16 @@ async fn list_pipelines(State(org): State<Arc<Org>>) -> Json<Value> {
 }
 
 fn owner_json(o: &Owner) -> Value {
-    json!({"id": o.id, "email": o.email, "firstName": o.first, "lastName": o.last, "userId": o.user_id.parse::<u64>().unwrap_or(0), "createdAt": o.created_at, "updatedAt": o.created_at, "archived": false})
+    json!({
+        "id": o.id,
+        "email": o.email,
+        "firstName": o.first,
+        "lastName": o.last,
+        "userId": o.user_id.parse::<u64>().unwrap_or(0),
+        "createdAt": o.created_at,
+        "updatedAt": o.created_at,
+        "archived": false
+    })
 }
 
 /// `GET /crm/v3/owners?email=..&limit=..&after=..`.

@@ -12,7 +12,9 @@ use crate::OAuthClient;
 /// ```yaml
 /// token_ttl_seconds: 1800
 /// oauth_clients:
-///   - { client_id: conduit-demo, client_secret: demo-secret, refresh_token: hs-refresh-integration }
+///   - client_id: conduit-demo
+///     client_secret: demo-secret
+///     refresh_token: hs-refresh-integration
 /// owners:
 ///   - { email: ada@example.com, first_name: Ada, last_name: Lovelace }
 /// custom_properties:

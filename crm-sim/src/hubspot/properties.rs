@@ -55,18 +55,33 @@ pub(crate) fn pipelines() -> anyhow::Result<Vec<Value>> {
     Ok(recording(PIPELINES)?
         .iter()
         .map(|p| {
-            let stages: Vec<Value> = p.get("stages").and_then(Value::as_array).cloned().unwrap_or_default().iter().map(|s| {
-                let probability = s.get("probability").and_then(Value::as_f64).unwrap_or(0.0);
-                let closed = probability == 0.0 || probability == 1.0 || s.get("closedWon").and_then(Value::as_bool).unwrap_or(false);
-                json!({
-                    "id": s.get("stageId"), "label": s.get("label"), "displayOrder": s.get("displayOrder"),
-                    "metadata": {"probability": probability.to_string(), "isClosed": closed.to_string()},
-                    "archived": false,
-                })
-            }).collect();
-            json!({"id": p.get("pipelineId"), "label": p.get("label"), "displayOrder": p.get("displayOrder"), "stages": stages, "archived": false})
+            let stages: Vec<Value> = p
+                .get("stages")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(stage_to_v3)
+                .collect();
+            json!({
+                "id": p.get("pipelineId"), "label": p.get("label"),
+                "displayOrder": p.get("displayOrder"), "stages": stages, "archived": false,
+            })
         })
         .collect())
+}
+
+/// Converts one v1 pipeline stage to the v3 shape; closed means probability 0 or 1, or won.
+fn stage_to_v3(s: &Value) -> Value {
+    let probability = s.get("probability").and_then(Value::as_f64).unwrap_or(0.0);
+    let closed = probability == 0.0
+        || probability == 1.0
+        || s.get("closedWon").and_then(Value::as_bool).unwrap_or(false);
+    json!({
+        "id": s.get("stageId"), "label": s.get("label"), "displayOrder": s.get("displayOrder"),
+        "metadata": {"probability": probability.to_string(), "isClosed": closed.to_string()},
+        "archived": false,
+    })
 }
 
 /// Converts one v1 property object to the v3 shape.
@@ -89,16 +104,23 @@ fn to_v3(v1: &Value) -> Value {
         .collect();
     json!({
         "name": v1.get("name"), "label": v1.get("label"), "type": v1.get("type"),
-        "fieldType": v1.get("fieldType"), "description": v1.get("description").cloned().unwrap_or(json!("")),
+        "fieldType": v1.get("fieldType"),
+        "description": v1.get("description").cloned().unwrap_or(json!("")),
         "groupName": v1.get("groupName"), "options": options,
         "displayOrder": v1.get("displayOrder").cloned().unwrap_or(json!(-1)),
         "calculated": flag("calculated"), "externalOptions": flag("externalOptions"),
-        "hasUniqueValue": flag("hasUniqueValue"), "hidden": flag("hidden"), "formField": flag("formField"),
+        "hasUniqueValue": flag("hasUniqueValue"), "hidden": flag("hidden"),
+        "formField": flag("formField"),
         "modificationMetadata": {
             "archivable": !flag("hubspotDefined"), "readOnlyDefinition": flag("readOnlyDefinition"),
             "readOnlyValue": flag("readOnlyValue"),
         },
     })
+}
+
+/// One v3 enumeration option, as the deal stage and pipeline properties list them.
+fn option(label: &Value, value: &Value, order: &Value) -> Value {
+    json!({"label": label, "value": value, "displayOrder": order, "hidden": false})
 }
 
 fn from_v3(v3: Value) -> Option<Property> {
@@ -158,7 +180,6 @@ pub(crate) fn load(
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        let option = |label: &Value, value: &Value, order: &Value| json!({"label": label, "value": value, "displayOrder": order, "hidden": false});
         if object_type == "deals" && name == "dealstage" {
             prop["options"] = json!(
                 pipelines
@@ -193,18 +214,24 @@ pub(crate) fn load(
     for (name, label) in custom {
         props.push(json!({
             "name": name, "label": label, "type": "string", "fieldType": "text", "description": "",
-            "groupName": format!("{}information", object_type.trim_end_matches('s')), "options": [],
-            "displayOrder": -1, "calculated": false, "externalOptions": false, "hasUniqueValue": true,
-            "hidden": false, "formField": false,
-            "modificationMetadata": {"archivable": true, "readOnlyDefinition": false, "readOnlyValue": false},
+            "groupName": format!("{}information", object_type.trim_end_matches('s')),
+            "options": [], "displayOrder": -1, "calculated": false, "externalOptions": false,
+            "hasUniqueValue": true, "hidden": false, "formField": false,
+            "modificationMetadata": {
+                "archivable": true, "readOnlyDefinition": false, "readOnlyValue": false,
+            },
         }));
     }
     if !props.iter().any(|p| p["name"] == "hs_object_id") {
         props.push(json!({
-            "name": "hs_object_id", "label": "Record ID", "type": "number", "fieldType": "number", "description": "",
-            "groupName": format!("{}information", object_type.trim_end_matches('s')), "options": [], "displayOrder": -1,
-            "calculated": false, "externalOptions": false, "hasUniqueValue": true, "hidden": false, "formField": false,
-            "modificationMetadata": {"archivable": false, "readOnlyDefinition": true, "readOnlyValue": true},
+            "name": "hs_object_id", "label": "Record ID", "type": "number", "fieldType": "number",
+            "description": "",
+            "groupName": format!("{}information", object_type.trim_end_matches('s')),
+            "options": [], "displayOrder": -1, "calculated": false, "externalOptions": false,
+            "hasUniqueValue": true, "hidden": false, "formField": false,
+            "modificationMetadata": {
+                "archivable": false, "readOnlyDefinition": true, "readOnlyValue": true,
+            },
         }));
     }
     Ok(props.into_iter().filter_map(from_v3).collect())

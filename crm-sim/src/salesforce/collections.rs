@@ -91,7 +91,8 @@ fn run(
             s.next_id = next_id;
             let rolled_back = SfError::on_fields(
                 "ALL_OR_NONE_OPERATION_ROLLED_BACK",
-                "Record rolled back because not all records were valid and the request was using AllOrNone header",
+                "Record rolled back because not all records were valid \
+                 and the request was using AllOrNone header",
                 Vec::new(),
             );
             for result in &mut results {
@@ -257,8 +258,17 @@ pub(crate) async fn delete(
             .map(|id| {
                 let object = s.schema.object_for_id(id).map(|o| o.name.clone());
                 match object {
-                    Some(object) if s.delete(&object, id) => json!({"id": id, "success": true, "errors": []}),
-                    _ => json!({"success": false, "errors": [{"statusCode": "ENTITY_IS_DELETED", "message": "entity is deleted", "fields": []}]}),
+                    Some(object) if s.delete(&object, id) => {
+                        json!({"id": id, "success": true, "errors": []})
+                    }
+                    _ => json!({
+                        "success": false,
+                        "errors": [{
+                            "statusCode": "ENTITY_IS_DELETED",
+                            "message": "entity is deleted",
+                            "fields": []
+                        }]
+                    }),
                 }
             })
             .collect();

@@ -108,6 +108,18 @@ impl ApiError {
         }
     }
 
+    /// A 400 `INVALID_FIELD` for a field `written` that `entity` does not have.
+    pub fn no_such_column(written: &str, entity: &str) -> Self {
+        Self::bad_request(SfError::bare(
+            "INVALID_FIELD",
+            format!(
+                "No such column '{written}' on entity '{entity}'. If you are attempting to use a \
+                 custom field, be sure to append the '__c' after the custom field name. Please \
+                 reference your WSDL or the describe call for the appropriate names."
+            ),
+        ))
+    }
+
     /// A 400 `JSON_PARSER_ERROR` for a body that is not the JSON the resource expects.
     pub fn json_parser(message: impl Into<String>) -> Self {
         Self::bad_request(SfError::bare("JSON_PARSER_ERROR", message))

@@ -33,7 +33,10 @@ pub(crate) async fn token(State(org): State<Arc<Org>>, request: Request) -> Resp
     };
 
     if param("grant_type") != Some("refresh_token") {
-        let body = json!({"error": "unsupported_grant_type", "error_description": "grant type not supported"});
+        let body = json!({
+            "error": "unsupported_grant_type",
+            "error_description": "grant type not supported"
+        });
         return (StatusCode::BAD_REQUEST, Json(body)).into_response();
     }
     let accepted = org.with_state(|s| {

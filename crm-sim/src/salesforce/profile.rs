@@ -15,12 +15,16 @@ use crate::OAuthClient;
 /// ```yaml
 /// token_ttl_seconds: 7200
 /// oauth_clients:
-///   - { client_id: conduit-demo, client_secret: demo-secret, refresh_token: sf-refresh-integration }
+///   - client_id: conduit-demo
+///     client_secret: demo-secret
+///     refresh_token: sf-refresh-integration
 /// users:
 ///   - { email: ada@example.com, first_name: Ada, last_name: Lovelace }
 /// custom_fields:
-///   - { object: Opportunity, name: External_Id__c, type: string, length: 32, unique: true, external_id: true }
-///   - { object: Opportunity, name: Product__c, type: picklist, restricted: true, values: [GTX Pro] }
+///   - { object: Opportunity, name: External_Id__c, type: string, length: 32,
+///       unique: true, external_id: true }
+///   - { object: Opportunity, name: Product__c, type: picklist, restricted: true,
+///       values: [GTX Pro] }
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -181,7 +185,11 @@ impl CustomField {
         let picklist: Vec<Value> = self
             .values
             .iter()
-            .map(|v| json!({"active": true, "defaultValue": false, "label": v, "validFor": null, "value": v}))
+            .map(|v| {
+                json!({
+                    "active": true, "defaultValue": false, "label": v, "validFor": null, "value": v
+                })
+            })
             .collect();
         let numeric = matches!(self.kind.as_str(), "double" | "currency" | "percent");
         for (key, value) in [

@@ -46,7 +46,10 @@ pub(crate) fn render(
     let mut out = Map::new();
     out.insert(
         "attributes".into(),
-        json!({"type": object, "url": format!("/services/data/{API_VERSION}/sobjects/{object}/{id}")}),
+        json!({
+            "type": object,
+            "url": format!("/services/data/{API_VERSION}/sobjects/{object}/{id}")
+        }),
     );
     match fields {
         Some(fields) => {
@@ -89,18 +92,19 @@ pub(crate) async fn get(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     org.with_state(|s| {
-        let sobject = s.schema.object(&object).cloned().ok_or_else(|| ApiError::unknown_object(&object))?;
+        let sobject = s
+            .schema
+            .object(&object)
+            .cloned()
+            .ok_or_else(|| ApiError::unknown_object(&object))?;
         let record = s.get(&sobject.name, &id).ok_or_else(ApiError::not_found)?;
         let fields = match query.get("fields") {
             Some(list) => {
                 let mut names = Vec::new();
                 for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-                    let field = sobject.field(name).ok_or_else(|| {
-                        ApiError::bad_request(SfError::bare(
-                            "INVALID_FIELD",
-                            format!("No such column '{name}' on entity '{}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names.", sobject.name),
-                        ))
-                    })?;
+                    let field = sobject
+                        .field(name)
+                        .ok_or_else(|| ApiError::no_such_column(name, &sobject.name))?;
                     names.push(field.name.clone());
                 }
                 Some(names)

@@ -432,39 +432,61 @@ pub(crate) async fn query(
     let mut soql = parse(q).map_err(malformed)?;
     org.with_state(|s| {
         let sobject = s.schema.object(&soql.object).cloned().ok_or_else(|| {
-            ApiError::bad_request(SfError::bare("INVALID_TYPE", format!("sObject type '{}' is not supported.", soql.object)))
+            let message = format!("sObject type '{}' is not supported.", soql.object);
+            ApiError::bad_request(SfError::bare("INVALID_TYPE", message))
         })?;
         let mut name = |written: &str| {
-            sobject.field(written).map(|f| f.name.clone()).ok_or_else(|| {
-                ApiError::bad_request(SfError::bare("INVALID_FIELD", format!(
-                    "No such column '{written}' on entity '{}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names.",
-                    sobject.name
-                )))
-            })
+            sobject
+                .field(written)
+                .map(|f| f.name.clone())
+                .ok_or_else(|| ApiError::no_such_column(written, &sobject.name))
         };
-        let fields: Vec<String> = soql.fields.iter().map(|f| name(f)).collect::<Result<_, _>>()?;
+        let fields: Vec<String> = soql
+            .fields
+            .iter()
+            .map(|f| name(f))
+            .collect::<Result<_, _>>()?;
         if let Some(filter) = &mut soql.filter {
             canonical_cond(filter, &mut name)?;
         }
-        let order = soql.order.as_ref().map(|(f, desc)| name(f).map(|f| (f, *desc))).transpose()?;
+        let order = soql
+            .order
+            .as_ref()
+            .map(|(f, desc)| name(f).map(|f| (f, *desc)))
+            .transpose()?;
 
         let keep = |r: &&Map<String, Value>| soql.filter.as_ref().is_none_or(|c| matches(r, c));
-        let narrowed = soql.filter.as_ref().and_then(|c| indexed_ids(s, &sobject.name, c));
+        let narrowed = soql
+            .filter
+            .as_ref()
+            .and_then(|c| indexed_ids(s, &sobject.name, c));
         let mut rows: Vec<&Map<String, Value>> = match &narrowed {
-            Some(ids) => ids.iter().filter_map(|id| s.get(&sobject.name, id)).filter(keep).collect(),
+            Some(ids) => ids
+                .iter()
+                .filter_map(|id| s.get(&sobject.name, id))
+                .filter(keep)
+                .collect(),
             None => s.records_of(&sobject.name).filter(keep).collect(),
         };
         if let Some((field, descending)) = order {
             rows.sort_by(|a, b| {
-                let ordering = sort_key(a.get(&field)).partial_cmp(&sort_key(b.get(&field))).unwrap_or(Ordering::Equal);
-                if descending { ordering.reverse() } else { ordering }
+                let ordering = sort_key(a.get(&field))
+                    .partial_cmp(&sort_key(b.get(&field)))
+                    .unwrap_or(Ordering::Equal);
+                if descending {
+                    ordering.reverse()
+                } else {
+                    ordering
+                }
             });
         }
         if let Some(limit) = soql.limit {
             rows.truncate(limit);
         }
-        let records: Vec<Value> =
-            rows.iter().map(|r| render(&sobject.name, r, Some(&fields))).collect();
+        let records: Vec<Value> = rows
+            .iter()
+            .map(|r| render(&sobject.name, r, Some(&fields)))
+            .collect();
         Ok(Json(page(s, records, 0, None)))
     })
 }
@@ -554,7 +576,9 @@ mod tests {
     #[test]
     fn parses_a_full_query() {
         let q = parse(
-            "SELECT Id, Name FROM Account WHERE (Name = 'O\\'Brien' OR Amount >= 10) AND CloseDate < 2024-01-31 AND Id IN ('a','b') ORDER BY Name DESC LIMIT 5",
+            "SELECT Id, Name FROM Account \
+             WHERE (Name = 'O\\'Brien' OR Amount >= 10) AND CloseDate < 2024-01-31 \
+             AND Id IN ('a','b') ORDER BY Name DESC LIMIT 5",
         );
         let q = q.expect("parses");
         assert_eq!(q.fields, ["Id", "Name"]);
@@ -598,7 +622,9 @@ mod tests {
 
     #[test]
     fn conditions_evaluate() {
-        let record = json!({"Name": "Acme", "Amount": 20, "Flag": true, "Empty": null, "CloseDate": "2024-01-01"});
+        let record = json!({
+            "Name": "Acme", "Amount": 20, "Flag": true, "Empty": null, "CloseDate": "2024-01-01"
+        });
         let record = record.as_object().cloned().unwrap_or_default();
         let eval = |q: &str| {
             parse(&format!("SELECT Name FROM A WHERE {q}"))

@@ -70,7 +70,8 @@ pub(crate) fn check(
     }
     if !locked.is_empty() {
         let message = format!(
-            "Unable to create/update fields: {}. Please check the security settings of this field and verify that it is read/write for your profile or permission set.",
+            "Unable to create/update fields: {}. Please check the security settings of this \
+             field and verify that it is read/write for your profile or permission set.",
             locked.join(", ")
         );
         return Err(WriteFailure::Record(vec![SfError::on_fields(
@@ -197,7 +198,8 @@ pub(crate) fn normalize(field: &Field, value: &Value) -> Result<Value, SfError> 
         SfError::bare(
             "JSON_PARSER_ERROR",
             format!(
-                "Cannot deserialize instance of {expected} from {} value {} or request may be missing a required field",
+                "Cannot deserialize instance of {expected} from {} value {} \
+                 or request may be missing a required field",
                 token_name(value),
                 value_text(value)
             ),
@@ -366,7 +368,10 @@ mod tests {
     #[test]
     fn required_restricted_and_duplicates_are_refused() {
         let mut s = state();
-        let ok = json!({"Name": "A", "StageName": "Prospecting", "CloseDate": "2024-01-31", "External_Id__c": "x1"});
+        let ok = json!({
+            "Name": "A", "StageName": "Prospecting", "CloseDate": "2024-01-31",
+            "External_Id__c": "x1"
+        });
         assert!(create(&mut s, "Opportunity", &fields(ok.clone())).is_ok());
         assert_eq!(
             codes(create(&mut s, "Opportunity", &fields(json!({"Name": "B"})))),
@@ -376,7 +381,10 @@ mod tests {
             codes(create(&mut s, "Opportunity", &fields(ok))),
             ["DUPLICATE_VALUE"]
         );
-        let bad = json!({"Name": "C", "StageName": "Prospecting", "CloseDate": "2024-01-31", "Product__c": "Nope"});
+        let bad = json!({
+            "Name": "C", "StageName": "Prospecting", "CloseDate": "2024-01-31",
+            "Product__c": "Nope"
+        });
         assert_eq!(
             codes(create(&mut s, "Opportunity", &fields(bad))),
             ["INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"]

@@ -292,7 +292,10 @@ fn merge_field(base: Option<FieldFile>, over: Option<FieldFile>) -> FieldFile {
 }
 
 fn lowercase_keys(values: BTreeMap<String, String>) -> BTreeMap<String, String> {
-    values.into_iter().map(|(k, v)| (k.to_lowercase(), v)).collect()
+    values
+        .into_iter()
+        .map(|(k, v)| (k.to_lowercase(), v))
+        .collect()
 }
 
 fn field_mapping(

@@ -1,4 +1,4 @@
-//! Logs: `tracing` with an env filter (`RUST_LOG`), as text or JSON lines.
+//! Logs: `tracing` to stderr as text, filtered by `RUST_LOG`.
 
 use tracing_subscriber::EnvFilter;
 
@@ -10,5 +10,7 @@ pub fn init(default: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(true)
+        // stdout is the command's own output (the demo's report).
+        .with_writer(std::io::stderr)
         .try_init();
 }

@@ -1,0 +1,337 @@
+//! CRM v3 objects: storage, rendering and the single-record handlers (create, read, update,
+//! archive). Validation, associations, batch and search live in the submodules.
+
+// Lint levels carry into the submodules, so this covers them too.
+#![allow(
+    clippy::result_large_err,
+    reason = "handlers return the ready error `Response`; boxing it buys nothing in a simulator"
+)]
+
+mod associations;
+mod batch;
+mod search;
+mod validate;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use super::{HubspotRecord, Org, PortalState, Stored, error, lookup};
+use associations::{add_inverse, inline_associations};
+pub(super) use associations::{associate_default, list_associations};
+pub(super) use batch::{batch_create, batch_read, batch_update};
+pub(super) use search::search;
+use validate::validate;
+
+/// Now as HubSpot writes timestamps: `2024-05-01T12:00:00.000Z`.
+pub(crate) fn now_iso() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+/// Turns every value into the string v3 returns.
+pub(crate) fn stringify(properties: Map<String, Value>) -> Map<String, Value> {
+    properties
+        .into_iter()
+        .map(|(k, v)| {
+            let s = match v {
+                Value::String(s) => Value::String(s),
+                Value::Null => Value::Null,
+                other => Value::String(other.to_string()),
+            };
+            (k, s)
+        })
+        .collect()
+}
+
+/// Stores a new record without checks; returns its id.
+pub(crate) fn store_new(
+    s: &mut PortalState,
+    object_type: &str,
+    mut properties: Map<String, Value>,
+    associations: Vec<(String, String, u32)>,
+) -> String {
+    let id = s.next_id;
+    s.next_id += 1;
+    let now = now_iso();
+    properties.insert("hs_object_id".into(), json!(id.to_string()));
+    properties.insert("createdate".into(), json!(now));
+    properties.insert("hs_lastmodifieddate".into(), json!(now));
+    lookup::index_values(s, object_type, id, &properties, true);
+    let record = HubspotRecord {
+        id: id.to_string(),
+        properties,
+        associations,
+    };
+    s.records.entry(object_type.to_owned()).or_default().insert(
+        id,
+        Stored {
+            record,
+            created_at: now.clone(),
+            updated_at: now,
+        },
+    );
+    id.to_string()
+}
+
+/// Merges properties into a record without checks.
+pub(crate) fn store_update(
+    s: &mut PortalState,
+    object_type: &str,
+    id: &str,
+    properties: Map<String, Value>,
+) {
+    let Ok(id) = id.parse::<u64>() else { return };
+    let before = s.records.get(object_type).and_then(|r| r.get(&id));
+    if let Some(before) = before.map(|b| b.record.properties.clone()) {
+        let mut after = before.clone();
+        after.extend(properties.clone());
+        lookup::index_values(s, object_type, id, &before, false);
+        lookup::index_values(s, object_type, id, &after, true);
+    }
+    if let Some(stored) = s.records.get_mut(object_type).and_then(|r| r.get_mut(&id)) {
+        let now = now_iso();
+        stored.record.properties.extend(properties);
+        stored
+            .record
+            .properties
+            .insert("hs_lastmodifieddate".into(), json!(now));
+        stored.updated_at = now;
+    }
+}
+
+/// A record as v3 returns it; `wanted` limits the properties to those named plus the defaults.
+fn render(stored: &Stored, wanted: Option<&[String]>) -> Value {
+    let defaults = ["hs_object_id", "createdate", "hs_lastmodifieddate"];
+    let properties: Map<String, Value> = match wanted {
+        Some(names) => names
+            .iter()
+            .chain(
+                defaults
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .iter(),
+            )
+            .map(|n| {
+                (
+                    n.clone(),
+                    stored
+                        .record
+                        .properties
+                        .get(n)
+                        .cloned()
+                        .unwrap_or(Value::Null),
+                )
+            })
+            .collect(),
+        None => stored.record.properties.clone(),
+    };
+    json!({
+        "id": stored.record.id,
+        "properties": properties,
+        "createdAt": stored.created_at,
+        "updatedAt": stored.updated_at,
+        "archived": false
+    })
+}
+
+fn parse_body(body: &[u8]) -> Result<Value, Response> {
+    serde_json::from_slice(body).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            format!(
+                "Invalid input JSON on line {}, column {}",
+                e.line(),
+                e.column()
+            ),
+            Map::new(),
+        )
+    })
+}
+
+fn properties_of(input: &Value) -> Map<String, Value> {
+    input
+        .get("properties")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn create_one(s: &mut PortalState, object_type: &str, input: &Value) -> Result<String, Response> {
+    let props = validate(s, object_type, &properties_of(input), None)?;
+    let links = inline_associations(s, object_type, input)?;
+    let id = store_new(s, object_type, props, links.clone());
+    add_inverse(s, object_type, &id, &links);
+    Ok(id)
+}
+
+fn find_id(
+    s: &PortalState,
+    object_type: &str,
+    key: &str,
+    id_property: Option<&str>,
+) -> Option<u64> {
+    let records = s.records.get(object_type)?;
+    let holds = |r: &&Stored, prop: &str| {
+        r.record.properties.get(prop).and_then(Value::as_str) == Some(key)
+    };
+    match id_property.filter(|p| *p != "hs_object_id") {
+        Some(prop) if lookup::is_unique(s, object_type, prop) => {
+            lookup::candidates(s, object_type, prop, key)
+                .into_iter()
+                .filter_map(|id| records.get(&id))
+                .find(|r| holds(r, prop))
+                .and_then(|r| r.record.id.parse().ok())
+        }
+        Some(prop) => records
+            .values()
+            .find(|r| holds(r, prop))
+            .and_then(|r| r.record.id.parse().ok()),
+        None => key
+            .parse::<u64>()
+            .ok()
+            .filter(|id| records.contains_key(id)),
+    }
+}
+
+fn not_found(object_type: &str, id: &str) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "OBJECT_NOT_FOUND",
+        format!(
+            "Object not found.  objectId are usually numeric. {} {id}",
+            object_type
+        ),
+        Map::new(),
+    )
+}
+
+/// The `properties` a batch read or search body asks for, if it names any.
+fn requested_properties(input: &Value) -> Option<Vec<String>> {
+    input.get("properties").and_then(Value::as_array).map(|p| {
+        p.iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    })
+}
+
+fn list(q: &HashMap<String, String>, key: &str) -> Option<Vec<String>> {
+    q.get(key).map(|v| {
+        v.split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
+    })
+}
+
+/// `POST /crm/v3/objects/{type}` → 201.
+pub(crate) async fn create(
+    State(org): State<Arc<Org>>,
+    Path(object_type): Path<String>,
+    body: Bytes,
+) -> Response {
+    let input = match parse_body(&body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    org.with_state(|s| match create_one(s, &object_type, &input) {
+        Ok(id) => {
+            let stored = s
+                .records
+                .get(&object_type)
+                .and_then(|r| r.get(&id.parse().unwrap_or(0)));
+            (
+                StatusCode::CREATED,
+                Json(stored.map(|st| render(st, None)).unwrap_or(Value::Null)),
+            )
+                .into_response()
+        }
+        Err(r) => r,
+    })
+}
+
+/// `GET /crm/v3/objects/{type}/{id}?properties=a,b[&idProperty=x]`.
+pub(crate) async fn get(
+    State(org): State<Arc<Org>>,
+    Path((object_type, id)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    org.with_state(|s| {
+        let Some(found) = find_id(
+            s,
+            &object_type,
+            &id,
+            q.get("idProperty").map(String::as_str),
+        ) else {
+            return not_found(&object_type, &id);
+        };
+        let stored = s.records.get(&object_type).and_then(|r| r.get(&found));
+        Json(
+            stored
+                .map(|st| render(st, list(&q, "properties").as_deref()))
+                .unwrap_or(Value::Null),
+        )
+        .into_response()
+    })
+}
+
+/// `PATCH /crm/v3/objects/{type}/{id}[?idProperty=x]` → 200.
+pub(crate) async fn update(
+    State(org): State<Arc<Org>>,
+    Path((object_type, id)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    let input = match parse_body(&body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    org.with_state(|s| {
+        let Some(found) = find_id(
+            s,
+            &object_type,
+            &id,
+            q.get("idProperty").map(String::as_str),
+        ) else {
+            return not_found(&object_type, &id);
+        };
+        let props = match validate(
+            s,
+            &object_type,
+            &properties_of(&input),
+            Some(&found.to_string()),
+        ) {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        store_update(s, &object_type, &found.to_string(), props);
+        let stored = s.records.get(&object_type).and_then(|r| r.get(&found));
+        Json(stored.map(|st| render(st, None)).unwrap_or(Value::Null)).into_response()
+    })
+}
+
+/// `DELETE /crm/v3/objects/{type}/{id}` → 204 (archives).
+pub(crate) async fn archive(
+    State(org): State<Arc<Org>>,
+    Path((object_type, id)): Path<(String, String)>,
+) -> StatusCode {
+    org.with_state(|s| {
+        let removed = id.parse::<u64>().ok().and_then(|id| {
+            let stored = s.records.get_mut(&object_type)?.remove(&id)?;
+            Some((id, stored))
+        });
+        if let Some((id, stored)) = removed {
+            lookup::index_values(s, &object_type, id, &stored.record.properties, false);
+        }
+    });
+    StatusCode::NO_CONTENT
+}

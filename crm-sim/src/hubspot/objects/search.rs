@@ -1,0 +1,139 @@
+//! `POST .../search`: the filter operators HubSpot's search supports, one sort, and paging by
+//! offset.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::{parse_body, render, requested_properties};
+use crate::hubspot::{HubspotRecord, Org, Stored};
+
+/// Whether `record` passes one search filter (`propertyName`, `operator`, `value(s)`).
+fn filter_matches(record: &HubspotRecord, filter: &Value) -> bool {
+    let name = filter
+        .get("propertyName")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let value = record.properties.get(name).and_then(Value::as_str);
+    let target = filter
+        .get("value")
+        .map(|v| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .unwrap_or_default();
+    let cmp = |v: &str| match (v.parse::<f64>(), target.parse::<f64>()) {
+        (Ok(a), Ok(b)) => a.partial_cmp(&b),
+        _ => Some(v.cmp(target.as_str())),
+    };
+    match filter
+        .get("operator")
+        .and_then(Value::as_str)
+        .unwrap_or("EQ")
+    {
+        "EQ" => value.is_some_and(|v| v.eq_ignore_ascii_case(&target)),
+        "NEQ" => !value.is_some_and(|v| v.eq_ignore_ascii_case(&target)),
+        "IN" => value.is_some_and(|v| {
+            filter
+                .get("values")
+                .and_then(Value::as_array)
+                .is_some_and(|vs| {
+                    vs.iter()
+                        .any(|t| t.as_str().is_some_and(|t| t.eq_ignore_ascii_case(v)))
+                })
+        }),
+        "GT" => value.and_then(cmp).is_some_and(|o| o.is_gt()),
+        "GTE" => value.and_then(cmp).is_some_and(|o| o.is_ge()),
+        "LT" => value.and_then(cmp).is_some_and(|o| o.is_lt()),
+        "LTE" => value.and_then(cmp).is_some_and(|o| o.is_le()),
+        "HAS_PROPERTY" => value.is_some_and(|v| !v.is_empty()),
+        "NOT_HAS_PROPERTY" => value.is_none_or(|v| v.is_empty()),
+        _ => false,
+    }
+}
+
+/// `POST .../search`: filter groups OR'ed, filters AND'ed; `after` is an offset.
+pub(crate) async fn search(
+    State(org): State<Arc<Org>>,
+    Path(object_type): Path<String>,
+    body: Bytes,
+) -> Response {
+    let input = match parse_body(&body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let limit = input
+        .get("limit")
+        .and_then(Value::as_u64)
+        .unwrap_or(10)
+        .min(200) as usize;
+    let after = input
+        .get("after")
+        .and_then(|a| {
+            a.as_str()
+                .and_then(|a| a.parse().ok())
+                .or(a.as_u64().map(|a| a as usize))
+        })
+        .unwrap_or(0);
+    let groups = input
+        .get("filterGroups")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let wanted = requested_properties(&input);
+    org.with_state(|s| {
+        let mut hits: Vec<&Stored> = s
+            .records
+            .get(&object_type)
+            .map(|r| {
+                r.values()
+                    .filter(|st| {
+                        groups.is_empty()
+                            || groups.iter().any(|g| {
+                                g.get("filters").and_then(Value::as_array).is_none_or(|fs| {
+                                    fs.iter().all(|f| filter_matches(&st.record, f))
+                                })
+                            })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(sort) = input
+            .get("sorts")
+            .and_then(Value::as_array)
+            .and_then(|s| s.first())
+        {
+            let name = sort
+                .get("propertyName")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let descending = sort.get("direction").and_then(Value::as_str) == Some("DESCENDING");
+            hits.sort_by(|a, b| {
+                let o = a
+                    .record
+                    .properties
+                    .get(&name)
+                    .and_then(Value::as_str)
+                    .cmp(&b.record.properties.get(&name).and_then(Value::as_str));
+                if descending { o.reverse() } else { o }
+            });
+        }
+        let total = hits.len();
+        let results: Vec<Value> = hits
+            .iter()
+            .skip(after)
+            .take(limit)
+            .map(|st| render(st, Some(wanted.as_deref().unwrap_or(&[]))))
+            .collect();
+        let mut body = json!({"total": total, "results": results});
+        if after + limit < total {
+            body["paging"] = json!({"next": {"after": (after + limit).to_string()}});
+        }
+        Json(body).into_response()
+    })
+}
