@@ -14,6 +14,7 @@
 //! the customer's entity `export`, and the customer's field setting.
 
 mod files;
+mod locate;
 mod resolve;
 
 use std::collections::BTreeMap;
@@ -54,15 +55,46 @@ pub enum ConfigError {
         message: String,
     },
     /// The file parses but says something inconsistent.
-    #[error("{path}: `{key}`: {message}")]
+    #[error("{path}{}: `{key}`: {message}", at_line(.line))]
     Invalid {
         /// The file.
         path: PathBuf,
+        /// 1-based line of the key, when it could be found in the file's
+        /// text: the key may come from another file, or be written in a
+        /// form the search does not follow.
+        line: Option<usize>,
         /// Dotted path of the offending key.
         key: String,
         /// What is wrong.
         message: String,
     },
+}
+
+/// `:LINE` after the path when the line is known, so an editor can jump to
+/// it as it does for a syntax error.
+fn at_line(line: &Option<usize>) -> String {
+    line.map(|l| format!(":{l}")).unwrap_or_default()
+}
+
+impl ConfigError {
+    /// Adds the line of an `Invalid` error's key, found in the text of the
+    /// file it names; the error is unchanged if the key is not found.
+    fn located(self, text: &str) -> Self {
+        match self {
+            ConfigError::Invalid {
+                path,
+                line: None,
+                key,
+                message,
+            } => ConfigError::Invalid {
+                path,
+                line: locate::key_line(text, &key),
+                key,
+                message,
+            },
+            other => other,
+        }
+    }
 }
 
 /// Every problem found while loading a config directory.
@@ -134,16 +166,18 @@ impl ConfigSet {
             match resolve::resolve(integration, &file, &path, version) {
                 Ok(config) => {
                     if customers.contains_key(&config.customer) {
-                        errors.push(ConfigError::Invalid {
+                        let error = ConfigError::Invalid {
                             path: path.clone(),
+                            line: None,
                             key: "customer".into(),
                             message: format!("customer `{}` is defined twice", config.customer),
-                        });
+                        };
+                        errors.push(error.located(&text));
                         continue;
                     }
                     customers.insert(config.customer.clone(), Arc::new(config));
                 }
-                Err(mut found) => errors.append(&mut found),
+                Err(found) => errors.extend(found.into_iter().map(|e| e.located(&text))),
             }
         }
 

@@ -98,9 +98,26 @@ pub(super) fn resolve(
     let mut errors = Vec::new();
     let invalid = |key: String, message: String| ConfigError::Invalid {
         path: path.to_owned(),
+        line: None,
         key,
         message,
     };
+
+    // The API addresses a customer by this id and `conduit check` reports it;
+    // a file named after another customer would make the two disagree.
+    let stem = path.file_stem().map(|s| s.to_string_lossy());
+    if let Some(stem) = stem
+        && stem != customer.customer.as_str()
+    {
+        errors.push(invalid(
+            "customer".into(),
+            format!(
+                "customer `{}` does not match the file name `{stem}`; \
+                 `customer:` must equal the file's name without its extension",
+                customer.customer
+            ),
+        ));
+    }
 
     let mut entities = BTreeMap::new();
     for (name, overrides) in &customer.entities {
@@ -131,6 +148,9 @@ pub(super) fn resolve(
             // The integration does not map this entity into this CRM.
             continue;
         }
+        // Whether the integration maps this entity into this CRM, so that a
+        // field it does not map may be a typo rather than a new field.
+        let integration_maps = object_file.is_some();
         let object_file = object_file.cloned().unwrap_or_else(ObjectFile::default);
 
         let Some(object) = overrides.object.clone().or(object_file.object.clone()) else {
@@ -181,6 +201,33 @@ pub(super) fn resolve(
                     create: f.create,
                     update: f.update,
                 });
+            }
+
+            if integration_maps && base_field.is_none() && needs_crm_field(&merged, customer.crm) {
+                // A customer's entry without `field` can only change an
+                // integration mapping; without one, it is most likely a typo.
+                errors.push(invalid(
+                    key,
+                    not_a_field(agent_field, name, object_file.fields.keys()),
+                ));
+                continue;
+            }
+            if merged.plugin == Some(true) && customer.plugin.is_none() {
+                // Without a plugin the host would quietly use the value map
+                // instead, which is not what `plugin: true` asks for.
+                let from = match over_field.as_ref().and_then(|f| f.plugin) {
+                    Some(_) => "",
+                    None => " (set in the integration)",
+                };
+                errors.push(invalid(
+                    format!("{key}.plugin"),
+                    format!(
+                        "`plugin: true`{from} asks the customer's plugin to translate this \
+                         field, but customer `{}` has no `plugin`; add its `plugin:` \
+                         section or set `plugin: false`",
+                        customer.customer
+                    ),
+                ));
             }
 
             match field_mapping(agent_field, merged, policy, customer.crm) {
@@ -235,6 +282,25 @@ pub(super) fn resolve(
     let plugin = match &customer.plugin {
         None => None,
         Some(plugin) => {
+            if !is_package_name(&plugin.name) {
+                errors.push(invalid(
+                    "plugin.name".into(),
+                    format!(
+                        "`{}` is not a plain package name: use lowercase letters, digits, \
+                         `-` and `_`, starting with a letter or digit",
+                        plugin.name
+                    ),
+                ));
+            }
+            if !is_semver(&plugin.version) {
+                errors.push(invalid(
+                    "plugin.version".into(),
+                    format!(
+                        "`{}` is not a semantic version such as `1.2.0`",
+                        plugin.version
+                    ),
+                ));
+            }
             let mut settings = BTreeMap::new();
             for (key, value) in &plugin.settings {
                 match yaml_value(value) {
@@ -304,8 +370,7 @@ fn field_mapping(
     policy: PolicyRule,
     provider: Provider,
 ) -> Result<FieldMapping, String> {
-    let needs_field = file.reference.is_none() || provider == Provider::Salesforce;
-    if file.field.is_none() && needs_field {
+    if needs_crm_field(&file, provider) {
         return Err("no CRM `field` given".into());
     }
     let default = match &file.default {
@@ -327,6 +392,105 @@ fn field_mapping(
         default,
         policy,
     })
+}
+
+/// Whether a merged mapping lacks the CRM field it needs: every field has
+/// one, except a HubSpot reference, which may be an association alone.
+fn needs_crm_field(file: &FieldFile, provider: Provider) -> bool {
+    let needs_field = file.reference.is_none() || provider == Provider::Salesforce;
+    file.field.is_none() && needs_field
+}
+
+/// The error for a customer's field entry that names no CRM field and no
+/// field the integration maps: the closest mapped field if one is near, or
+/// all of them.
+fn not_a_field<'a>(
+    agent_field: &str,
+    entity: &str,
+    mapped: impl Iterator<Item = &'a String>,
+) -> String {
+    let mapped: Vec<&String> = mapped.collect();
+    let hint = match closest(agent_field, &mapped) {
+        Some(near) => format!("did you mean `{near}`?"),
+        None if mapped.is_empty() => "it maps no fields".to_owned(),
+        None => {
+            let names: Vec<String> = mapped.iter().map(|f| format!("`{f}`")).collect();
+            format!("it maps {}", names.join(", "))
+        }
+    };
+    format!(
+        "`{agent_field}` is not a field of entity `{entity}` in the integration ({hint}); \
+         a new field needs its CRM `field`"
+    )
+}
+
+/// The mapped name within a small edit distance of `name`, a third of its
+/// length and at least one, so that `prodcut` finds `product` while a name
+/// unlike any mapped one gets the whole list instead of a poor guess.
+fn closest<'a>(name: &str, mapped: &[&'a String]) -> Option<&'a String> {
+    let limit = (name.chars().count() / 3).max(1);
+    mapped
+        .iter()
+        .map(|m| (edit_distance(name, m), *m))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, m)| m)
+}
+
+/// Levenshtein distance, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// A plugin name is looked up in the plugin store and shown in the audit;
+/// `[a-z0-9][a-z0-9_-]*` keeps paths, spaces and case variants out.
+fn is_package_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// Semantic Versioning 2.0.0: `MAJOR.MINOR.PATCH`, then an optional
+/// `-pre.release` and `+build`; numbers and numeric pre-release parts have
+/// no leading zeros. A pin that is not one cannot be compared or upgraded.
+fn is_semver(version: &str) -> bool {
+    let (rest, build) = match version.split_once('+') {
+        Some((rest, build)) => (rest, Some(build)),
+        None => (version, None),
+    };
+    let (core, pre) = match rest.split_once('-') {
+        Some((core, pre)) => (core, Some(pre)),
+        None => (rest, None),
+    };
+    let numeric = |part: &str| {
+        !part.is_empty()
+            && part.bytes().all(|b| b.is_ascii_digit())
+            && (part == "0" || !part.starts_with('0'))
+    };
+    let identifier = |part: &str| {
+        !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    let core: Vec<&str> = core.split('.').collect();
+    core.len() == 3
+        && core.iter().all(|p| numeric(p))
+        && pre.is_none_or(|pre| {
+            pre.split('.')
+                .all(|p| identifier(p) && (!p.bytes().all(|b| b.is_ascii_digit()) || numeric(p)))
+        })
+        && build.is_none_or(|build| build.split('.').all(identifier))
 }
 
 /// A YAML scalar or list of scalars as a field value.

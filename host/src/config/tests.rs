@@ -439,10 +439,256 @@ fn errors_in_several_files_are_all_reported() {
 
 #[test]
 fn two_files_for_one_customer_are_refused() {
+    // The file stem must be the customer, so only `.yaml` and `.yml` clash.
     let customer = "customer: acme\ncrm: salesforce\n";
-    let (dir, errors) = load_errors(INTEGRATION, &[("a.yaml", customer), ("b.yaml", customer)]);
+    let (dir, errors) = load_errors(
+        INTEGRATION,
+        &[("acme.yaml", customer), ("acme.yml", customer)],
+    );
 
-    let path = customer_path(&dir, "b.yaml");
+    let path = customer_path(&dir, "acme.yml");
     assert_eq!(invalid_keys(&errors), [(path.as_path(), "customer")]);
     assert!(errors[0].to_string().contains("acme"), "{}", errors[0]);
+}
+
+/// The one error of a refused config, which must be an `Invalid` one.
+fn one_invalid(errors: &[ConfigError]) -> (&Path, Option<usize>, &str, String) {
+    match errors {
+        [
+            error @ ConfigError::Invalid {
+                path, line, key, ..
+            },
+        ] => (path.as_path(), *line, key.as_str(), error.to_string()),
+        _ => panic!("expected one invalid-config error, got {errors:?}"),
+    }
+}
+
+#[test]
+fn plugin_true_without_a_plugin_is_refused() {
+    let customer = "\
+customer: acme
+crm: salesforce
+entities:
+  deal:
+    fields:
+      amount: { plugin: true }
+";
+    let (dir, errors) = load_errors(INTEGRATION, &[("acme.yaml", customer)]);
+
+    let (path, line, key, message) = one_invalid(&errors);
+    assert_eq!(path, customer_path(&dir, "acme.yaml"));
+    assert_eq!(key, "entities.deal.fields.amount.plugin");
+    assert_eq!(line, Some(6), "{message}");
+    assert!(message.contains("has no `plugin`"), "{message}");
+
+    // Set in the integration, it is refused for a customer without a plugin
+    // too: the customer's file has no such key, so there is no line.
+    let integration =
+        INTEGRATION.replace("amount: Amount", "amount: { field: Amount, plugin: true }");
+    let (_dir, errors) = load_errors(
+        &integration,
+        &[("acme.yaml", "customer: acme\ncrm: salesforce\n")],
+    );
+    let (_, line, key, message) = one_invalid(&errors);
+    assert_eq!(key, "entities.deal.fields.amount.plugin");
+    assert_eq!(line, None, "{message}");
+    assert!(message.contains("set in the integration"), "{message}");
+
+    // With a plugin it loads, and so does `plugin: false` without one.
+    let with = format!("{customer}plugin:\n  name: acme-stages\n  version: 1.0.0\n");
+    assert!(mapping(&load_one(INTEGRATION, &with), "deal", "amount").plugin);
+    let off = customer.replace("plugin: true", "plugin: false");
+    assert!(!mapping(&load_one(&integration, &off), "deal", "amount").plugin);
+}
+
+#[test]
+fn the_customer_must_match_the_file_name() {
+    let (dir, errors) = load_errors(
+        INTEGRATION,
+        &[(
+            "northwind.yaml",
+            "# Northwind\ncustomer: southwind\ncrm: salesforce\n",
+        )],
+    );
+
+    let (path, line, key, message) = one_invalid(&errors);
+    assert_eq!(path, customer_path(&dir, "northwind.yaml"));
+    assert_eq!((key, line), ("customer", Some(2)));
+    assert!(
+        message.contains("`southwind`") && message.contains("`northwind`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_plugin_needs_a_package_name_and_a_semantic_version() {
+    let customer = |name: &str, version: &str| {
+        format!(
+            "customer: acme\ncrm: salesforce\nplugin:\n  name: {name}\n  \
+             version: '{version}'\n"
+        )
+    };
+    for version in [
+        "1.0.0",
+        "0.1.0",
+        "10.20.30",
+        "1.0.0-rc.1",
+        "1.0.0-alpha-2+build.5",
+    ] {
+        let config = load_one(INTEGRATION, &customer("acme_stages-2", version));
+        assert_eq!(config.plugin.map(|p| p.version).as_deref(), Some(version));
+    }
+
+    for version in [
+        "banana", "1.0", "1.0.0.0", "01.0.0", "v1.0.0", "1.0.0-", "1.0.0-01", "1.0.0+",
+    ] {
+        let (_dir, errors) = load_errors(INTEGRATION, &[("acme.yaml", &customer("p", version))]);
+        let (_, line, key, message) = one_invalid(&errors);
+        assert_eq!(
+            (key, line),
+            ("plugin.version", Some(5)),
+            "{version}: {message}"
+        );
+        assert!(message.contains(&format!("`{version}`")), "{message}");
+    }
+
+    for name in [
+        "'../evil'",
+        "a/b",
+        "'my plugin'",
+        "Stages",
+        "-stages",
+        "_p",
+        "''",
+    ] {
+        let (_dir, errors) = load_errors(INTEGRATION, &[("acme.yaml", &customer(name, "1.0.0"))]);
+        let (_, line, key, message) = one_invalid(&errors);
+        assert_eq!((key, line), ("plugin.name", Some(4)), "{name}: {message}");
+        assert!(message.contains("not a plain package name"), "{message}");
+    }
+}
+
+#[test]
+fn a_misspelled_field_is_named_with_the_closest_mapped_one() {
+    let customer = "\
+customer: acme
+crm: salesforce
+entities:
+  deal:
+    # Amount moves with the deal.
+    fields:
+      amonut: { update: overwrite }
+";
+    let (dir, errors) = load_errors(INTEGRATION, &[("acme.yaml", customer)]);
+
+    let (path, line, key, message) = one_invalid(&errors);
+    assert_eq!(path, customer_path(&dir, "acme.yaml"));
+    assert_eq!((key, line), ("entities.deal.fields.amonut", Some(7)));
+    assert!(
+        message.contains("`amonut` is not a field of entity `deal` in the integration"),
+        "{message}"
+    );
+    assert!(message.contains("did you mean `amount`?"), "{message}");
+    assert!(message.contains("needs its CRM `field`"), "{message}");
+    assert!(!message.contains("no CRM `field` given"), "{message}");
+    assert!(
+        message.starts_with(&format!(
+            "{}:7: `entities.deal.fields.amonut`: ",
+            path.display()
+        )),
+        "{message}"
+    );
+
+    // Nothing close: the fields the integration maps are listed.
+    let far = customer.replace("amonut", "probability");
+    let (_dir, errors) = load_errors(INTEGRATION, &[("acme.yaml", &far)]);
+    let (_, _, _, message) = one_invalid(&errors);
+    assert!(
+        message.contains("it maps `account`, `amount`, `name`"),
+        "{message}"
+    );
+
+    // A new field with its CRM field is still welcome.
+    let new = customer.replace("{ update: overwrite }", "{ field: Probability }");
+    let config = load_one(INTEGRATION, &new);
+    assert_eq!(
+        mapping(&config, "deal", "amonut").crm_field.as_deref(),
+        Some("Probability")
+    );
+}
+
+#[test]
+fn errors_after_parsing_name_the_line_of_their_key() {
+    let customer = "\
+customer: acme
+crm: salesforce
+entities:
+  company:
+    unmapped: [sectr]
+  deal:
+    fields: { name: { update: skip } }
+  # thing: commented out
+  thing:
+    fields:
+      total: Total__c
+";
+    let (dir, errors) = load_errors(INTEGRATION, &[("acme.yaml", customer)]);
+
+    let lines: Vec<(&str, Option<usize>)> = errors
+        .iter()
+        .filter_map(|e| match e {
+            ConfigError::Invalid { key, line, .. } => Some((key.as_str(), *line)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("entities.thing", Some(9)),
+            ("entities.company.unmapped", Some(5))
+        ],
+        "{errors:?}"
+    );
+    let path = customer_path(&dir, "acme.yaml");
+    assert_eq!(
+        errors[0].to_string(),
+        format!(
+            "{}:9: `entities.thing`: entity is not in the integration; \
+             a custom entity needs `object`",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn key_lines_follow_indentation_and_one_line_flow_maps() {
+    use super::locate::key_line;
+
+    let text = "\
+customer: acme
+entities:
+  company:
+    fields:
+      name: { update: skip }
+  deal:
+    fields: { stage: { plugin: true } }
+    unmapped:
+      - name
+plugin:
+  name: p
+";
+    assert_eq!(key_line(text, "customer"), Some(1));
+    assert_eq!(key_line(text, "entities.company.fields.name"), Some(5));
+    assert_eq!(
+        key_line(text, "entities.company.fields.name.update"),
+        Some(5)
+    );
+    assert_eq!(key_line(text, "entities.deal.fields.stage.plugin"), Some(7));
+    assert_eq!(key_line(text, "entities.deal.unmapped"), Some(8));
+    assert_eq!(key_line(text, "plugin.name"), Some(11));
+    // `name` under `company.fields` is not `deal`'s, nor the plugin's.
+    assert_eq!(key_line(text, "entities.deal.name"), None);
+    assert_eq!(key_line(text, "entities.company.name"), None);
+    assert_eq!(key_line(text, "entities.invoice"), None);
+    assert_eq!(key_line(text, "entities.deal.fields.amount"), None);
 }
