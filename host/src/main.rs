@@ -2,7 +2,7 @@
 //! the CRM simulators.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use conduit_host::api::{self, AppState};
-use conduit_host::config::ConfigSet;
+use conduit_host::config::{ConfigSet, Provider};
 use conduit_host::demo::{self, DemoOptions};
 use conduit_host::pipeline::Pipeline;
 use conduit_host::plugin::{PluginRuntime, RuntimeConfig};
@@ -66,7 +66,8 @@ enum Command {
         /// The config directory.
         dir: PathBuf,
     },
-    /// Run the Salesforce and HubSpot simulators on loopback.
+    /// Run the Salesforce and HubSpot simulators on loopback, with the
+    /// example customers' reps as users and owners.
     Sim {
         /// Port for the Salesforce simulator.
         #[arg(long, default_value_t = 8081)]
@@ -74,6 +75,10 @@ enum Command {
         /// Port for the HubSpot simulator.
         #[arg(long, default_value_t = 8082)]
         hubspot_port: u16,
+        /// The directory whose customers' reps are seeded: each rep of
+        /// `data/sales_teams.csv` as `first.last@CUSTOMER.example`.
+        #[arg(long, default_value_os_t = demo::default_examples_dir())]
+        examples: PathBuf,
     },
 }
 
@@ -108,9 +113,10 @@ async fn main() -> ExitCode {
         Command::Sim {
             salesforce_port,
             hubspot_port,
+            examples,
         } => {
             telemetry::init("info");
-            sim(salesforce_port, hubspot_port).await
+            sim(salesforce_port, hubspot_port, &examples).await
         }
     };
     match result {
@@ -172,20 +178,53 @@ fn check(dir: &std::path::Path) -> ExitCode {
     }
 }
 
-async fn sim(salesforce_port: u16, hubspot_port: u16) -> anyhow::Result<()> {
+async fn sim(salesforce_port: u16, hubspot_port: u16, examples: &Path) -> anyhow::Result<()> {
     use conduit_crm_sim::{hubspot, salesforce};
-    let sf = salesforce::serve(
-        salesforce::Profile::default(),
-        SocketAddr::from(([127, 0, 0, 1], salesforce_port)),
-    )
-    .await?;
-    let hs = hubspot::serve(
-        hubspot::Profile::default(),
-        SocketAddr::from(([127, 0, 0, 1], hubspot_port)),
-    )
-    .await?;
+
+    // 1. The example customers and their reps, as `conduit demo` has them.
+    let configs = ConfigSet::load_dir(examples)?;
+    let reps = demo::load_reps(&examples.join("data"))?;
+
+    // 2. One org per CRM, the reps of every customer on it seeded.
+    let loopback = |port| SocketAddr::from(([127, 0, 0, 1], port));
+    let sf = salesforce::serve(salesforce::Profile::default(), loopback(salesforce_port)).await?;
+    let hs = hubspot::serve(hubspot::Profile::default(), loopback(hubspot_port)).await?;
+    for config in configs.customers() {
+        let domain = format!("{}.example", config.customer);
+        for rep in reps.values() {
+            let email = rep.email(&domain);
+            match config.provider {
+                Provider::Salesforce => drop(sf.org.add_user(&email, &rep.first, &rep.last)),
+                Provider::Hubspot => drop(hs.org.add_owner(&email, &rep.first, &rep.last)),
+            }
+        }
+    }
+
+    // 3. What an operator needs to connect a customer of `conduit serve`.
     println!("salesforce simulator: {}", sf.base_url);
     println!("hubspot simulator:    {}", hs.base_url);
+    for config in configs.customers() {
+        let (base_url, oauth) = match config.provider {
+            Provider::Salesforce => (&sf.base_url, sf.org.oauth_client()),
+            Provider::Hubspot => (&hs.base_url, hs.org.oauth_client()),
+        };
+        let body = serde_json::json!({
+            "base_url": base_url,
+            "client_id": oauth.client_id,
+            "client_secret": oauth.client_secret,
+            "refresh_token": oauth.refresh_token,
+        });
+        println!(
+            "\n{} ({}): {} reps as first.last@{}.example; connect it with\n  \
+             PUT /v1/customers/{}/connection\n  {body}",
+            config.customer,
+            config.provider,
+            reps.len(),
+            config.customer,
+            config.customer,
+        );
+    }
+
     tokio::signal::ctrl_c()
         .await
         .context("waiting for ctrl-c")?;

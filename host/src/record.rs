@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
+use serde::de::{self, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// One field value, typed the way CRMs type their fields.
 ///
@@ -68,27 +69,71 @@ impl Value {
     }
 }
 
-/// The JSON shapes an agent may send; dates stay text until coerced.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum WireValue {
-    Null,
-    Boolean(bool),
-    Number(f64),
-    Text(String),
-    Multi(Vec<String>),
+/// What an agent may send as a field value, for error messages.
+pub const ACCEPTED_VALUES: &str = "text, a number, a boolean, null or a list of text";
+
+/// Reads the JSON shapes an agent may send; dates stay text until coerced.
+///
+/// A visitor rather than an untagged enum, so that a value of the wrong shape
+/// says what is accepted instead of "did not match any variant".
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(ACCEPTED_VALUES)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Boolean(b))
+    }
+
+    // CRMs take every number as a JSON number: integers become `f64` too.
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::Number(n as f64))
+    }
+
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<Value, E> {
+        Ok(Value::Number(n as f64))
+    }
+
+    fn visit_f64<E: de::Error>(self, n: f64) -> Result<Value, E> {
+        Ok(Value::Number(n))
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Value, E> {
+        Ok(Value::Text(text.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, text: String) -> Result<Value, E> {
+        Ok(Value::Text(text))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<String>()? {
+            items.push(item);
+        }
+        Ok(Value::Multi(items))
+    }
 }
 
 impl<'de> Deserialize<'de> for Value {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = match Option::<WireValue>::deserialize(deserializer)? {
-            None | Some(WireValue::Null) => Value::Null,
-            Some(WireValue::Boolean(b)) => Value::Boolean(b),
-            Some(WireValue::Number(n)) => Value::Number(n),
-            Some(WireValue::Text(t)) => Value::Text(t),
-            Some(WireValue::Multi(items)) => Value::Multi(items),
-        };
-        Ok(value)
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ValueVisitor)
     }
 }
 
@@ -245,4 +290,54 @@ pub struct CrmRecord {
     pub id: String,
     /// The fields read, by CRM API name.
     pub fields: Fields,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn parse(json: serde_json::Value) -> Result<Value, serde_json::Error> {
+        serde_json::from_value(json)
+    }
+
+    #[test]
+    fn every_accepted_shape_parses() -> serde_json::Result<()> {
+        assert_eq!(parse(json!(null))?, Value::Null);
+        assert_eq!(parse(json!(true))?, Value::Boolean(true));
+        assert_eq!(parse(json!(2822))?, Value::Number(2822.0));
+        assert_eq!(parse(json!(-3))?, Value::Number(-3.0));
+        assert_eq!(parse(json!(1100.04))?, Value::Number(1100.04));
+        assert_eq!(
+            parse(json!("2017-03-01"))?,
+            Value::Text("2017-03-01".into())
+        );
+        assert_eq!(
+            parse(json!(["a", "b"]))?,
+            Value::Multi(vec!["a".into(), "b".into()])
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn an_object_is_refused_with_the_accepted_shapes() {
+        let error = parse(json!({ "nested": true })).expect_err("an object is no value");
+        let message = error.to_string();
+        assert!(message.contains(ACCEPTED_VALUES), "{message}");
+        assert!(!message.contains("variant"), "{message}");
+    }
+
+    #[test]
+    fn a_list_holds_only_text() {
+        let error = parse(json!(["a", 1])).expect_err("a number is no list item");
+        assert!(error.to_string().contains("expected a string"), "{error}");
+    }
+
+    #[test]
+    fn null_in_fields_is_an_explicit_empty_value() -> serde_json::Result<()> {
+        let fields: Fields = serde_json::from_value(json!({ "a": null }))?;
+        assert_eq!(fields.get("a"), Some(&Value::Null));
+        Ok(())
+    }
 }

@@ -59,6 +59,7 @@ fn host_schema() -> OrgSchema {
         reference_to: Vec::new(),
         length: None,
         unique: false,
+        integer: false,
     };
     let fields = BTreeMap::from([("dealstage".to_string(), dealstage)]);
     let deals = ObjectSchema {

@@ -1,6 +1,10 @@
 //! End-to-end tests: the real host, the simulators and compiled plugins.
 
+mod api_input;
+mod batches;
+mod crm_clients;
 mod demo;
+mod idempotency;
 mod plugin_sandbox;
 mod sandbox_over_http;
 mod write_path;

@@ -71,6 +71,7 @@ fn deals_schema(stages: &[&str]) -> OrgSchema {
         reference_to: Vec::new(),
         length: None,
         unique: false,
+        integer: false,
     };
     let deals = ObjectSchema {
         name: "deals".into(),

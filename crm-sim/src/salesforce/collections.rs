@@ -60,12 +60,23 @@ fn record_type(record: &Map<String, Value>) -> Option<String> {
 }
 
 /// Runs `op` on each record, rolling back everything when `all_or_none` and one failed.
+///
+/// Salesforce reads the whole request before it writes anything, so a value
+/// it cannot deserialize refuses the call with nothing written, whatever
+/// `allOrNone` says. `object_of` names each record's sObject type.
 fn run(
     org: &Org,
     request: Request,
+    object_of: impl Fn(&Map<String, Value>) -> Option<String>,
     op: impl Fn(&mut OrgState, &Map<String, Value>) -> Result<Value, WriteFailure>,
 ) -> Result<Json<Value>, ApiError> {
     org.with_state(|s| {
+        for record in &request.records {
+            if let Some(object) = object_of(record) {
+                write::deserializable(s, &object, record).map_err(ApiError::bad_request)?;
+            }
+        }
+
         let snapshot = request
             .all_or_none
             .then(|| (s.records.clone(), s.index.clone(), s.next_id));
@@ -129,7 +140,7 @@ pub(crate) async fn create(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let request = parse_request(&body)?;
-    run(&org, request, |s, record| {
+    run(&org, request, record_type, |s, record| {
         let object = record_type(record).ok_or_else(missing_type)?;
         let id = write::create(s, &object, record)?;
         Ok(json!({"id": id, "success": true, "errors": []}))
@@ -142,7 +153,7 @@ pub(crate) async fn update(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let request = parse_request(&body)?;
-    run(&org, request, |s, record| {
+    run(&org, request, record_type, |s, record| {
         let object = record_type(record).ok_or_else(missing_type)?;
         let Some(id) = record.get("Id").and_then(Value::as_str) else {
             return Err(WriteFailure::Record(vec![SfError::on_fields(
@@ -168,33 +179,38 @@ pub(crate) async fn upsert(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let request = parse_request(&body)?;
-    run(&org, request, |s, record| {
-        let mut fields = record.clone();
-        let key = fields
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(&field))
-            .map(|(k, _)| k.clone());
-        let value = key
-            .and_then(|k| fields.remove(&k))
-            .and_then(|v| v.as_str().map(str::to_owned));
-        let outcome = match value {
-            Some(value) => upsert_one(s, &object, &field, &value, &fields)?,
-            None => Ok(Upserted::Created(write::create(s, &object, &fields)?)),
-        };
-        match outcome {
-            Ok(Upserted::Created(id)) => {
-                Ok(json!({"id": id, "success": true, "errors": [], "created": true}))
+    run(
+        &org,
+        request,
+        |_| Some(object.clone()),
+        |s, record| {
+            let mut fields = record.clone();
+            let key = fields
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(&field))
+                .map(|(k, _)| k.clone());
+            let value = key
+                .and_then(|k| fields.remove(&k))
+                .and_then(|v| v.as_str().map(str::to_owned));
+            let outcome = match value {
+                Some(value) => upsert_one(s, &object, &field, &value, &fields)?,
+                None => Ok(Upserted::Created(write::create(s, &object, &fields)?)),
+            };
+            match outcome {
+                Ok(Upserted::Created(id)) => {
+                    Ok(json!({"id": id, "success": true, "errors": [], "created": true}))
+                }
+                Ok(Upserted::Updated(id)) => {
+                    Ok(json!({"id": id, "success": true, "errors": [], "created": false}))
+                }
+                Err(_) => Err(WriteFailure::Record(vec![SfError::on_fields(
+                    "DUPLICATE_EXTERNAL_ID",
+                    format!("{field}: more than one record found for external id field"),
+                    vec![field.clone()],
+                )])),
             }
-            Ok(Upserted::Updated(id)) => {
-                Ok(json!({"id": id, "success": true, "errors": [], "created": false}))
-            }
-            Err(_) => Err(WriteFailure::Record(vec![SfError::on_fields(
-                "DUPLICATE_EXTERNAL_ID",
-                format!("{field}: more than one record found for external id field"),
-                vec![field.clone()],
-            )])),
-        }
-    })
+        },
+    )
 }
 
 /// `GET /composite/sobjects/{Object}?ids=..&fields=..`: `null` for ids not found.

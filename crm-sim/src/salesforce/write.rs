@@ -189,6 +189,25 @@ fn check_value(
     None
 }
 
+/// Whether every value of `input` that names a field of `object` parses as
+/// that field's type: the `JSON_PARSER_ERROR` that refuses a whole request.
+/// Unknown objects and fields are left to the per-record checks.
+pub(crate) fn deserializable(
+    state: &OrgState,
+    object: &str,
+    input: &Map<String, Value>,
+) -> Result<(), SfError> {
+    let Some(object) = state.schema.object(object) else {
+        return Ok(());
+    };
+    for (key, value) in input {
+        if let Some(field) = object.field(key) {
+            normalize(field, value)?;
+        }
+    }
+    Ok(())
+}
+
 /// Converts a JSON value to what Salesforce stores for `field`'s type, or the parser error.
 pub(crate) fn normalize(field: &Field, value: &Value) -> Result<Value, SfError> {
     if value.is_null() {

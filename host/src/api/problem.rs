@@ -3,36 +3,45 @@
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 /// A request-level error.
-#[derive(Debug, Clone, Serialize)]
+///
+/// Its problem type URI and title follow from the code and the status, so
+/// they are derived when serialized: a smaller error is cheaper to return.
+#[derive(Debug, Clone)]
 pub struct Problem {
-    /// A URI naming the problem type.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Short summary of the problem type.
-    pub title: String,
     /// HTTP status.
-    pub status: u16,
+    pub status: StatusCode,
     /// Stable code the caller can act on.
     pub code: String,
     /// What is wrong with this request.
     pub detail: String,
     /// The input field at fault.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     /// Whether sending the same request later can succeed.
     pub retryable: bool,
+}
+
+/// A [`Problem`] as RFC 9457 writes it.
+#[derive(Serialize)]
+struct Wire<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    code: &'a str,
+    detail: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+    retryable: bool,
 }
 
 impl Problem {
     /// A problem with `status`, `code` and a message about the input.
     pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
         Self {
-            kind: format!("https://conduit.dev/problems/{code}"),
-            title: status.canonical_reason().unwrap_or("error").to_owned(),
-            status: status.as_u16(),
+            status,
             code: code.to_owned(),
             detail: detail.into(),
             field: None,
@@ -47,15 +56,55 @@ impl Problem {
     }
 }
 
+impl Serialize for Problem {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Wire {
+            kind: format!("https://conduit.dev/problems/{}", self.code),
+            title: self.status.canonical_reason().unwrap_or("error"),
+            status: self.status.as_u16(),
+            code: &self.code,
+            detail: &self.detail,
+            field: self.field.as_deref(),
+            retryable: self.retryable,
+        }
+        .serialize(serializer)
+    }
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self).unwrap_or_default();
         (
-            status,
+            self.status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             body,
         )
             .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_problem_serializes_as_rfc_9457_writes_it() -> serde_json::Result<()> {
+        let problem = Problem::new(StatusCode::BAD_REQUEST, "invalid_request", "bad `x`");
+        assert_eq!(
+            serde_json::to_value(&problem)?,
+            json!({
+                "type": "https://conduit.dev/problems/invalid_request",
+                "title": "Bad Request",
+                "status": 400,
+                "code": "invalid_request",
+                "detail": "bad `x`",
+                "retryable": false,
+            })
+        );
+        let named = serde_json::to_value(problem.field("x"))?;
+        assert_eq!(named["field"], "x");
+        Ok(())
     }
 }

@@ -1,27 +1,43 @@
 //! The `/v1` routes.
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{post, put};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{AppState, MAX_BATCH, Problem};
-use crate::auth::Credentials;
-use crate::pipeline::{RecordError, RecordResult, Status, WriteIntent};
+use super::input::{self, ApiPath};
+use super::{AppState, Problem, requests};
+use crate::auth::TokenError;
+use crate::crm::CrmError;
+use crate::pipeline::{RecordError, RecordResult, Status};
 
 /// Largest plugin component accepted.
 const MAX_PLUGIN_BYTES: usize = 16 * 1024 * 1024;
 
+/// Largest write request: room for [`super::MAX_BATCH`] records of up to
+/// 16 KiB each, far over axum's default of 2 MB.
+const MAX_WRITE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Largest connection: four short strings.
+const MAX_CONNECTION_BYTES: usize = 64 * 1024;
+
 pub(super) fn v1() -> Router<AppState> {
     Router::new()
-        .route("/customers/{customer}/writes", post(write))
-        .route("/customers/{customer}/connection", put(connect))
+        .route(
+            "/customers/{customer}/writes",
+            post(write).layer(DefaultBodyLimit::max(MAX_WRITE_BYTES)),
+        )
+        .route(
+            "/customers/{customer}/connection",
+            put(connect).layer(DefaultBodyLimit::max(MAX_CONNECTION_BYTES)),
+        )
         .route("/customers/{customer}/schema/refresh", post(refresh_schema))
-        .route("/customers/{customer}/audit", axum::routing::get(audit))
+        .route("/customers/{customer}/audit", get(audit))
         .route(
             "/plugins/{name}/{version}",
             put(upload_plugin).layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES)),
@@ -41,67 +57,23 @@ pub struct Summary {
 /// `POST /v1/customers/{customer}/writes`: `{"records": [...], "dry_run": false}`.
 async fn write(
     State(state): State<AppState>,
-    Path(customer): Path<String>,
-    body: Bytes,
+    ApiPath(customer): ApiPath<String>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, Problem> {
     let config = state
         .pipeline
         .config(&customer)
         .ok_or_else(|| unknown_customer(&customer))?;
-
-    let body: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            format!("body is not JSON: {e}"),
-        )
-    })?;
-    let records = body
-        .get("records")
-        .and_then(|r| r.as_array())
-        .ok_or_else(|| {
-            Problem::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "`records` must be a list",
-            )
-            .field("records")
-        })?;
-    if records.len() > MAX_BATCH {
-        return Err(Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "batch_too_large",
-            format!(
-                "{} records sent; at most {MAX_BATCH} per request",
-                records.len()
-            ),
-        )
-        .field("records"));
-    }
-    let dry_run = match body.get("dry_run") {
-        None | Some(serde_json::Value::Null) => false,
-        Some(serde_json::Value::Bool(b)) => *b,
-        Some(_) => {
-            return Err(Problem::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "`dry_run` must be true or false",
-            )
-            .field("dry_run"));
-        }
-    };
+    let body = input::body(body, MAX_WRITE_BYTES)?;
+    let request = requests::write_request(&body)?;
 
     // Each record parses on its own: one malformed record fails alone.
-    let intents: Vec<Result<WriteIntent, RecordError>> = records
-        .iter()
-        .map(|record| {
-            serde_json::from_value::<WriteIntent>(record.clone()).map_err(|e| {
-                RecordError::input("invalid_record", format!("record is malformed: {e}"), None)
-            })
-        })
-        .collect();
+    let intents = request.records.iter().map(requests::write_intent).collect();
 
-    let results = state.pipeline.write_batch(config, intents, dry_run).await;
+    let results = state
+        .pipeline
+        .write_batch(config, intents, request.dry_run)
+        .await;
     let summary = summarize(&results);
     Ok(Json(json!({ "results": results, "summary": summary })))
 }
@@ -120,35 +92,62 @@ fn summarize(results: &[RecordResult]) -> Summary {
     summary
 }
 
-/// `PUT /v1/customers/{customer}/connection`: the org's credentials.
+/// `PUT /v1/customers/{customer}/connection`: the org's credentials, stored
+/// once the CRM has issued a token for them.
 async fn connect(
     State(state): State<AppState>,
-    Path(customer): Path<String>,
-    body: Bytes,
+    ApiPath(customer): ApiPath<String>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, Problem> {
     let config = state
         .pipeline
         .config(&customer)
         .ok_or_else(|| unknown_customer(&customer))?;
-    let credentials: Credentials = serde_json::from_slice(&body).map_err(|e| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            format!("bad connection: {e}"),
-        )
-    })?;
+    let body = input::body(body, MAX_CONNECTION_BYTES)?;
+    let credentials = requests::credentials(&body)?;
+
     state
         .pipeline
         .connect(&customer, config.provider, credentials)
         .await
-        .map_err(internal)?;
+        .map_err(|e| match e.downcast::<TokenError>() {
+            Ok(refused) => token_problem(&customer, &refused),
+            Err(e) => internal(e),
+        })?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Why the CRM issued no token for new credentials: refused (fix them) or
+/// unreachable (try again).
+fn token_problem(customer: &str, error: &TokenError) -> Problem {
+    tracing::debug!(customer, error = %error, "connection not verified");
+    match error {
+        TokenError::Refused {
+            provider,
+            status,
+            reason,
+        } if CrmError::retryable_status(*status) => Problem::new(
+            StatusCode::BAD_GATEWAY,
+            "crm_unreachable",
+            format!("the token endpoint of {provider} answered {status} ({reason}); try again"),
+        ),
+        TokenError::Refused { .. } | TokenError::Unexpected { .. } => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "connection_refused",
+            error.to_string(),
+        ),
+        TokenError::Unreachable { .. } => Problem::new(
+            StatusCode::BAD_GATEWAY,
+            "crm_unreachable",
+            error.to_string(),
+        ),
+    }
 }
 
 /// `POST /v1/customers/{customer}/schema/refresh`: discover again now.
 async fn refresh_schema(
     State(state): State<AppState>,
-    Path(customer): Path<String>,
+    ApiPath(customer): ApiPath<String>,
 ) -> Result<impl IntoResponse, Problem> {
     let config = state
         .pipeline
@@ -179,22 +178,18 @@ async fn refresh_schema(
     })))
 }
 
-#[derive(Deserialize)]
-struct AuditQuery {
-    limit: Option<i64>,
-}
-
 /// `GET /v1/customers/{customer}/audit?limit=N`: newest first.
 async fn audit(
     State(state): State<AppState>,
-    Path(customer): Path<String>,
-    Query(query): Query<AuditQuery>,
+    ApiPath(customer): ApiPath<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<impl IntoResponse, Problem> {
     state
         .pipeline
         .config(&customer)
         .ok_or_else(|| unknown_customer(&customer))?;
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = requests::audit_limit(query.as_deref())?;
+
     let entries = state
         .pipeline
         .store()
@@ -207,9 +202,13 @@ async fn audit(
 /// `PUT /v1/plugins/{name}/{version}`: the component's bytes.
 async fn upload_plugin(
     State(state): State<AppState>,
-    Path((name, version)): Path<(String, String)>,
-    body: Bytes,
+    ApiPath((name, version)): ApiPath<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, Problem> {
+    requests::check_plugin_name(&name)?;
+    requests::check_plugin_version(&version)?;
+    let body = input::body(body, MAX_PLUGIN_BYTES)?;
+
     let hash = state
         .pipeline
         .upload_plugin(&name, &version, body.to_vec())

@@ -124,58 +124,10 @@ impl Connection {
 
     async fn refresh(&self) -> Result<AccessToken, CrmError> {
         let mut credentials = self.credentials.lock().await;
-        let path = match self.provider {
-            Provider::Salesforce => "/services/oauth2/token",
-            Provider::Hubspot => "/oauth/v1/token",
-        };
-        let url = format!("{}{path}", credentials.base_url.trim_end_matches('/'));
-        let form = [
-            ("grant_type", "refresh_token"),
-            ("client_id", credentials.client_id.as_str()),
-            ("client_secret", credentials.client_secret.as_str()),
-            ("refresh_token", credentials.refresh_token.as_str()),
-        ];
         debug!(customer = %self.customer, provider = %self.provider, "refreshing access token");
-
-        let response = self.http.post(&url).form(&form).send().await.map_err(|e| {
-            CrmError::connection(format!(
-                "token endpoint of {} unreachable: {e}",
-                self.provider
-            ))
-        })?;
-        let status = response.status();
-        let body: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
-        if !status.is_success() {
-            info!(
-                customer = %self.customer,
-                provider = %self.provider,
-                status = status.as_u16(),
-                error.type = "token_refresh_refused",
-                "token refresh refused"
-            );
-            let reason = body
-                .get("error_description")
-                .or_else(|| body.get("message"))
-                .and_then(|v| v.as_str())
-                .unwrap_or("no reason given");
-            return Err(CrmError {
-                status: Some(status.as_u16()),
-                code: "needs_reauth".into(),
-                message: format!(
-                    "{} refused to refresh the connection's token ({reason}); \
-                     the connection must be authorised again",
-                    self.provider
-                ),
-                fields: Vec::new(),
-                retryable: false,
-            });
-        }
-        let parsed = TokenResponse::deserialize(&body).map_err(|e| {
-            CrmError::protocol(format!(
-                "unexpected token response from {}: {e}",
-                self.provider
-            ))
-        })?;
+        let parsed = request_token(&self.http, self.provider, &credentials)
+            .await
+            .map_err(|e| self.refresh_error(e))?;
 
         // A provider that rotates refresh tokens invalidates the old one.
         if let Some(rotated) = parsed.refresh_token {
@@ -192,4 +144,136 @@ impl Connection {
             generation,
         })
     }
+
+    /// What a failed refresh of a stored connection means for the write.
+    fn refresh_error(&self, error: TokenError) -> CrmError {
+        match error {
+            TokenError::Refused { status, reason, .. } => {
+                info!(
+                    customer = %self.customer,
+                    provider = %self.provider,
+                    status,
+                    error.type = "token_refresh_refused",
+                    "token refresh refused"
+                );
+                CrmError {
+                    status: Some(status),
+                    code: "needs_reauth".into(),
+                    message: format!(
+                        "{} refused to refresh the connection's token ({reason}); \
+                         the connection must be authorised again",
+                        self.provider
+                    ),
+                    fields: Vec::new(),
+                    retryable: false,
+                }
+            }
+            TokenError::Unreachable { .. } => CrmError::connection(error.to_string()),
+            TokenError::Unexpected { .. } => CrmError::protocol(error.to_string()),
+        }
+    }
+}
+
+/// Why the token endpoint gave no access token.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The endpoint answered with an error: wrong client, secret or refresh
+    /// token, or the CRM is unavailable (`status` tells which).
+    #[error("{provider} refused the credentials: {reason}")]
+    Refused {
+        /// The CRM.
+        provider: Provider,
+        /// The HTTP status of the answer.
+        status: u16,
+        /// The CRM's own message.
+        reason: String,
+    },
+    /// No answer: the base URL is wrong or the CRM is down.
+    #[error("token endpoint of {provider} unreachable: {detail}")]
+    Unreachable {
+        /// The CRM.
+        provider: Provider,
+        /// What the HTTP client saw.
+        detail: String,
+    },
+    /// A success answer that holds no token.
+    #[error("unexpected token response from {provider}: {detail}")]
+    Unexpected {
+        /// The CRM.
+        provider: Provider,
+        /// What could not be read.
+        detail: String,
+    },
+}
+
+/// Checks `credentials` by obtaining one access token with them, so that
+/// wrong ones are refused when they are given rather than on the first write.
+///
+/// Returns the credentials to store: a provider that rotates refresh tokens
+/// has just invalidated the one sent.
+pub async fn verify(
+    http: &reqwest::Client,
+    provider: Provider,
+    mut credentials: Credentials,
+) -> Result<Credentials, TokenError> {
+    let token = request_token(http, provider, &credentials).await?;
+    if let Some(rotated) = token.refresh_token {
+        credentials.refresh_token = rotated;
+    }
+    Ok(credentials)
+}
+
+/// One refresh-token grant against the provider's token endpoint.
+async fn request_token(
+    http: &reqwest::Client,
+    provider: Provider,
+    credentials: &Credentials,
+) -> Result<TokenResponse, TokenError> {
+    let path = match provider {
+        Provider::Salesforce => "/services/oauth2/token",
+        Provider::Hubspot => "/oauth/v1/token",
+    };
+    let url = format!("{}{path}", credentials.base_url.trim_end_matches('/'));
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("client_id", credentials.client_id.as_str()),
+        ("client_secret", credentials.client_secret.as_str()),
+        ("refresh_token", credentials.refresh_token.as_str()),
+    ];
+
+    // The causes say why: refused, timed out, no such host.
+    let unreachable = |e: reqwest::Error| TokenError::Unreachable {
+        provider,
+        detail: format!("{:#}", anyhow::Error::new(e)),
+    };
+    let response = http
+        .post(&url)
+        .form(&form)
+        .send()
+        .await
+        .map_err(unreachable)?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
+    if !status.is_success() {
+        return Err(TokenError::Refused {
+            provider,
+            status: status.as_u16(),
+            reason: refusal_reason(&body),
+        });
+    }
+
+    TokenResponse::deserialize(&body).map_err(|e| TokenError::Unexpected {
+        provider,
+        detail: e.to_string(),
+    })
+}
+
+/// The CRM's message in a token error: Salesforce's `error_description`,
+/// HubSpot's `message`.
+fn refusal_reason(body: &serde_json::Value) -> String {
+    body.get("error_description")
+        .or_else(|| body.get("message"))
+        .and_then(|v| v.as_str())
+        .unwrap_or("no reason given")
+        .to_owned()
 }

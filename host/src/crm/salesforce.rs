@@ -2,8 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use reqwest::Method;
+use futures::future::BoxFuture;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
+use tracing::debug;
 
 use super::wire::{object, salesforce_value};
 use super::{CrmError, FoundRecord, NewRecord};
@@ -156,8 +158,7 @@ impl SalesforceClient {
                     serde_json::Value::Object(fields)
                 })
                 .collect();
-            let body = json!({ "allOrNone": false, "records": body_records });
-            let answers = self.collection(Method::POST, &body, chunk.len()).await;
+            let answers = self.collection(Method::POST, &body_records).await;
             results.extend(answers.into_iter().map(|a| {
                 a.and_then(|r| {
                     r.get("id")
@@ -189,47 +190,69 @@ impl SalesforceClient {
                     serde_json::Value::Object(fields)
                 })
                 .collect();
-            let body = json!({ "allOrNone": false, "records": body_records });
-            let answers = self.collection(Method::PATCH, &body, chunk.len()).await;
+            let answers = self.collection(Method::PATCH, &body_records).await;
             results.extend(answers.into_iter().map(|a| a.map(|_| ())));
         }
         results
     }
 
-    /// Sends one collection request and splits its answer per record.
-    async fn collection(
-        &self,
+    /// Sends one collection request (`allOrNone: false`) and splits its
+    /// answer per record.
+    ///
+    /// Salesforce refuses a whole request when one record cannot even be
+    /// read (`JSON_PARSER_ERROR` for a decimal in an integer field, say), so
+    /// a request refused with 400 is split in halves until the refusal is
+    /// pinned on the records that cause it: one bad record fails alone, at
+    /// a cost of a few calls per bad record rather than one per record.
+    fn collection<'a>(
+        &'a self,
         method: Method,
-        body: &serde_json::Value,
-        count: usize,
-    ) -> Vec<Result<serde_json::Value, CrmError>> {
-        let path = format!("/services/data/{API_VERSION}/composite/sobjects");
-        let response = match self.transport.send(method, &path, &[], Some(body)).await {
-            Ok(response) => response,
-            Err(e) => return vec![Err(e); count],
-        };
-        if !response.status.is_success() {
-            let error = CrmError::from_salesforce(response.status.as_u16(), &response.body);
-            return vec![Err(error); count];
-        }
-        let Some(answers) = response.body.as_array().filter(|a| a.len() == count) else {
-            let error = CrmError::protocol(format!(
-                "sObject Collections answered {} results for {count} records",
-                response.body.as_array().map_or(0, Vec::len)
-            ));
-            return vec![Err(error); count];
-        };
-        answers
-            .iter()
-            .map(|answer| {
-                if answer.get("success").and_then(|s| s.as_bool()) == Some(true) {
-                    Ok(answer.clone())
-                } else {
-                    let errors = answer.get("errors").cloned().unwrap_or_default();
-                    Err(CrmError::from_salesforce(response.status.as_u16(), &errors))
-                }
-            })
-            .collect()
+        records: &'a [serde_json::Value],
+    ) -> BoxFuture<'a, Vec<Result<serde_json::Value, CrmError>>> {
+        Box::pin(async move {
+            let path = format!("/services/data/{API_VERSION}/composite/sobjects");
+            let body = json!({ "allOrNone": false, "records": records });
+            let count = records.len();
+            let response = match self
+                .transport
+                .send(method.clone(), &path, &[], Some(&body))
+                .await
+            {
+                Ok(response) => response,
+                Err(e) => return vec![Err(e); count],
+            };
+
+            if response.status == StatusCode::BAD_REQUEST && count > 1 {
+                let (left, right) = records.split_at(count / 2);
+                debug!(count, "collection refused as a whole; sending it in halves");
+                let mut answers = self.collection(method.clone(), left).await;
+                answers.extend(self.collection(method, right).await);
+                return answers;
+            }
+            if !response.status.is_success() {
+                let error = CrmError::from_salesforce(response.status.as_u16(), &response.body);
+                return vec![Err(error); count];
+            }
+
+            let Some(answers) = response.body.as_array().filter(|a| a.len() == count) else {
+                let error = CrmError::protocol(format!(
+                    "sObject Collections answered {} results for {count} records",
+                    response.body.as_array().map_or(0, Vec::len)
+                ));
+                return vec![Err(error); count];
+            };
+            answers
+                .iter()
+                .map(|answer| {
+                    if answer.get("success").and_then(|s| s.as_bool()) == Some(true) {
+                        Ok(answer.clone())
+                    } else {
+                        let errors = answer.get("errors").cloned().unwrap_or_default();
+                        Err(CrmError::from_salesforce(response.status.as_u16(), &errors))
+                    }
+                })
+                .collect()
+        })
     }
 }
 

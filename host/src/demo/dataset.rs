@@ -69,6 +69,25 @@ pub struct Dataset {
     pub reps: BTreeMap<String, Rep>,
 }
 
+/// Reads the reps of `dir/sales_teams.csv`, by full name.
+pub fn load_reps(dir: &Path) -> anyhow::Result<BTreeMap<String, Rep>> {
+    let mut reps = BTreeMap::new();
+    for agent in read::<SalesAgent>(&dir.join("sales_teams.csv"))? {
+        let (first, last) = agent
+            .sales_agent
+            .split_once(' ')
+            .unwrap_or((&agent.sales_agent, ""));
+        reps.insert(
+            agent.sales_agent.clone(),
+            Rep {
+                first: first.to_owned(),
+                last: last.to_owned(),
+            },
+        );
+    }
+    Ok(reps)
+}
+
 /// Reads `dir/{accounts,sales_pipeline,sales_teams}.csv`.
 pub fn load(dir: &Path) -> anyhow::Result<Dataset> {
     let mut parents = Vec::new();
@@ -95,20 +114,7 @@ pub fn load(dir: &Path) -> anyhow::Result<Dataset> {
         }
     }
 
-    let mut reps = BTreeMap::new();
-    for agent in read::<SalesAgent>(&dir.join("sales_teams.csv"))? {
-        let (first, last) = agent
-            .sales_agent
-            .split_once(' ')
-            .unwrap_or((&agent.sales_agent, ""));
-        reps.insert(
-            agent.sales_agent.clone(),
-            Rep {
-                first: first.to_owned(),
-                last: last.to_owned(),
-            },
-        );
-    }
+    let reps = load_reps(dir)?;
 
     let mut deals = Vec::new();
     for opp in read::<Opportunity>(&dir.join("sales_pipeline.csv"))? {

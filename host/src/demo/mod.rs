@@ -21,6 +21,7 @@ use futures::stream::{self, StreamExt};
 use serde_json::{Value, json};
 
 pub use contents::OrgContents;
+pub use dataset::{Rep, load_reps};
 pub use summary::{PassSummary, render_decisions};
 
 use crate::api::{self, AppState};

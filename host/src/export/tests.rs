@@ -46,6 +46,7 @@ fn field(name: &str, kind: FieldType, createable: bool, updateable: bool) -> Fie
         reference_to: Vec::new(),
         length: None,
         unique: false,
+        integer: false,
     }
 }
 

@@ -4,7 +4,8 @@
 //!
 //! Reps are found by email (Salesforce `User.Email`, HubSpot owner `email`)
 //! and cached per customer for a while, so a batch costs one lookup per new
-//! rep at most.
+//! rep at most. A rep the CRM does not know is not cached: once an admin adds
+//! the user, the agent's retry finds them.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -19,7 +20,7 @@ const TTL: Duration = Duration::from_secs(15 * 60);
 /// A customer's cache of rep email to CRM owner id.
 #[derive(Default)]
 pub struct OwnerDirectory {
-    entries: Mutex<HashMap<String, (Option<String>, Instant)>>,
+    entries: Mutex<HashMap<String, (String, Instant)>>,
 }
 
 impl OwnerDirectory {
@@ -42,8 +43,7 @@ impl OwnerDirectory {
         if !missing.is_empty() {
             let found = crm.find_owners(&missing).await?;
             let now = Instant::now();
-            for email in missing {
-                let id = found.get(&email).cloned();
+            for (email, id) in found {
                 entries.insert(email, (id, now));
             }
         }
@@ -52,7 +52,10 @@ impl OwnerDirectory {
             .iter()
             .map(|e| {
                 let key = e.trim().to_lowercase();
-                let id = entries.get(&key).and_then(|(id, _)| id.clone());
+                let id = entries
+                    .get(&key)
+                    .filter(|(_, at)| at.elapsed() <= TTL)
+                    .map(|(id, _)| id.clone());
                 (key, id)
             })
             .collect())

@@ -3,13 +3,15 @@
 
 use chrono::Utc;
 
-use super::{Pipeline, RecordResult};
+use super::{Pipeline, RecordResult, Status};
 use crate::config::CustomerConfig;
 use crate::store::AuditEntry;
 
-/// Audits every record and stores the outcomes of their keys. The keys of
-/// failures a retry can fix are released, so the agent's retry is processed
-/// rather than answered with the failure.
+/// Audits every record and stores the outcomes of their keys.
+///
+/// A key's outcome is kept only when something may have been written: a
+/// failure that wrote nothing releases its key, so the agent can fix the
+/// cause (add the rep, correct the value) and send the same key again.
 pub(super) async fn finish(pipeline: &Pipeline, config: &CustomerConfig, results: &[RecordResult]) {
     let now = Utc::now().to_rfc3339();
     let plugin = config
@@ -41,7 +43,8 @@ pub(super) async fn finish(pipeline: &Pipeline, config: &CustomerConfig, results
         let Some(key) = &r.idempotency_key else {
             continue;
         };
-        if r.error.as_ref().is_some_and(|e| e.retryable) {
+        let wrote_nothing = r.status == Status::Failed && r.crm_id.is_none();
+        if wrote_nothing {
             released.push((config.customer.clone(), key.clone()));
         } else if let Ok(value) = serde_json::to_value(r) {
             outcomes.push((config.customer.clone(), key.clone(), value));

@@ -9,6 +9,7 @@ use tracing::{Instrument, info, warn};
 
 use super::audit::finish;
 use super::matching::{find_existing, resolve_references};
+use super::order;
 use super::planning::plan_all;
 use super::prepare::{Prepared, prepare_all};
 use super::sending::send;
@@ -29,6 +30,19 @@ pub(super) struct Work {
 }
 
 impl Work {
+    /// A prepared record, before anything is known of the CRM's copy.
+    pub fn new(prepared: Prepared) -> Self {
+        Work {
+            prepared,
+            existing: None,
+            plan: None,
+            associations: Vec::new(),
+            crm_id: None,
+            status: Status::Failed,
+            error: None,
+        }
+    }
+
     pub fn fail(&mut self, error: RecordError) {
         if self.error.is_none() {
             self.error = Some(error);
@@ -125,15 +139,7 @@ async fn stages(
     let mut results = Vec::new();
     for item in prepared {
         match item {
-            Ok(prepared) => work.push(Work {
-                prepared,
-                existing: None,
-                plan: None,
-                associations: Vec::new(),
-                crm_id: None,
-                status: Status::Failed,
-                error: None,
-            }),
+            Ok(prepared) => work.push(Work::new(prepared)),
             Err(failed) => {
                 let (index, intent, error) = *failed;
                 results.push(RecordResult::failed(
@@ -146,15 +152,54 @@ async fn stages(
         }
     }
 
-    find_existing(&runtime, &schema, &mut work).await;
-    resolve_references(&runtime, &schema, &mut work).await;
-    plan_all(config, &runtime, &schema, &mut work).await;
-    if !dry_run {
-        send(&runtime, &schema, &mut work).await;
-    }
+    // Two batches upserting one key would both find nothing and create it
+    // twice: a batch holds its keys from matching until its writes are done.
+    let _held = pipeline
+        .key_locks
+        .acquire(lock_keys(&config.customer, &work))
+        .await;
 
-    results.extend(work.into_iter().map(|w| into_result(w, dry_run)));
+    // Records that refer to records of this batch go after them.
+    let batch_keys = order::batch_keys(&work);
+    for mut level in order::levels(work) {
+        find_existing(&runtime, &schema, &mut level).await;
+        let batch = Batch {
+            keys: &batch_keys,
+            dry_run,
+        };
+        resolve_references(&runtime, &schema, batch, &mut level).await;
+        plan_all(config, &runtime, &schema, &mut level).await;
+        if !dry_run {
+            send(&runtime, &schema, &mut level).await;
+        }
+        results.extend(level.into_iter().map(|w| into_result(w, dry_run)));
+    }
     Ok(results)
+}
+
+/// What reference resolution needs to know about the batch as a whole.
+#[derive(Clone, Copy)]
+pub(super) struct Batch<'a> {
+    /// The keys of the batch's own records.
+    pub keys: &'a [order::KeyRef],
+    /// Whether nothing is written: a reference to a record the batch would
+    /// create then resolves to a placeholder.
+    pub dry_run: bool,
+}
+
+/// The lock names of the records' match keys, per customer and object.
+fn lock_keys(customer: &str, work: &[Work]) -> Vec<String> {
+    work.iter()
+        .filter_map(|w| {
+            let write = &w.prepared.write;
+            let key = write.match_key.as_ref()?;
+            let value = key.value.to_string().to_lowercase();
+            Some(format!(
+                "{customer}\u{0}{}\u{0}{}\u{0}{value}",
+                write.object, key.field
+            ))
+        })
+        .collect()
 }
 fn into_result(w: Work, dry_run: bool) -> RecordResult {
     let status = if dry_run && w.error.is_none() {

@@ -4,15 +4,18 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::execute::Work;
+use super::execute::{Batch, Work};
+use super::order;
 use super::{CustomerRuntime, RecordError};
 use crate::crm::FoundRecord;
 use crate::export::Source;
-use crate::record::{Fields, Target, Value};
+use crate::record::{Association, Fields, Target, Value};
 use crate::schema::{ObjectSchema, OrgSchema, read_value};
 
 /// Finds each record's current version by its match key, one batched read
-/// per object and chunk.
+/// per object and chunk. Keys compare ignoring case, as the CRMs' own
+/// queries do: a key sent as `cancity` finds `Cancity` instead of creating
+/// a second one.
 pub(super) async fn find_existing(
     runtime: &CustomerRuntime,
     schema: &OrgSchema,
@@ -45,7 +48,10 @@ pub(super) async fn find_existing(
             Ok(found) => {
                 for record in found {
                     let value = record.fields.get(&field).map(json_text).unwrap_or_default();
-                    matches.entry(value).or_default().push(record);
+                    matches
+                        .entry(value.to_lowercase())
+                        .or_default()
+                        .push(record);
                 }
             }
             Err(e) => {
@@ -67,7 +73,7 @@ pub(super) async fn find_existing(
                 continue;
             };
             let value = key.value.to_string();
-            match matches.get(&value).map(Vec::as_slice) {
+            match matches.get(&value.to_lowercase()).map(Vec::as_slice) {
                 None | Some([]) => {}
                 Some([one]) => w.existing = Some((one.id.clone(), current(object_schema, one))),
                 Some(many) => w.fail(RecordError::input(
@@ -84,9 +90,15 @@ pub(super) async fn find_existing(
 }
 
 /// Finds the records that associations point to by their match keys.
+///
+/// Keys compare ignoring case, as both CRMs compare them. A reference to a
+/// record this batch writes resolves once that record's level has been sent
+/// (see [`super::order`]); in a dry run, where nothing is sent, it resolves
+/// to a placeholder.
 pub(super) async fn resolve_references(
     runtime: &CustomerRuntime,
     schema: &OrgSchema,
+    batch: Batch<'_>,
     work: &mut [Work],
 ) {
     let mut wanted: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
@@ -117,85 +129,119 @@ pub(super) async fn resolve_references(
             Ok(found) => {
                 for record in found {
                     let value = record.fields.get(&field).map(json_text).unwrap_or_default();
-                    ids.entry((object.clone(), field.clone(), value))
-                        .or_default()
-                        .push(record.id);
+                    let key = (object.clone(), field.clone(), value.to_lowercase());
+                    ids.entry(key).or_default().push(record.id);
                 }
             }
             Err(e) => {
-                for w in work.iter_mut() {
-                    if w.prepared
+                let refers = |w: &Work| {
+                    w.prepared
                         .write
                         .associations
                         .iter()
                         .any(|a| a.object == object)
-                    {
-                        w.fail(RecordError::crm(e.clone()));
-                    }
+                };
+                for w in work.iter_mut().filter(|w| refers(w)) {
+                    w.fail(RecordError::crm(e.clone()));
                 }
             }
         }
     }
 
     for w in work.iter_mut().filter(|w| w.ok()) {
-        let mut failure = None;
-        for association in &w.prepared.write.associations {
-            let id = match &association.target {
-                Target::CrmId(id) => id.clone(),
-                Target::Reference(name) => {
-                    failure = Some(RecordError::input(
-                        "unsupported_reference",
-                        format!("reference `{name}` to another write is not supported for records"),
-                        None,
-                    ));
-                    break;
-                }
-                Target::Lookup(key) => {
-                    let value = key.value.to_string();
-                    let found =
-                        ids.get(&(association.object.clone(), key.field.clone(), value.clone()));
-                    match found.map(Vec::as_slice) {
-                        Some([one]) => one.clone(),
-                        Some([]) | None => {
-                            failure = Some(RecordError::input(
-                                "reference_not_found",
-                                format!(
-                                    "no `{}` record has {} `{value}`",
-                                    association.object, key.field
-                                ),
-                                association.via.clone(),
-                            ));
-                            break;
-                        }
-                        Some(many) => {
-                            failure = Some(RecordError::input(
-                                "ambiguous_reference",
-                                format!(
-                                    "{} `{}` records have {} `{value}`",
-                                    many.len(),
-                                    association.object,
-                                    key.field
-                                ),
-                                association.via.clone(),
-                            ));
-                            break;
-                        }
-                    }
-                }
-            };
+        let resolved: Result<Vec<(&Association, String)>, RecordError> = w
+            .prepared
+            .write
+            .associations
+            .iter()
+            .map(|association| Ok((association, target_id(association, &ids, batch)?)))
+            .collect();
+        let resolved = match resolved {
+            Ok(resolved) => resolved,
+            Err(error) => {
+                w.fail(error);
+                continue;
+            }
+        };
+        let mut links = Vec::new();
+        let mut lookups = Vec::new();
+        for (association, id) in resolved {
             match &association.via {
-                Some(via) => {
-                    w.prepared.write.fields.insert(via.clone(), Value::Text(id));
-                    w.prepared.sources.insert(via.clone(), Source::Reference);
-                }
-                None => w.associations.push((association.object.clone(), id)),
+                Some(via) => lookups.push((via.clone(), id)),
+                None => links.push((association.object.clone(), id)),
             }
         }
-        if let Some(error) = failure {
-            w.fail(error);
+        for (via, id) in lookups {
+            w.prepared.write.fields.insert(via.clone(), Value::Text(id));
+            w.prepared.sources.insert(via, Source::Reference);
         }
+        w.associations.extend(links);
     }
 }
+
+/// What a dry run writes where a reference names a record the batch would
+/// create: it has no id until it exists.
+const PLANNED_ID: &str = "(the record this batch creates)";
+
+/// The CRM id an association points to.
+fn target_id(
+    association: &Association,
+    found: &HashMap<(String, String, String), Vec<String>>,
+    batch: Batch<'_>,
+) -> Result<String, RecordError> {
+    // HubSpot associations have no lookup field: the object names the fault.
+    let field = association
+        .via
+        .clone()
+        .or_else(|| Some(association.object.clone()));
+    let key = match &association.target {
+        Target::CrmId(id) => return Ok(id.clone()),
+        Target::Reference(name) => {
+            return Err(RecordError::input(
+                "unsupported_reference",
+                format!("reference `{name}` to another write is not supported for records"),
+                field,
+            ));
+        }
+        Target::Lookup(key) => key,
+    };
+
+    let value = key.value.to_string();
+    let lookup = (
+        association.object.clone(),
+        key.field.clone(),
+        value.to_lowercase(),
+    );
+    match found.get(&lookup).map(Vec::as_slice) {
+        Some([one]) => Ok(one.clone()),
+        Some([]) | None
+            if batch.dry_run && order::in_batch(batch.keys, &association.object, key) =>
+        {
+            Ok(PLANNED_ID.to_owned())
+        }
+        Some([]) | None => {
+            let mut message = format!(
+                "no `{}` record has {} `{value}`",
+                association.object, key.field
+            );
+            if order::in_batch(batch.keys, &association.object, key) {
+                message.push_str("; the record of this batch that was to create it failed");
+            }
+            Err(RecordError::input("reference_not_found", message, field))
+        }
+        Some(many) => Err(RecordError::input(
+            "ambiguous_reference",
+            format!(
+                "{} `{}` records have {} `{value}`",
+                many.len(),
+                association.object,
+                key.field
+            ),
+            field,
+        )),
+    }
+}
+
 fn read_fields(work: &[Work], object: &str) -> Vec<String> {
     let mut fields = BTreeSet::new();
     for w in work.iter().filter(|w| w.prepared.write.object == object) {

@@ -7,7 +7,10 @@
 mod audit;
 mod customer;
 mod execute;
+mod idempotency;
+mod locks;
 mod matching;
+mod order;
 mod planning;
 mod prepare;
 mod result;
@@ -27,7 +30,7 @@ use crate::auth::Credentials;
 use crate::config::{ConfigSet, CustomerConfig, Provider};
 use crate::plugin::{Plugin, PluginRuntime};
 use crate::record::{Fields, Operation};
-use crate::store::{KeyClaim, Store, StoredPlugin};
+use crate::store::{Store, StoredPlugin};
 
 /// One write intent as the agent sends it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,6 +63,7 @@ pub struct Pipeline {
     plugins: RwLock<HashMap<(String, String), Arc<Plugin>>>,
     customers: tokio::sync::Mutex<HashMap<String, Arc<CustomerRuntime>>>,
     http: reqwest::Client,
+    key_locks: Arc<locks::KeyLocks>,
 }
 
 impl Pipeline {
@@ -81,6 +85,7 @@ impl Pipeline {
             plugins: RwLock::new(HashMap::new()),
             customers: tokio::sync::Mutex::new(HashMap::new()),
             http,
+            key_locks: Arc::default(),
         };
         for stored in pipeline.store.plugins().await? {
             pipeline.load_plugin(&stored)?;
@@ -141,14 +146,19 @@ impl Pipeline {
             .cloned()
     }
 
-    /// Saves a customer's connection and drops any client built on the old
-    /// one.
+    /// Checks a customer's connection by obtaining a token with it, saves it
+    /// and drops any client built on the old one.
+    ///
+    /// Fails with a [`crate::auth::TokenError`] when the CRM refuses the
+    /// credentials or cannot be reached; the old connection then stays.
     pub async fn connect(
         &self,
         customer: &str,
         provider: Provider,
         credentials: Credentials,
     ) -> anyhow::Result<()> {
+        let credentials = crate::auth::verify(&self.http, provider, credentials).await?;
+
         let value = serde_json::to_value(&credentials)?;
         self.store
             .put_connection(customer, &provider.to_string(), &value)
@@ -211,44 +221,14 @@ impl Pipeline {
                 Ok(intent) => keyed.push((index, intent)),
             }
         }
-        let keys: Vec<String> = keyed
-            .iter()
-            .filter_map(|(_, i)| i.idempotency_key.clone())
-            .collect();
-        let claims = if keys.is_empty() {
-            Ok(Vec::new())
-        } else {
-            self.store.claim_keys(&config.customer, &keys).await
-        };
-        match claims {
-            Ok(claims) => {
-                for ((index, intent), claim) in keyed.into_iter().zip(claims) {
-                    match claim {
-                        KeyClaim::Claimed => claimed.push((index, intent)),
-                        KeyClaim::Done(stored) => {
-                            results[index] = Some(replayed(index, stored, &intent));
-                        }
-                        KeyClaim::InFlight => {
-                            let key = intent.idempotency_key.clone().unwrap_or_default();
-                            let e = RecordError::input(
-                                "in_flight",
-                                format!(
-                                    "a write with idempotency key `{key}` is still in progress"
-                                ),
-                                Some("idempotency_key".into()),
-                            )
-                            .retryable();
-                            results[index] = Some(fail(index, &intent, e));
-                        }
-                    }
-                }
-            }
-            Err(e) => {
-                for (index, intent) in keyed {
-                    let e =
-                        RecordError::input("store_unavailable", format!("{e:#}"), None).retryable();
-                    results[index] = Some(fail(index, &intent, e));
-                }
+        if !keyed.is_empty() {
+            let outcome = idempotency::claim(&self.store, &config.customer, keyed).await;
+            claimed.extend(outcome.run);
+            // Later stages treat the first of two records as the earlier one.
+            claimed.sort_by_key(|(index, _)| *index);
+            for answered in outcome.answered {
+                let index = answered.index;
+                results[index] = Some(answered);
             }
         }
 
@@ -270,30 +250,6 @@ impl Pipeline {
                 })
             })
             .collect()
-    }
-}
-
-fn fail(index: usize, intent: &WriteIntent, error: RecordError) -> RecordResult {
-    RecordResult::failed(
-        index,
-        intent.idempotency_key.clone(),
-        Some(intent.entity.clone()),
-        error,
-    )
-}
-
-fn replayed(index: usize, stored: serde_json::Value, intent: &WriteIntent) -> RecordResult {
-    match serde_json::from_value::<RecordResult>(stored) {
-        Ok(mut result) => {
-            result.index = index;
-            result.replayed = true;
-            result
-        }
-        Err(e) => fail(
-            index,
-            intent,
-            RecordError::input("internal", format!("stored outcome unreadable: {e}"), None),
-        ),
     }
 }
 

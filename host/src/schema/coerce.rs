@@ -96,14 +96,22 @@ fn number(field: &FieldSchema, value: Value) -> Result<Value, FieldError> {
             ),
         )
     };
-    match value {
-        Value::Number(n) if n.is_finite() => Ok(Value::Number(n)),
+    let n = match value {
+        Value::Number(n) if n.is_finite() => n,
         Value::Text(text) => match text.trim().parse::<f64>() {
-            Ok(n) if n.is_finite() => Ok(Value::Number(n)),
-            _ => Err(invalid(text)),
+            Ok(n) if n.is_finite() => n,
+            _ => return Err(invalid(text)),
         },
-        other => Err(invalid(other.to_string())),
+        other => return Err(invalid(other.to_string())),
+    };
+
+    // Salesforce refuses a fraction for an integer field, and refuses it for
+    // the whole request it came in: caught here, it fails this record alone.
+    if field.integer && n.fract() != 0.0 {
+        let message = format!("field `{}` takes a whole number, got `{n}`", field.name);
+        return Err(FieldError::new("invalid_number", field, message));
     }
+    Ok(Value::Number(n))
 }
 
 fn boolean(field: &FieldSchema, value: Value) -> Result<Value, FieldError> {
@@ -305,4 +313,151 @@ fn parse_datetime(text: &str) -> Option<DateTime<Utc>> {
     text.parse::<i64>()
         .ok()
         .and_then(DateTime::from_timestamp_millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::PicklistValue;
+
+    fn field(kind: FieldType) -> FieldSchema {
+        FieldSchema {
+            name: "F__c".into(),
+            label: "F".into(),
+            kind,
+            createable: true,
+            updateable: true,
+            required: false,
+            picklist_values: Vec::new(),
+            restricted: false,
+            reference_to: Vec::new(),
+            length: None,
+            unique: false,
+            integer: false,
+        }
+    }
+
+    fn picklist(kind: FieldType) -> FieldSchema {
+        let value = |value: &str, label: &str, active: bool| PicklistValue {
+            value: value.into(),
+            label: label.into(),
+            active,
+        };
+        FieldSchema {
+            picklist_values: vec![
+                value("closedwon", "Closed Won", true),
+                value("legacy", "Legacy", false),
+                value("Red", "Red", true),
+                value("Blue", "Blue", true),
+            ],
+            restricted: true,
+            ..field(kind)
+        }
+    }
+
+    fn code(result: Result<Value, FieldError>) -> &'static str {
+        result.err().map_or("ok", |e| e.code)
+    }
+
+    #[test]
+    fn numbers_parse_from_text_and_name_the_field_when_they_do_not() {
+        let amount = field(FieldType::Currency);
+        let parsed = coerce(&amount, Value::Text(" 1234.5 ".into()));
+        assert_eq!(parsed, Ok(Value::Number(1234.5)));
+
+        let refused = coerce(&amount, Value::Text("lots".into())).err();
+        assert!(refused.is_some_and(|e| e.code == "invalid_number" && e.message.contains("F__c")));
+    }
+
+    #[test]
+    fn an_integer_field_refuses_a_fraction_instead_of_failing_the_whole_request() {
+        let employees = FieldSchema {
+            integer: true,
+            ..field(FieldType::Number)
+        };
+        assert_eq!(
+            coerce(&employees, Value::Number(12.0)),
+            Ok(Value::Number(12.0))
+        );
+
+        let refused = coerce(&employees, Value::Number(12.5)).err();
+        assert!(refused.is_some_and(|e| e.message.contains("whole number")));
+
+        // A decimal field of scale 0 (Salesforce's `AnnualRevenue`) rounds.
+        let revenue = field(FieldType::Currency);
+        assert_eq!(
+            coerce(&revenue, Value::Number(12.5)),
+            Ok(Value::Number(12.5))
+        );
+    }
+
+    #[test]
+    fn booleans_take_the_usual_spellings_and_nothing_else() {
+        let flag = field(FieldType::Boolean);
+        for (text, expected) in [("yes", true), ("No", false), ("1", true), ("false", false)] {
+            assert_eq!(
+                coerce(&flag, Value::Text(text.into())),
+                Ok(Value::Boolean(expected))
+            );
+        }
+        assert_eq!(
+            code(coerce(&flag, Value::Text("maybe".into()))),
+            "invalid_boolean"
+        );
+        assert_eq!(code(coerce(&flag, Value::Number(2.0))), "invalid_boolean");
+    }
+
+    #[test]
+    fn dates_take_iso_days_and_refuse_local_spellings() {
+        let close = field(FieldType::Date);
+        let day = NaiveDate::from_ymd_opt(2017, 3, 1).map(Value::Date);
+        assert_eq!(coerce(&close, Value::Text("2017-03-01".into())).ok(), day);
+        assert_eq!(
+            code(coerce(&close, Value::Text("03/01/2017".into()))),
+            "invalid_date"
+        );
+    }
+
+    #[test]
+    fn picklists_match_values_then_labels_and_refuse_inactive_or_unknown_values() {
+        let stage = picklist(FieldType::Picklist);
+        let by_label = coerce(&stage, Value::Text("closed won".into()));
+        assert_eq!(by_label, Ok(Value::Text("closedwon".into())));
+        assert_eq!(
+            code(coerce(&stage, Value::Text("legacy".into()))),
+            "invalid_picklist_value"
+        );
+
+        let unknown = coerce(&stage, Value::Text("won".into())).err();
+        let message = unknown.map(|e| e.message).unwrap_or_default();
+        assert!(
+            message.contains("allowed: closedwon, Red, Blue"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn multi_select_items_are_split_on_semicolons_and_each_checked() {
+        let colours = picklist(FieldType::MultiPicklist);
+        let items = coerce(&colours, Value::Text("red; Blue".into()));
+        assert_eq!(items, Ok(Value::Multi(vec!["Red".into(), "Blue".into()])));
+        let bad = Value::Multi(vec!["Red".into(), "Green".into()]);
+        assert_eq!(code(coerce(&colours, bad)), "invalid_picklist_value");
+    }
+
+    #[test]
+    fn text_longer_than_the_field_is_refused() {
+        let name = FieldSchema {
+            length: Some(5),
+            ..field(FieldType::Text)
+        };
+        assert_eq!(
+            coerce(&name, Value::Text("Acme".into())),
+            Ok(Value::Text("Acme".into()))
+        );
+        assert_eq!(
+            code(coerce(&name, Value::Text("Acme Corp".into()))),
+            "value_too_long"
+        );
+    }
 }

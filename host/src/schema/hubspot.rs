@@ -103,6 +103,8 @@ pub fn hubspot_object(
                 },
                 length: None,
                 unique: p.has_unique_value,
+                // HubSpot numbers are decimals of any scale.
+                integer: false,
                 name: p.name.clone(),
             };
             (p.name, schema)

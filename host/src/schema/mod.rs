@@ -89,6 +89,10 @@ pub struct FieldSchema {
     pub reference_to: Vec<String>,
     /// Maximum text length, where the CRM sets one.
     pub length: Option<u32>,
+    /// Whether the field holds whole numbers only (Salesforce `int`). Such a
+    /// field refuses a fraction, where decimal fields round to their scale.
+    #[serde(default)]
+    pub integer: bool,
     /// Whether the CRM holds at most one record per value (external ids,
     /// HubSpot unique properties), so it can serve as a match key.
     pub unique: bool,

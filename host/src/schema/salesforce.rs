@@ -76,6 +76,7 @@ pub fn salesforce_object(describe: &serde_json::Value) -> anyhow::Result<ObjectS
                 reference_to: f.reference_to,
                 length: (f.length > 0).then_some(f.length),
                 unique: f.external_id || f.unique,
+                integer: matches!(f.kind.as_str(), "int" | "long"),
                 name: f.name.clone(),
             };
             (f.name, schema)

@@ -23,10 +23,19 @@ const ROWS_PER_STATEMENT: usize = 500;
 pub enum KeyClaim {
     /// The key is new; the caller now owns it.
     Claimed,
-    /// The key's write finished earlier with this result.
-    Done(serde_json::Value),
+    /// The key's write finished earlier with this result, for the intent
+    /// with this fingerprint.
+    Done {
+        /// The stored per-record result.
+        result: serde_json::Value,
+        /// The fingerprint the key was claimed with, when recorded.
+        fingerprint: Option<String>,
+    },
     /// Another request with this key is still being processed.
-    InFlight,
+    InFlight {
+        /// The fingerprint the key was claimed with, when recorded.
+        fingerprint: Option<String>,
+    },
 }
 
 /// One audited write.
@@ -103,8 +112,9 @@ impl Store {
         Ok(Self { pool })
     }
 
-    /// Claims a batch's idempotency keys in one transaction; for each key,
-    /// reports whether this caller now owns it or what an earlier claim left.
+    /// Claims a batch's idempotency keys, each with the fingerprint of the
+    /// intent it comes with, in one transaction; for each key, reports
+    /// whether this caller now owns it or what an earlier claim left.
     ///
     /// Keys are inserted and read back in chunks, a few statements per
     /// batch rather than one per record: SQLite has one writer, and every
@@ -112,7 +122,7 @@ impl Store {
     pub async fn claim_keys(
         &self,
         customer: &str,
-        keys: &[String],
+        keys: &[(String, String)],
     ) -> anyhow::Result<Vec<KeyClaim>> {
         let mut tx = self
             .pool
@@ -121,14 +131,15 @@ impl Store {
             .context("starting the key transaction")?;
         let created_at = now();
         let mut claimed = HashSet::new();
-        let mut earlier: HashMap<String, Option<String>> = HashMap::new();
+        let mut earlier: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
         for chunk in keys.chunks(ROWS_PER_STATEMENT) {
             let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO idempotency (customer, key, result, created_at) ",
+                "INSERT INTO idempotency (customer, key, fingerprint, result, created_at) ",
             );
-            insert.push_values(chunk, |mut row, key| {
+            insert.push_values(chunk, |mut row, (key, fingerprint)| {
                 row.push_bind(customer)
                     .push_bind(key)
+                    .push_bind(fingerprint)
                     .push_bind(None::<String>)
                     .push_bind(&created_at);
             });
@@ -140,24 +151,30 @@ impl Store {
                 .context("claiming idempotency keys")?;
             claimed.extend(rows.iter().map(|r| r.get::<String, _>("key")));
 
+            let taken: Vec<&String> = chunk
+                .iter()
+                .map(|(key, _)| key)
+                .filter(|k| !claimed.contains(*k))
+                .collect();
+            if taken.is_empty() {
+                continue;
+            }
             let mut select = QueryBuilder::<Sqlite>::new(
-                "SELECT key, result FROM idempotency WHERE customer = ",
+                "SELECT key, result, fingerprint FROM idempotency WHERE customer = ",
             );
             select.push_bind(customer).push(" AND key IN (");
             let mut list = select.separated(", ");
-            for key in chunk.iter().filter(|k| !claimed.contains(*k)) {
+            for key in taken {
                 list.push_bind(key);
             }
             list.push_unseparated(")");
-            if chunk.iter().any(|k| !claimed.contains(k)) {
-                let rows = select
-                    .build()
-                    .fetch_all(&mut *tx)
-                    .await
-                    .context("reading idempotency keys")?;
-                for row in rows {
-                    earlier.insert(row.get("key"), row.get("result"));
-                }
+            let rows = select
+                .build()
+                .fetch_all(&mut *tx)
+                .await
+                .context("reading idempotency keys")?;
+            for row in rows {
+                earlier.insert(row.get("key"), (row.get("result"), row.get("fingerprint")));
             }
         }
         tx.commit().await.context("committing the key claims")?;
@@ -166,17 +183,23 @@ impl Store {
         let mut seen = HashSet::new();
         let claims = keys
             .iter()
-            .map(|key| {
+            .map(|(key, fingerprint)| {
                 if claimed.contains(key) && seen.insert(key) {
                     return KeyClaim::Claimed;
                 }
                 match earlier.get(key) {
                     // An unreadable outcome is still an outcome: the caller
                     // reports it rather than writing a second time.
-                    Some(Some(text)) => {
-                        KeyClaim::Done(serde_json::from_str(text).unwrap_or_default())
-                    }
-                    _ => KeyClaim::InFlight,
+                    Some((Some(text), stored)) => KeyClaim::Done {
+                        result: serde_json::from_str(text).unwrap_or_default(),
+                        fingerprint: stored.clone(),
+                    },
+                    Some((None, stored)) => KeyClaim::InFlight {
+                        fingerprint: stored.clone(),
+                    },
+                    None => KeyClaim::InFlight {
+                        fingerprint: Some(fingerprint.clone()),
+                    },
                 }
             })
             .collect();

@@ -1,0 +1,160 @@
+//! Idempotency: a record sent again with the key it was first sent with is
+//! answered with its first outcome and never written twice.
+//!
+//! A key belongs to one intent. The store keeps a fingerprint of the intent
+//! a key was first claimed for, so the same key with a different record is
+//! refused (`idempotency_key_reused`) rather than answered with another
+//! record's outcome; and a key used twice in one batch fails its second
+//! record (`duplicate_idempotency_key`).
+
+use std::collections::HashSet;
+
+use sha2::{Digest, Sha256};
+
+use super::{RecordError, RecordResult, WriteIntent};
+use crate::store::{KeyClaim, Store};
+
+/// What claiming a batch's keys decided.
+#[derive(Default)]
+pub(super) struct Claimed {
+    /// Records this request now owns, to run through the pipeline.
+    pub run: Vec<(usize, WriteIntent)>,
+    /// Records already answered: replays and refusals.
+    pub answered: Vec<RecordResult>,
+}
+
+/// Claims the keys of `keyed` records for `customer`.
+pub(super) async fn claim(
+    store: &Store,
+    customer: &str,
+    keyed: Vec<(usize, WriteIntent)>,
+) -> Claimed {
+    let mut claimed = Claimed::default();
+
+    // 1. A key twice in one batch: the first record has it.
+    let mut seen = HashSet::new();
+    let mut unique = Vec::with_capacity(keyed.len());
+    for (index, intent) in keyed {
+        let key = intent.idempotency_key.clone().unwrap_or_default();
+        if seen.insert(key.clone()) {
+            unique.push((index, intent, key));
+        } else {
+            let message =
+                format!("idempotency key `{key}` is used by an earlier record of this batch");
+            let error = RecordError::input("duplicate_idempotency_key", message, key_field());
+            claimed.answered.push(fail(index, &intent, error));
+        }
+    }
+    if unique.is_empty() {
+        return claimed;
+    }
+
+    // 2. The store decides who owns each key.
+    let keys: Vec<(String, String)> = unique
+        .iter()
+        .map(|(_, intent, key)| (key.clone(), fingerprint(intent)))
+        .collect();
+    let claims = match store.claim_keys(customer, &keys).await {
+        Ok(claims) => claims,
+        Err(e) => {
+            for (index, intent, _) in unique {
+                let error =
+                    RecordError::input("store_unavailable", format!("{e:#}"), None).retryable();
+                claimed.answered.push(fail(index, &intent, error));
+            }
+            return claimed;
+        }
+    };
+
+    // 3. Replays, refusals and the records to run.
+    for ((index, intent, key), (claim, (_, mine))) in
+        unique.into_iter().zip(claims.into_iter().zip(keys))
+    {
+        let reused = |stored: &Option<String>| stored.as_ref().is_some_and(|s| *s != mine);
+        match claim {
+            KeyClaim::Claimed => claimed.run.push((index, intent)),
+            KeyClaim::Done { fingerprint, .. } | KeyClaim::InFlight { fingerprint }
+                if reused(&fingerprint) =>
+            {
+                let message = format!(
+                    "idempotency key `{key}` was first used for a different record; \
+                     send a new key for a new write"
+                );
+                let error = RecordError::input("idempotency_key_reused", message, key_field());
+                claimed.answered.push(fail(index, &intent, error));
+            }
+            KeyClaim::Done { result, .. } => {
+                claimed.answered.push(replayed(index, result, &intent))
+            }
+            KeyClaim::InFlight { .. } => {
+                let message = format!("a write with idempotency key `{key}` is still in progress");
+                let error = RecordError::input("in_flight", message, key_field()).retryable();
+                claimed.answered.push(fail(index, &intent, error));
+            }
+        }
+    }
+    claimed
+}
+
+/// A hash of what the intent asks for, its key aside: the same record sent
+/// again has the same fingerprint. Fields are a sorted map, so the JSON is
+/// canonical.
+fn fingerprint(intent: &WriteIntent) -> String {
+    let mut intent = intent.clone();
+    intent.idempotency_key = None;
+    let canonical = serde_json::to_vec(&intent).unwrap_or_default();
+    hex::encode(Sha256::digest(&canonical))
+}
+
+fn key_field() -> Option<String> {
+    Some("idempotency_key".into())
+}
+
+pub(super) fn fail(index: usize, intent: &WriteIntent, error: RecordError) -> RecordResult {
+    RecordResult::failed(
+        index,
+        intent.idempotency_key.clone(),
+        Some(intent.entity.clone()),
+        error,
+    )
+}
+
+fn replayed(index: usize, stored: serde_json::Value, intent: &WriteIntent) -> RecordResult {
+    match serde_json::from_value::<RecordResult>(stored) {
+        Ok(mut result) => {
+            result.index = index;
+            result.replayed = true;
+            result
+        }
+        Err(e) => fail(
+            index,
+            intent,
+            RecordError::input("internal", format!("stored outcome unreadable: {e}"), None),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Operation, Value};
+
+    fn intent(amount: f64) -> WriteIntent {
+        WriteIntent {
+            entity: "deal".into(),
+            operation: Operation::Upsert,
+            key: Some("D1".into()),
+            fields: [("amount".to_owned(), Value::Number(amount))].into(),
+            acting_for: None,
+            idempotency_key: Some("k1".into()),
+        }
+    }
+
+    #[test]
+    fn a_fingerprint_ignores_the_key_and_sees_every_field() {
+        let mut other_key = intent(10.0);
+        other_key.idempotency_key = Some("k2".into());
+        assert_eq!(fingerprint(&intent(10.0)), fingerprint(&other_key));
+        assert_ne!(fingerprint(&intent(10.0)), fingerprint(&intent(11.0)));
+    }
+}

@@ -1,0 +1,121 @@
+//! How the records of one batch, and of batches sent at once, relate: a
+//! record may name another record of its batch, and two batches with the
+//! same key never create it twice.
+
+use serde_json::{Value, json};
+
+use conduit_tests::{Harness, examples_dir, results};
+
+const NORTHWIND_REP: &str = "anna.snelling@northwind.example";
+const GLOBEX_REP: &str = "anna.snelling@globex.example";
+
+fn company(name: &str) -> Value {
+    json!({ "entity": "company", "operation": "upsert", "key": name, "fields": { "name": name } })
+}
+
+fn deal(key: &str, rep: &str, account: &str) -> Value {
+    json!({
+        "entity": "deal",
+        "operation": "upsert",
+        "key": key,
+        "acting_for": rep,
+        "fields": { "name": format!("Deal {key}"), "account": account, "stage": "Won",
+            "close_date": "2017-01-01" },
+    })
+}
+
+#[tokio::test]
+async fn a_deal_may_name_a_company_created_in_the_same_batch() -> anyhow::Result<()> {
+    let harness = Harness::start(&examples_dir()).await?;
+    harness
+        .salesforce
+        .org
+        .add_user(NORTHWIND_REP, "Anna", "Snelling");
+    harness
+        .hubspot
+        .org
+        .add_owner(GLOBEX_REP, "Anna", "Snelling");
+
+    // The deal comes first and names its company by a key in another case.
+    let batch = json!([
+        deal("SAME1", NORTHWIND_REP, "samebatchco"),
+        company("SameBatchCo")
+    ]);
+    let answer = harness.write("northwind", batch).await?;
+    let answers = results(&answer);
+    assert_eq!(answers[0]["status"], "created", "{answer}");
+    assert_eq!(answers[1]["status"], "created", "{answer}");
+    let accounts = harness.salesforce.org.records("Account");
+    let deals = harness.salesforce.org.records("Opportunity");
+    assert_eq!(accounts.len(), 1);
+    assert_eq!(deals[0]["AccountId"], accounts[0]["Id"]);
+
+    let batch = json!([
+        deal("SAME2", GLOBEX_REP, "SameBatchCo"),
+        company("SameBatchCo")
+    ]);
+    let answer = harness.write("globex", batch).await?;
+    assert!(
+        results(&answer).iter().all(|r| r["status"] == "created"),
+        "{answer}"
+    );
+    let companies = harness.hubspot.org.records("companies");
+    let deals = harness.hubspot.org.records("deals");
+    let linked = deals[0]
+        .associations
+        .iter()
+        .any(|(to, id, _)| to == "companies" && *id == companies[0].id);
+    assert!(linked, "{:?}", deals[0].associations);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_dry_run_plans_a_reference_to_a_company_the_batch_would_create() -> anyhow::Result<()> {
+    let harness = Harness::start(&examples_dir()).await?;
+    harness
+        .salesforce
+        .org
+        .add_user(NORTHWIND_REP, "Anna", "Snelling");
+    let batch = json!([
+        company("PlannedCo"),
+        deal("PLAN1", NORTHWIND_REP, "PlannedCo")
+    ]);
+    let path = "/v1/customers/northwind/writes";
+    let response = harness
+        .request(reqwest::Method::POST, path)
+        .json(&json!({ "records": batch, "dry_run": true }))
+        .send()
+        .await?;
+    let answer: Value = response.json().await?;
+    let answers = results(&answer);
+    assert!(answers.iter().all(|r| r["status"] == "planned"), "{answer}");
+    let account_id = answers[1]["fields"]
+        .as_array()
+        .and_then(|fields| fields.iter().find(|f| f["field"] == "AccountId"))
+        .map(|f| f["value"].clone());
+    assert_eq!(account_id, Some(json!("(the record this batch creates)")));
+    assert!(harness.salesforce.org.records("Account").is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn batches_sent_at_once_with_the_same_key_create_it_once() -> anyhow::Result<()> {
+    let harness = Harness::start(&examples_dir()).await?;
+    let sends = (0..4).map(|_| harness.write("northwind", json!([company("RaceCo")])));
+    let answers = futures::future::join_all(sends).await;
+
+    let mut statuses = Vec::new();
+    for answer in answers {
+        let answer = answer?;
+        statuses.push(
+            results(&answer)[0]["status"]
+                .as_str()
+                .unwrap_or("-")
+                .to_owned(),
+        );
+    }
+    statuses.sort();
+    assert_eq!(statuses, ["created", "unchanged", "unchanged", "unchanged"]);
+    assert_eq!(harness.salesforce.org.records("Account").len(), 1);
+    Ok(())
+}
