@@ -59,6 +59,13 @@ async fn a_deal_may_name_a_company_created_in_the_same_batch() -> anyhow::Result
         results(&answer).iter().all(|r| r["status"] == "created"),
         "{answer}"
     );
+    let company_id = &results(&answer)[1]["crm_id"];
+    let link = json!([{ "object": "companies", "id": company_id }]);
+    assert_eq!(
+        results(&answer)[0]["associations"],
+        link,
+        "the answer names the link"
+    );
     let companies = harness.hubspot.org.records("companies");
     let deals = harness.hubspot.org.records("deals");
     let linked = deals[0]

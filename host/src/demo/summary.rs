@@ -187,6 +187,15 @@ pub fn render_decisions(result: &Value) -> String {
             text("value"),
         );
     }
+    for link in result
+        .get("associations")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let text = |k: &str| link.get(k).map(short).unwrap_or_default();
+        let _ = writeln!(out, "    linked to {} {}", text("object"), text("id"));
+    }
     out
 }
 

@@ -12,6 +12,7 @@ use super::matching::{find_existing, resolve_references};
 use super::order;
 use super::planning::plan_all;
 use super::prepare::{Prepared, prepare_all};
+use super::result::Link;
 use super::sending::send;
 use super::{Pipeline, RecordError, RecordResult, Status, WriteIntent};
 use crate::config::CustomerConfig;
@@ -227,6 +228,11 @@ fn into_result(w: Work, dry_run: bool) -> RecordResult {
         crm_id: w.crm_id,
         fields: w.plan.map(|p| p.fields).unwrap_or_default(),
         unmapped: w.prepared.unmapped,
+        associations: w
+            .associations
+            .into_iter()
+            .map(|(object, id)| Link { object, id })
+            .collect(),
         error: w.error,
     }
 }

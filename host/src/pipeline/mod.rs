@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use tracing::info;
 
 pub use customer::CustomerRuntime;
-pub use result::{RecordError, RecordResult, Status};
+pub use result::{Link, RecordError, RecordResult, Status};
 
 use crate::auth::Credentials;
 use crate::config::{ConfigSet, CustomerConfig, Provider};

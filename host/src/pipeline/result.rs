@@ -87,6 +87,15 @@ impl From<FieldError> for RecordError {
     }
 }
 
+/// A record another record is linked to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    /// The CRM object of the linked record, e.g. `companies`.
+    pub object: String,
+    /// Its CRM id.
+    pub id: String,
+}
+
 /// The answer for one record of a batch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordResult {
@@ -116,6 +125,10 @@ pub struct RecordResult {
     /// Agent fields the customer's config does not map.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unmapped: Vec<String>,
+    /// Records this one is linked to by association (HubSpot), as made on
+    /// create. Salesforce links are lookup fields, listed under `fields`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub associations: Vec<Link>,
     /// Why the record failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<RecordError>,
@@ -139,6 +152,7 @@ impl RecordResult {
             crm_id: None,
             fields: Vec::new(),
             unmapped: Vec::new(),
+            associations: Vec::new(),
             error: Some(e),
         }
     }
