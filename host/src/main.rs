@@ -146,6 +146,9 @@ async fn serve(
         .await
         .with_context(|| format!("listening on {listen}"))?;
     tracing::info!(%listen, "conduit serving");
+    if api_key.is_none() {
+        tracing::warn!("CONDUIT_API_KEY is not set: every caller that reaches {listen} is trusted");
+    }
     let state = AppState {
         pipeline,
         api_key: api_key.map(Into::into),
