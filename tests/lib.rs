@@ -144,10 +144,21 @@ impl Harness {
 
     /// Sends a batch of write intents and returns the host's whole answer.
     pub async fn write(&self, customer: &str, records: Value) -> anyhow::Result<Value> {
+        self.send_writes(customer, json!({ "records": records }))
+            .await
+    }
+
+    /// Sends a batch as a dry run and returns the host's whole answer.
+    pub async fn dry_run(&self, customer: &str, records: Value) -> anyhow::Result<Value> {
+        let body = json!({ "records": records, "dry_run": true });
+        self.send_writes(customer, body).await
+    }
+
+    async fn send_writes(&self, customer: &str, body: Value) -> anyhow::Result<Value> {
         let path = format!("/v1/customers/{customer}/writes");
         let response = self
             .request(reqwest::Method::POST, &path)
-            .json(&json!({ "records": records }))
+            .json(&body)
             .send()
             .await?;
         let status = response.status();

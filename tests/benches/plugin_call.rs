@@ -48,18 +48,10 @@ fn host_schema() -> OrgSchema {
         })
         .collect();
     let dealstage = FieldSchema {
-        name: "dealstage".into(),
         label: "Deal Stage".into(),
-        kind: FieldType::Picklist,
-        createable: true,
-        updateable: true,
-        required: false,
         picklist_values: values,
         restricted: true,
-        reference_to: Vec::new(),
-        length: None,
-        unique: false,
-        integer: false,
+        ..FieldSchema::new("dealstage", FieldType::Picklist)
     };
     let fields = BTreeMap::from([("dealstage".to_string(), dealstage)]);
     let deals = ObjectSchema {

@@ -87,13 +87,7 @@ async fn a_full_batch_of_large_records_is_read_past_two_megabytes() -> anyhow::R
     let record = json!({ "entity": "no_such_entity", "operation": "create",
                          "fields": { "notes": notes } });
     let records = vec![record; 1000];
-    let answer = harness
-        .request(Method::POST, "/v1/customers/northwind/writes")
-        .json(&json!({ "records": records, "dry_run": true }))
-        .send()
-        .await?;
-    assert_eq!(answer.status(), 200);
-    let answer: Value = answer.json().await?;
+    let answer = harness.dry_run("northwind", json!(records)).await?;
     assert_eq!(results(&answer).len(), 1000);
     Ok(())
 }

@@ -87,13 +87,7 @@ async fn a_dry_run_plans_a_reference_to_a_company_the_batch_would_create() -> an
         company("PlannedCo"),
         deal("PLAN1", NORTHWIND_REP, "PlannedCo")
     ]);
-    let path = "/v1/customers/northwind/writes";
-    let response = harness
-        .request(reqwest::Method::POST, path)
-        .json(&json!({ "records": batch, "dry_run": true }))
-        .send()
-        .await?;
-    let answer: Value = response.json().await?;
+    let answer = harness.dry_run("northwind", batch).await?;
     let answers = results(&answer);
     assert!(answers.iter().all(|r| r["status"] == "planned"), "{answer}");
     let account_id = answers[1]["fields"]

@@ -60,18 +60,10 @@ fn deals_schema(stages: &[&str]) -> OrgSchema {
         })
         .collect();
     let dealstage = FieldSchema {
-        name: "dealstage".into(),
         label: "Deal Stage".into(),
-        kind: FieldType::Picklist,
-        createable: true,
-        updateable: true,
-        required: false,
         picklist_values,
         restricted: true,
-        reference_to: Vec::new(),
-        length: None,
-        unique: false,
-        integer: false,
+        ..FieldSchema::new("dealstage", FieldType::Picklist)
     };
     let deals = ObjectSchema {
         name: "deals".into(),

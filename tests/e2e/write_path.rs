@@ -376,13 +376,7 @@ async fn a_dry_run_returns_the_plan_and_writes_nothing() -> anyhow::Result<()> {
         json!({ "name": "Plan only", "stage": "Won",
         "close_date": "2017-01-01" }),
     );
-    let answer = harness
-        .request(reqwest::Method::POST, "/v1/customers/northwind/writes")
-        .json(&json!({ "records": [intent], "dry_run": true }))
-        .send()
-        .await?
-        .json::<Value>()
-        .await?;
+    let answer = harness.dry_run("northwind", json!([intent])).await?;
     let result = &results(&answer)[0];
     assert_eq!(status(result), "planned", "{answer}");
     assert!(result["fields"].as_array().is_some_and(|f| {

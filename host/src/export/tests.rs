@@ -35,18 +35,9 @@ fn describe(object: &str) -> ObjectSchema {
 
 fn field(name: &str, kind: FieldType, createable: bool, updateable: bool) -> FieldSchema {
     FieldSchema {
-        name: name.to_owned(),
-        label: name.to_owned(),
-        kind,
         createable,
         updateable,
-        required: false,
-        picklist_values: Vec::new(),
-        restricted: false,
-        reference_to: Vec::new(),
-        length: None,
-        unique: false,
-        integer: false,
+        ..FieldSchema::new(name, kind)
     }
 }
 

@@ -3,6 +3,7 @@
 //! ([`super::planning`]), send the plans in as few calls as the CRM allows
 //! ([`super::sending`]), and audit ([`super::audit`]).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use tracing::{Instrument, info, warn};
@@ -182,7 +183,7 @@ async fn stages(
 #[derive(Clone, Copy)]
 pub(super) struct Batch<'a> {
     /// The keys of the batch's own records.
-    pub keys: &'a [order::KeyRef],
+    pub keys: &'a HashSet<order::KeyRef>,
     /// Whether nothing is written: a reference to a record the batch would
     /// create then resolves to a placeholder.
     pub dry_run: bool,

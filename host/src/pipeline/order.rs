@@ -8,7 +8,7 @@
 //! planning and sending before the next. A batch with no such references is
 //! one level, as if this module did not exist.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::RecordError;
 use super::execute::Work;
@@ -28,7 +28,7 @@ fn key_ref(object: &str, key: &MatchKey) -> KeyRef {
 
 /// The keys the records of a batch are found by, so that references to
 /// them can be told apart from references to records already in the CRM.
-pub(super) fn batch_keys(work: &[Work]) -> Vec<KeyRef> {
+pub(super) fn batch_keys(work: &[Work]) -> HashSet<KeyRef> {
     work.iter()
         .filter_map(|w| {
             let write = &w.prepared.write;
@@ -41,7 +41,7 @@ pub(super) fn batch_keys(work: &[Work]) -> Vec<KeyRef> {
 }
 
 /// Whether `key` on `object` is the match key of a record of the batch.
-pub(super) fn in_batch(keys: &[KeyRef], object: &str, key: &MatchKey) -> bool {
+pub(super) fn in_batch(keys: &HashSet<KeyRef>, object: &str, key: &MatchKey) -> bool {
     keys.contains(&key_ref(object, key))
 }
 

@@ -321,20 +321,7 @@ mod tests {
     use crate::schema::PicklistValue;
 
     fn field(kind: FieldType) -> FieldSchema {
-        FieldSchema {
-            name: "F__c".into(),
-            label: "F".into(),
-            kind,
-            createable: true,
-            updateable: true,
-            required: false,
-            picklist_values: Vec::new(),
-            restricted: false,
-            reference_to: Vec::new(),
-            length: None,
-            unique: false,
-            integer: false,
-        }
+        FieldSchema::new("F__c", kind)
     }
 
     fn picklist(kind: FieldType) -> FieldSchema {

@@ -99,6 +99,26 @@ pub struct FieldSchema {
 }
 
 impl FieldSchema {
+    /// A writable, optional field of `kind` with no picklist, length or
+    /// other constraint; set the rest with struct update syntax. For tests
+    /// and hand-made schemas: discovered ones come from the CRM's describe.
+    pub fn new(name: &str, kind: FieldType) -> Self {
+        FieldSchema {
+            name: name.to_owned(),
+            label: name.to_owned(),
+            kind,
+            createable: true,
+            updateable: true,
+            required: false,
+            picklist_values: Vec::new(),
+            restricted: false,
+            reference_to: Vec::new(),
+            length: None,
+            unique: false,
+            integer: false,
+        }
+    }
+
     /// Whether the integration user may write this field for an operation
     /// that creates (`creating`) or changes a record.
     pub fn writable(&self, creating: bool) -> bool {

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use super::associations::undo_creates;
 use super::validate::validate;
 use super::{
-    create_one, find_id, not_found, now_iso, parse_body, properties_of, render,
+    create_one, find_id, not_found, now_iso, parse_body, properties_of, render, rendered,
     requested_properties, store_update,
 };
 use crate::hubspot::{Org, error};
@@ -121,13 +121,7 @@ pub(crate) async fn batch_create(
                 Ok(id) => {
                     let id: u64 = id.parse().unwrap_or(0);
                     created.push(id);
-                    results.push(
-                        s.records
-                            .get(&object_type)
-                            .and_then(|r| r.get(&id))
-                            .map(|st| render(st, None))
-                            .unwrap_or(Value::Null),
-                    );
+                    results.push(rendered(s, &object_type, id, None));
                 }
                 Err(r) => {
                     undo_creates(s, &object_type, &created);
@@ -179,9 +173,7 @@ pub(crate) async fn batch_update(
         let mut results = Vec::new();
         for (found, props) in planned {
             store_update(s, &object_type, &found.to_string(), props);
-            if let Some(st) = s.records.get(&object_type).and_then(|r| r.get(&found)) {
-                results.push(render(st, None));
-            }
+            results.push(rendered(s, &object_type, found, None));
         }
         Json(batch_body(results, started)).into_response()
     })

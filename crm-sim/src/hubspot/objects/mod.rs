@@ -233,6 +233,13 @@ fn list(q: &HashMap<String, String>, key: &str) -> Option<Vec<String>> {
     })
 }
 
+/// Record `id` of `object_type` as the API shows it, with the `wanted`
+/// properties; null when there is no such record.
+fn rendered(s: &PortalState, object_type: &str, id: u64, wanted: Option<&[String]>) -> Value {
+    let stored = s.records.get(object_type).and_then(|r| r.get(&id));
+    stored.map(|st| render(st, wanted)).unwrap_or(Value::Null)
+}
+
 /// `POST /crm/v3/objects/{type}` → 201.
 pub(crate) async fn create(
     State(org): State<Arc<Org>>,
@@ -245,15 +252,8 @@ pub(crate) async fn create(
     };
     org.with_state(|s| match create_one(s, &object_type, &input) {
         Ok(id) => {
-            let stored = s
-                .records
-                .get(&object_type)
-                .and_then(|r| r.get(&id.parse().unwrap_or(0)));
-            (
-                StatusCode::CREATED,
-                Json(stored.map(|st| render(st, None)).unwrap_or(Value::Null)),
-            )
-                .into_response()
+            let created = rendered(s, &object_type, id.parse().unwrap_or(0), None);
+            (StatusCode::CREATED, Json(created)).into_response()
         }
         Err(r) => r,
     })
@@ -274,13 +274,8 @@ pub(crate) async fn get(
         ) else {
             return not_found(&object_type, &id);
         };
-        let stored = s.records.get(&object_type).and_then(|r| r.get(&found));
-        Json(
-            stored
-                .map(|st| render(st, list(&q, "properties").as_deref()))
-                .unwrap_or(Value::Null),
-        )
-        .into_response()
+        let wanted = list(&q, "properties");
+        Json(rendered(s, &object_type, found, wanted.as_deref())).into_response()
     })
 }
 
@@ -314,8 +309,7 @@ pub(crate) async fn update(
             Err(r) => return r,
         };
         store_update(s, &object_type, &found.to_string(), props);
-        let stored = s.records.get(&object_type).and_then(|r| r.get(&found));
-        Json(stored.map(|st| render(st, None)).unwrap_or(Value::Null)).into_response()
+        Json(rendered(s, &object_type, found, None)).into_response()
     })
 }
 
