@@ -30,6 +30,19 @@ pub fn examples_dir() -> PathBuf {
     workspace_root().join("examples")
 }
 
+/// A config directory with the examples' integration and one customer,
+/// `customers/{customer}.yaml` holding `yaml`.
+pub fn config_with_customer(customer: &str, yaml: &str) -> anyhow::Result<tempfile::TempDir> {
+    let dir = tempfile::tempdir()?;
+    std::fs::copy(
+        examples_dir().join("integration.yaml"),
+        dir.path().join("integration.yaml"),
+    )?;
+    std::fs::create_dir(dir.path().join("customers"))?;
+    std::fs::write(dir.path().join(format!("customers/{customer}.yaml")), yaml)?;
+    Ok(dir)
+}
+
 /// A plugin component built from source, once per test binary and package.
 pub fn plugin_wasm(package: &str) -> anyhow::Result<Vec<u8>> {
     static BUILT: OnceLock<Mutex<BTreeMap<String, Vec<u8>>>> = OnceLock::new();

@@ -15,7 +15,7 @@ use conduit_host::demo::{self, DemoOptions};
 use conduit_host::pipeline::Pipeline;
 use conduit_host::plugin::{PluginRuntime, RuntimeConfig};
 use conduit_host::store::Store;
-use conduit_host::telemetry;
+use conduit_host::telemetry::{self, LogFormat};
 
 #[derive(Parser)]
 #[command(
@@ -24,6 +24,10 @@ use conduit_host::telemetry;
     about = "Safe, configurable CRM writes for AI sales agents"
 )]
 struct Cli {
+    /// How log lines are written to stderr: `text` or `json` (one object
+    /// per line, with the request id, customer and plugin of its spans).
+    #[arg(long, global = true, env = "CONDUIT_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -93,7 +97,7 @@ async fn main() -> ExitCode {
             api_key,
             plugin_cache,
         } => {
-            telemetry::init("info");
+            telemetry::init("info", cli.log_format);
             serve(config, database, listen, api_key, plugin_cache).await
         }
         Command::Demo {
@@ -101,7 +105,7 @@ async fn main() -> ExitCode {
             batch,
             concurrency,
         } => {
-            telemetry::init("warn");
+            telemetry::init("warn", cli.log_format);
             demo::run(DemoOptions {
                 examples,
                 batch,
@@ -115,7 +119,7 @@ async fn main() -> ExitCode {
             hubspot_port,
             examples,
         } => {
-            telemetry::init("info");
+            telemetry::init("info", cli.log_format);
             sim(salesforce_port, hubspot_port, &examples).await
         }
     };
@@ -145,6 +149,7 @@ async fn serve(
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
+    let listen = listener.local_addr().unwrap_or(listen);
     tracing::info!(%listen, "conduit serving");
     if api_key.is_none() {
         tracing::warn!("CONDUIT_API_KEY is not set: every caller that reaches {listen} is trusted");
@@ -153,11 +158,35 @@ async fn serve(
         pipeline,
         api_key: api_key.map(Into::into),
     };
-    api::serve(listener, state, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
-    .context("serving the API")
+    api::serve(listener, state, shutdown_signal())
+        .await
+        .context("serving the API")?;
+    tracing::info!("conduit stopped");
+    Ok(())
+}
+
+/// Resolves on ctrl-c or SIGTERM (what an orchestrator sends first): the
+/// server then stops accepting and finishes the requests in flight.
+async fn shutdown_signal() {
+    let terminate = async {
+        #[cfg(unix)]
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; stop with ctrl-c");
+                std::future::pending::<()>().await;
+            }
+        }
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing the requests in flight");
 }
 
 fn check(dir: &std::path::Path) -> ExitCode {

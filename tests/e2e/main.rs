@@ -3,8 +3,12 @@
 mod api_input;
 mod batches;
 mod crm_clients;
+mod dashboard;
 mod demo;
 mod idempotency;
+mod metrics;
+mod openapi;
+mod operations;
 mod plugin_sandbox;
 mod sandbox_over_http;
 mod write_path;

@@ -6,22 +6,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use conduit_tests::{Harness, examples_dir, results};
+use conduit_tests::{Harness, config_with_customer, results};
 
 /// A config directory with the examples' integration and one Salesforce
 /// customer running the misbehaving test plugin.
 fn hostile_config() -> anyhow::Result<tempfile::TempDir> {
-    let dir = tempfile::tempdir()?;
-    std::fs::copy(
-        examples_dir().join("integration.yaml"),
-        dir.path().join("integration.yaml"),
-    )?;
-    std::fs::create_dir(dir.path().join("customers"))?;
-    std::fs::write(
-        dir.path().join("customers/hostile.yaml"),
-        "customer: hostile\ncrm: salesforce\nplugin:\n  name: misbehave-plugin\n  version: 0.1.0\n",
-    )?;
-    Ok(dir)
+    config_with_customer(
+        "hostile",
+        "customer: hostile\ncrm: salesforce\n\
+         plugin:\n  name: misbehave-plugin\n  version: 0.1.0\n",
+    )
 }
 
 fn company(name: &str, mode: &str) -> Value {

@@ -1,22 +1,36 @@
 //! The HTTP API under `/v1`: agents send writes, operators and CS connect
-//! customers, upload plugins and read the audit.
+//! customers, upload plugins and read the audit and the dashboard. Beside
+//! it: the dashboard page, health, readiness, metrics and the OpenAPI
+//! document.
+//!
+//! Every route is registered with its `#[utoipa::path]` through one
+//! [`OpenApiRouter`], so the served document and the routes cannot differ.
 
+mod dashboard;
+mod docs;
+mod health;
 mod input;
+mod observe;
 mod problem;
 mod requests;
 mod routes;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use axum::{Extension, Router};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+pub use dashboard::Dashboard;
 pub use problem::Problem;
 
 use crate::pipeline::Pipeline;
+use crate::telemetry::metrics;
 
 /// The most records one write request may carry.
 pub const MAX_BATCH: usize = 1000;
@@ -32,14 +46,32 @@ pub struct AppState {
 
 /// The host's HTTP router.
 pub fn router(state: AppState) -> Router {
-    let v1 = routes::v1().layer(middleware::from_fn_with_state(state.clone(), authorize));
-    Router::new()
-        .route("/healthz", axum::routing::get(|| async { "ok" }))
-        .nest("/v1", v1)
+    // Counts made before the first scrape must not be lost.
+    metrics::install();
+
+    let (router, document) = api(state.clone()).split_for_parts();
+    let document = serde_json::to_vec(&document).unwrap_or_default();
+    let router = router
         .fallback(not_found)
         // After every route: it applies to the routes registered so far.
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
+        .layer(Extension(health::OpenApiJson(document.into())))
+        .with_state(state);
+    observe::layer(router)
+}
+
+/// Every route with its OpenAPI operation; `/v1` behind the API key.
+fn api(state: AppState) -> OpenApiRouter<AppState> {
+    let v1 = routes::v1().layer(middleware::from_fn_with_state(state, authorize));
+    OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::prometheus))
+        .routes(routes!(health::openapi))
+        .routes(routes!(dashboard::page))
+        .routes(routes!(dashboard::script))
+        .routes(routes!(dashboard::style))
+        .nest("/v1", v1)
 }
 
 /// Unknown paths, answered with a problem like every other error.
@@ -62,7 +94,8 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Problem {
     )
 }
 
-/// Refuses requests without the configured bearer key.
+/// Refuses requests to `/v1` without the configured bearer key; the rest
+/// (health, metrics, the document, the page) shows no customer data.
 async fn authorize(
     State(state): State<AppState>,
     request: Request,

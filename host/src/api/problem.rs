@@ -1,9 +1,13 @@
 //! Errors for API callers as problem details (RFC 9457): a stable code, a
-//! message about the caller's input, and whether a retry can help.
+//! message about the caller's input, whether a retry can help, and the
+//! request id to quote to an operator.
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Serialize, Serializer};
+use utoipa::ToSchema;
+
+use super::observe;
 
 /// A request-level error.
 ///
@@ -23,18 +27,30 @@ pub struct Problem {
     pub retryable: bool,
 }
 
-/// A [`Problem`] as RFC 9457 writes it.
-#[derive(Serialize)]
-struct Wire<'a> {
+/// A [`Problem`] as RFC 9457 writes it; also its schema in the API's
+/// OpenAPI document.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Problem)]
+pub(super) struct Wire<'a> {
+    /// `https://conduit.dev/problems/{code}`.
     #[serde(rename = "type")]
     kind: String,
+    /// The HTTP status's reason phrase.
     title: &'a str,
+    /// The HTTP status.
     status: u16,
+    /// Stable code the caller can act on.
     code: &'a str,
+    /// What is wrong with this request.
     detail: &'a str,
+    /// The input field at fault.
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    /// Whether sending the same request later can succeed.
     retryable: bool,
+    /// The request's `x-request-id`, to quote to an operator.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
 }
 
 impl Problem {
@@ -66,6 +82,7 @@ impl Serialize for Problem {
             detail: &self.detail,
             field: self.field.as_deref(),
             retryable: self.retryable,
+            request_id: observe::current_request_id(),
         }
         .serialize(serializer)
     }

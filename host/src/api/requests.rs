@@ -11,10 +11,11 @@ use crate::auth::Credentials;
 use crate::pipeline::{RecordError, WriteIntent};
 
 /// The top-level keys of a write request.
-const WRITE_KEYS: &[&str] = &["records", "dry_run"];
+pub(super) const WRITE_KEYS: &[&str] = &["records", "dry_run"];
 
 /// The keys of a connection.
-const CONNECTION_KEYS: &[&str] = &["base_url", "client_id", "client_secret", "refresh_token"];
+pub(super) const CONNECTION_KEYS: &[&str] =
+    &["base_url", "client_id", "client_secret", "refresh_token"];
 
 /// The query parameters of the audit.
 const AUDIT_PARAMETERS: &[&str] = &["limit"];

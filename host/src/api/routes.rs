@@ -1,20 +1,24 @@
 //! The `/v1` routes.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use super::input::{self, ApiPath};
-use super::{AppState, Problem, requests};
+use super::problem::Wire;
+use super::{AppState, Problem, dashboard, docs, observe, requests};
 use crate::auth::TokenError;
 use crate::crm::CrmError;
 use crate::pipeline::{RecordError, RecordResult, Status};
+use crate::telemetry::metrics;
 
 /// Largest plugin component accepted.
 const MAX_PLUGIN_BYTES: usize = 16 * 1024 * 1024;
@@ -26,26 +30,19 @@ const MAX_WRITE_BYTES: usize = 16 * 1024 * 1024;
 /// Largest connection: four short strings.
 const MAX_CONNECTION_BYTES: usize = 64 * 1024;
 
-pub(super) fn v1() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/customers/{customer}/writes",
-            post(write).layer(DefaultBodyLimit::max(MAX_WRITE_BYTES)),
-        )
-        .route(
-            "/customers/{customer}/connection",
-            put(connect).layer(DefaultBodyLimit::max(MAX_CONNECTION_BYTES)),
-        )
-        .route("/customers/{customer}/schema/refresh", post(refresh_schema))
-        .route("/customers/{customer}/audit", get(audit))
-        .route(
-            "/plugins/{name}/{version}",
-            put(upload_plugin).layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES)),
-        )
+/// The `/v1` routes, each registered with its OpenAPI operation.
+pub(super) fn v1() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(write).layer(DefaultBodyLimit::max(MAX_WRITE_BYTES)))
+        .routes(routes!(connect).layer(DefaultBodyLimit::max(MAX_CONNECTION_BYTES)))
+        .routes(routes!(refresh_schema))
+        .routes(routes!(audit))
+        .routes(routes!(dashboard::data))
+        .routes(routes!(upload_plugin).layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES)))
 }
 
 /// A batch's per-status counts.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 pub struct Summary {
     created: usize,
     updated: usize,
@@ -55,6 +52,20 @@ pub struct Summary {
 }
 
 /// `POST /v1/customers/{customer}/writes`: `{"records": [...], "dry_run": false}`.
+#[utoipa::path(
+    post,
+    path = "/customers/{customer}/writes",
+    tag = "writes",
+    params(CustomerPath),
+    request_body(content = docs::WriteRequest, description = "Write intents"),
+    responses(
+        (status = 200, description = "One result per record, in order", body = docs::WriteAnswer),
+        (status = 400, description = "The request is not a write request", body = Wire),
+        (status = 404, description = "No such customer", body = Wire),
+        (status = 413, description = "More than 1,000 records", body = Wire),
+    ),
+    security(("bearer" = []))
+)]
 async fn write(
     State(state): State<AppState>,
     ApiPath(customer): ApiPath<String>,
@@ -67,15 +78,60 @@ async fn write(
     let body = input::body(body, MAX_WRITE_BYTES)?;
     let request = requests::write_request(&body)?;
 
-    // Each record parses on its own: one malformed record fails alone.
-    let intents = request.records.iter().map(requests::write_intent).collect();
+    observe::record_customer(&config);
 
+    // Each record parses on its own: one malformed record fails alone.
+    let intents: Vec<_> = request.records.iter().map(requests::write_intent).collect();
+
+    let queued = QueuedRecords::enter(&customer, intents.len());
     let results = state
         .pipeline
         .write_batch(config, intents, request.dry_run)
         .await;
+    drop(queued);
+    count_outcomes(&customer, &results);
     let summary = summarize(&results);
     Ok(Json(json!({ "results": results, "summary": summary })))
+}
+
+/// Records of one request counted in the queue depth until it is answered,
+/// or abandoned when the caller goes away.
+struct QueuedRecords<'a> {
+    customer: &'a str,
+    records: f64,
+}
+
+impl<'a> QueuedRecords<'a> {
+    fn enter(customer: &'a str, records: usize) -> Self {
+        let records = records as f64;
+        metrics::queue_depth(customer, records);
+        Self { customer, records }
+    }
+}
+
+impl Drop for QueuedRecords<'_> {
+    fn drop(&mut self) {
+        metrics::queue_depth(self.customer, -self.records);
+    }
+}
+
+fn count_outcomes(customer: &str, results: &[RecordResult]) {
+    for r in results {
+        let object = r
+            .object
+            .as_deref()
+            .or(r.entity.as_deref())
+            .unwrap_or("unknown");
+        let outcome = match r.status {
+            _ if r.replayed => "replayed",
+            Status::Created => "created",
+            Status::Updated => "updated",
+            Status::Unchanged => "unchanged",
+            Status::Failed => "failed",
+            Status::Planned => "planned",
+        };
+        metrics::write(customer, object, outcome);
+    }
 }
 
 fn summarize(results: &[RecordResult]) -> Summary {
@@ -94,6 +150,21 @@ fn summarize(results: &[RecordResult]) -> Summary {
 
 /// `PUT /v1/customers/{customer}/connection`: the org's credentials, stored
 /// once the CRM has issued a token for them.
+#[utoipa::path(
+    put,
+    path = "/customers/{customer}/connection",
+    tag = "customers",
+    params(CustomerPath),
+    request_body(content = docs::Connection, description = "The org's OAuth credentials"),
+    responses(
+        (status = 204, description = "Verified with the CRM and stored"),
+        (status = 400, description = "Not a connection", body = Wire),
+        (status = 404, description = "No such customer", body = Wire),
+        (status = 422, description = "The CRM refused the credentials", body = Wire),
+        (status = 502, description = "The CRM could not be reached", body = Wire),
+    ),
+    security(("bearer" = []))
+)]
 async fn connect(
     State(state): State<AppState>,
     ApiPath(customer): ApiPath<String>,
@@ -145,6 +216,19 @@ fn token_problem(customer: &str, error: &TokenError) -> Problem {
 }
 
 /// `POST /v1/customers/{customer}/schema/refresh`: discover again now.
+#[utoipa::path(
+    post,
+    path = "/customers/{customer}/schema/refresh",
+    tag = "customers",
+    params(CustomerPath),
+    responses(
+        (status = 200, description = "The objects described", body = docs::SchemaRefreshed),
+        (status = 404, description = "No such customer", body = Wire),
+        (status = 409, description = "The customer cannot be described yet", body = Wire),
+        (status = 502, description = "The CRM could not be reached", body = Wire),
+    ),
+    security(("bearer" = []))
+)]
 async fn refresh_schema(
     State(state): State<AppState>,
     ApiPath(customer): ApiPath<String>,
@@ -179,6 +263,18 @@ async fn refresh_schema(
 }
 
 /// `GET /v1/customers/{customer}/audit?limit=N`: newest first.
+#[utoipa::path(
+    get,
+    path = "/customers/{customer}/audit",
+    tag = "customers",
+    params(CustomerPath, LimitQuery),
+    responses(
+        (status = 200, description = "Audit entries, newest first", body = docs::Audit),
+        (status = 400, description = "A bad `limit`", body = Wire),
+        (status = 404, description = "No such customer", body = Wire),
+    ),
+    security(("bearer" = []))
+)]
 async fn audit(
     State(state): State<AppState>,
     ApiPath(customer): ApiPath<String>,
@@ -200,6 +296,22 @@ async fn audit(
 }
 
 /// `PUT /v1/plugins/{name}/{version}`: the component's bytes.
+#[utoipa::path(
+    put,
+    path = "/plugins/{name}/{version}",
+    tag = "plugins",
+    params(
+        ("name" = String, Path, description = "The plugin's package name"),
+        ("version" = String, Path, description = "Its semantic version"),
+    ),
+    request_body(content = docs::Component, content_type = "application/wasm"),
+    responses(
+        (status = 201, description = "Checked, compiled and stored", body = docs::PluginUploaded),
+        (status = 400, description = "A bad name or version", body = Wire),
+        (status = 422, description = "Not a component for this contract", body = Wire),
+    ),
+    security(("bearer" = []))
+)]
 async fn upload_plugin(
     State(state): State<AppState>,
     ApiPath((name, version)): ApiPath<(String, String)>,
@@ -226,7 +338,28 @@ async fn upload_plugin(
     ))
 }
 
-fn unknown_customer(customer: &str) -> Problem {
+/// The `{customer}` path parameter of every customer route.
+#[derive(utoipa::IntoParams)]
+#[into_params(names("customer"), parameter_in = Path)]
+#[allow(dead_code, reason = "axum reads the path; this only describes it")]
+pub(super) struct CustomerPath(
+    /// The customer, as its config file names it.
+    String,
+);
+
+/// The `?limit=N` of listings.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(
+    dead_code,
+    reason = "parsed by hand to name a bad value; this only describes it"
+)]
+pub(super) struct LimitQuery {
+    /// How many entries, newest first (default 100, at most 1,000).
+    limit: Option<i64>,
+}
+
+pub(super) fn unknown_customer(customer: &str) -> Problem {
     Problem::new(
         StatusCode::NOT_FOUND,
         "unknown_customer",
@@ -245,7 +378,7 @@ fn record_problem(e: RecordError) -> Problem {
     problem
 }
 
-fn internal(e: anyhow::Error) -> Problem {
+pub(super) fn internal(e: anyhow::Error) -> Problem {
     tracing::error!(error = %format!("{e:#}"), "request failed inside the host");
     Problem::new(
         StatusCode::INTERNAL_SERVER_ERROR,

@@ -94,6 +94,16 @@ impl Connection {
         }
     }
 
+    /// The customer this connection belongs to.
+    pub fn customer(&self) -> &str {
+        &self.customer
+    }
+
+    /// The CRM it connects to.
+    pub fn provider(&self) -> Provider {
+        self.provider
+    }
+
     /// The current token, fetching one if there is none yet.
     pub async fn token(&self) -> Result<AccessToken, CrmError> {
         let mut token = self.token.lock().await;

@@ -103,6 +103,16 @@ impl Pipeline {
         self.configs.read().ok()?.customer(customer)
     }
 
+    /// The names of the customers whose config is loaded, sorted.
+    pub fn customer_names(&self) -> Vec<String> {
+        let Ok(configs) = self.configs.read() else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = configs.customers().map(|c| c.customer.clone()).collect();
+        names.sort();
+        names
+    }
+
     /// Compiles and registers an uploaded plugin, and keeps it in the store.
     pub async fn upload_plugin(
         &self,

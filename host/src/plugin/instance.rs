@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Instant;
 
 use wasmtime::Store;
 
@@ -16,6 +17,7 @@ use super::sandbox::StoreState;
 use super::trap;
 use crate::record::{Activity, AgentRecord, CrmRecord, CrmWrite, Value};
 use crate::schema::SchemaLookup;
+use crate::telemetry::metrics;
 
 /// A compiled, checked plugin, ready to instantiate. Shared by every
 /// customer that runs this version.
@@ -217,7 +219,15 @@ impl PluginInstance {
 
         live.store.set_epoch_deadline(deadline_ticks);
         let stderr_before = live.store.data().stderr.contents().len();
+        let started = Instant::now();
         let outcome = run(&live.hooks, &mut live.store);
+        let kind = match &outcome {
+            Ok(Ok(_)) => "ok",
+            Ok(Err(_)) => "rejected",
+            Err(_) => "trapped",
+        };
+        let (name, version) = (&*self.plugin.name, &*self.plugin.version);
+        metrics::plugin_call(name, version, hook, kind, started.elapsed());
 
         match outcome {
             Ok(Ok(answer)) => Ok(answer),
@@ -268,6 +278,7 @@ impl PluginInstance {
 
     /// Logs a plugin fault and wraps it. A WARN: the host itself is fine.
     fn trapped(&self, hook: &str, reason: TrapReason) -> PluginCallError {
+        metrics::plugin_trap(&self.plugin.name, &self.plugin.version, reason.kind());
         tracing::warn!(
             plugin = %self.plugin.name,
             version = %self.plugin.version,

@@ -5,6 +5,8 @@
 //! Every write's audit entry and outcome are stored before its answer goes
 //! back to the agent.
 
+mod dashboard;
+
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
@@ -13,6 +15,11 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+
+pub use dashboard::{
+    ConnectionState, ErrorGroup, LatestWrite, ObjectCounts, SeriesPoint, SkipCount, Totals,
+    WriteStats,
+};
 
 /// Rows per multi-row statement: 12 columns each stays far below SQLite's
 /// limit on bound parameters.

@@ -1,15 +1,21 @@
 //! Sending requests to a CRM: the bearer token, one refresh when the CRM says
 //! the token expired, waiting out rate limits, and counting calls.
+//!
+//! Each call runs in a `crm_call` span naming the customer, provider,
+//! endpoint and object, and is counted and timed in the metrics.
+
+mod endpoint;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
-use tracing::{debug, info};
+use tracing::{Instrument, debug, info, info_span};
 
 use crate::auth::Connection;
 use crate::crm::CrmError;
+use crate::telemetry::metrics;
 
 /// How many times a rate-limited request is tried again.
 const RATE_LIMIT_RETRIES: u32 = 3;
@@ -57,6 +63,29 @@ impl Transport {
         query: &[(&str, String)],
         body: Option<&serde_json::Value>,
     ) -> Result<Response, CrmError> {
+        let endpoint = endpoint::label(path);
+        let span = info_span!(
+            "crm_call",
+            customer = self.connection.customer(),
+            provider = %self.connection.provider(),
+            %method,
+            endpoint = %endpoint,
+            object = endpoint::object(path),
+        );
+        self.send_in_span(method, path, &endpoint, query, body)
+            .instrument(span)
+            .await
+    }
+
+    async fn send_in_span(
+        &self,
+        method: Method,
+        path: &str,
+        endpoint: &str,
+        query: &[(&str, String)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<Response, CrmError> {
+        let provider = self.connection.provider().to_string();
         let mut token = self.connection.token().await?;
         let mut refreshed = false;
         let mut rate_limited = 0;
@@ -73,7 +102,9 @@ impl Transport {
             self.calls.fetch_add(1, Ordering::Relaxed);
             debug!(%method, path, "crm request");
 
+            let started = Instant::now();
             let response = request.send().await.map_err(|e| {
+                metrics::crm_call(&provider, endpoint, "error", started.elapsed());
                 CrmError::connection(format!("request to {path} failed before an answer: {e}"))
             })?;
             let status = response.status();
@@ -83,9 +114,12 @@ impl Transport {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok())
                 .map(Duration::from_secs);
-            let text = response.text().await.map_err(|e| {
-                CrmError::connection(format!("answer from {path} was cut off: {e}"))
-            })?;
+            let text = response
+                .text()
+                .await
+                .map_err(|e| CrmError::connection(format!("answer from {path} was cut off: {e}")));
+            metrics::crm_call(&provider, endpoint, status.as_str(), started.elapsed());
+            let text = text?;
             let body = if text.trim().is_empty() {
                 serde_json::Value::Null
             } else {
@@ -105,6 +139,7 @@ impl Transport {
                     .min(MAX_RETRY_AFTER);
                 info!(path, wait_ms = wait.as_millis() as u64, error.type = "rate_limited",
                     "crm rate limit; waiting");
+                metrics::rate_limit_wait(&provider, wait);
                 tokio::time::sleep(wait).await;
                 continue;
             }

@@ -1,0 +1,188 @@
+//! The OpenAPI document's frame (title, security scheme, tags) and the
+//! schemas of bodies that handlers parse by hand, key by key, to name the
+//! key at fault. Every path in the document comes from a handler's own
+//! `#[utoipa::path]`, registered with the route itself.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// The document's frame; `paths` are added as routes are registered.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "conduit",
+        description = "Safe, configurable CRM writes for AI sales agents: write intents in, \
+                       per-record results with every field decision out.",
+    ),
+    modifiers(&BearerKey),
+    tags(
+        (name = "writes", description = "Write intents and their per-record results"),
+        (name = "customers", description = "Connections, schemas and audits of customers"),
+        (name = "plugins", description = "Per-customer plugin components"),
+        (name = "dashboard", description = "What CS sees of a customer's writes"),
+        (name = "operations", description = "Health, readiness, metrics and this document"),
+    )
+)]
+pub(super) struct ApiDoc;
+
+/// Declares the `bearer` scheme the `/v1` routes require.
+struct BearerKey;
+
+impl Modify for BearerKey {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The key the host was started with (`CONDUIT_API_KEY`); \
+                         not required when the host has none.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// `POST /v1/customers/{customer}/writes`.
+#[allow(dead_code, reason = "describes a body handled by hand")]
+#[derive(Serialize, ToSchema)]
+pub(super) struct WriteRequest {
+    /// At most 1,000 write intents; each succeeds or fails on its own.
+    records: Vec<WriteIntent>,
+    /// Plan every record and write nothing.
+    #[schema(default = false)]
+    dry_run: Option<bool>,
+}
+
+/// One write intent.
+#[allow(dead_code, reason = "describes a body handled by hand")]
+#[derive(Serialize, ToSchema)]
+pub(super) struct WriteIntent {
+    /// The agent entity: `company`, `deal`, … as the config names them.
+    entity: String,
+    /// `create`, `update` or `upsert`.
+    #[schema(example = "upsert")]
+    operation: String,
+    /// The record's key, matched against the entity's `match` field.
+    key: Option<String>,
+    /// The agent's fields: text, numbers, booleans, dates as `YYYY-MM-DD`.
+    #[schema(value_type = Object)]
+    fields: BTreeMap<String, serde_json::Value>,
+    /// The email of the rep the agent acts for.
+    acting_for: Option<String>,
+    /// Sent again with the same record, answers the first outcome.
+    idempotency_key: Option<String>,
+}
+
+/// The answer to a write request.
+#[allow(dead_code, reason = "describes a body handled by hand")]
+#[derive(Serialize, ToSchema)]
+pub(super) struct WriteAnswer {
+    /// One per record, in order: `index`, `status`, `crm_id`, per-field
+    /// `fields` decisions, `unmapped`, `associations`, and `error` (a
+    /// per-record problem with the CRM's own code and message).
+    #[schema(value_type = Vec<Object>)]
+    results: Vec<serde_json::Value>,
+    /// Records per status.
+    summary: super::routes::Summary,
+}
+
+/// `PUT /v1/customers/{customer}/connection`.
+#[allow(dead_code, reason = "describes a body handled by hand")]
+#[derive(Serialize, ToSchema)]
+pub(super) struct Connection {
+    /// The org's API base, e.g. `https://acme.my.salesforce.com`.
+    base_url: String,
+    /// OAuth client id.
+    client_id: String,
+    /// OAuth client secret.
+    client_secret: String,
+    /// OAuth refresh token.
+    refresh_token: String,
+}
+
+/// The schema objects read again.
+#[allow(dead_code, reason = "describes a body handled by hand")]
+#[derive(Serialize, ToSchema)]
+pub(super) struct SchemaRefreshed {
+    /// CRM objects described.
+    objects: Vec<String>,
+    /// When (RFC 3339).
+    read_at: Option<String>,
+}
+
+/// A customer's audit, newest first.
+#[allow(dead_code, reason = "describes a body handled by hand")]
+#[derive(Serialize, ToSchema)]
+pub(super) struct Audit {
+    /// Per record: customer, idempotency key, entity, object, CRM id,
+    /// status, error code, config version, plugin, per-field decisions
+    /// (before, after, policy, reason), error and time.
+    #[schema(value_type = Vec<Object>)]
+    entries: Vec<serde_json::Value>,
+}
+
+/// A plugin component's bytes.
+#[allow(dead_code, reason = "describes a body handled by hand")]
+#[derive(Serialize, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub(super) struct Component(Vec<u8>);
+
+/// An uploaded plugin.
+#[allow(dead_code, reason = "describes a body handled by hand")]
+#[derive(Serialize, ToSchema)]
+pub(super) struct PluginUploaded {
+    /// Package name.
+    name: String,
+    /// Version.
+    version: String,
+    /// The component's content hash.
+    sha256: String,
+}
+
+/// The readiness of the host.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Readiness {
+    /// `ready`, or `unavailable` with the failing check.
+    pub(super) status: &'static str,
+    /// `ok`, or why the store does not answer.
+    pub(super) store: String,
+    /// Customers whose config is loaded.
+    pub(super) customers: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::PartialSchema;
+    use utoipa::openapi::{RefOr, Schema};
+
+    use super::*;
+
+    fn properties<T: PartialSchema>() -> Vec<String> {
+        match T::schema() {
+            RefOr::T(Schema::Object(object)) => object.properties.keys().cloned().collect(),
+            _ => panic!("not an object schema"),
+        }
+    }
+
+    #[test]
+    fn the_documented_bodies_have_the_keys_the_parsers_accept() {
+        let mut write = properties::<WriteRequest>();
+        write.sort();
+        let mut accepted: Vec<_> = super::super::requests::WRITE_KEYS.to_vec();
+        accepted.sort();
+        assert_eq!(write, accepted);
+
+        let mut connection = properties::<Connection>();
+        connection.sort();
+        let mut accepted: Vec<_> = super::super::requests::CONNECTION_KEYS.to_vec();
+        accepted.sort();
+        assert_eq!(connection, accepted);
+    }
+}
