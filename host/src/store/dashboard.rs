@@ -81,8 +81,8 @@ pub struct ErrorGroup {
     pub crm_code: Option<String>,
     /// Records that failed so.
     pub count: i64,
-    /// The latest messages, newest first: the CRM's own words when it
-    /// refused, the host's otherwise.
+    /// The latest distinct messages, newest first: the CRM's own words when
+    /// it refused, the host's otherwise.
     pub messages: Vec<String>,
     /// When the latest failed (RFC 3339).
     pub latest_at: String,
@@ -266,10 +266,11 @@ impl Store {
             let crm_code: Option<String> = row.get("crm_code");
             let messages = sqlx::query(
                 "SELECT COALESCE(json_extract(error, '$.crm.message'), \
-                 json_extract(error, '$.message')) AS message FROM write_audit \
-                 WHERE customer = ? AND status = 'failed' \
+                 json_extract(error, '$.message')) AS message, MAX(id) AS latest \
+                 FROM write_audit WHERE customer = ? AND status = 'failed' \
                  AND COALESCE(error_code, 'unknown') = ? \
-                 AND json_extract(error, '$.crm.code') IS ? ORDER BY id DESC LIMIT ?",
+                 AND json_extract(error, '$.crm.code') IS ? \
+                 GROUP BY 1 ORDER BY latest DESC LIMIT ?",
             )
             .bind(customer)
             .bind(&code)

@@ -62,13 +62,16 @@ function empty(container, text) {
   container.replaceChildren(el("p", { class: "empty" }, text));
 }
 
+// Charts are drawn at the width they are shown, so their text keeps its size.
+const widthOf = (container) => Math.max(360, container.clientWidth || 720);
+
 // Stacked bars of succeeded and failed records per time bucket.
 function drawSeries(container, series) {
   if (series.length === 0) return empty(container, "No writes yet.");
-  const width = 720, height = 180, left = 44, bottom = 22, top = 8;
+  const width = widthOf(container), height = 180, left = 44, bottom = 22, top = 8;
   const max = Math.max(1, ...series.map((p) => p.succeeded + p.failed));
   const step = (width - left) / series.length;
-  const bar = Math.max(1, step * 0.8);
+  const bar = Math.min(48, Math.max(1, step * 0.8));
   const scale = (n) => (n / max) * (height - bottom - top);
   const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img",
     "aria-label": "Succeeded and failed records over time" });
@@ -98,7 +101,7 @@ function drawSeries(container, series) {
 // Horizontal bars: one row per item, stacked by `parts` (class and count).
 function drawBars(container, rows, label) {
   if (rows.length === 0) return empty(container, "Nothing to show.");
-  const width = 720, row = 22, left = 170, right = 60;
+  const width = widthOf(container), row = 22, left = 170, right = 60;
   const totals = rows.map((r) => r.parts.reduce((sum, [, n]) => sum + n, 0));
   const max = Math.max(1, ...totals);
   const chart = svg("svg", { viewBox: `0 0 ${width} ${rows.length * row + 4}`, role: "img",
@@ -266,6 +269,8 @@ async function load() {
     const detail = body && body.detail ? body.detail : `HTTP ${response.status}`;
     return show("error", `The figures could not be read: ${detail}`);
   }
+  // Shown before drawing: charts are drawn at the width they get.
+  byId("content").hidden = false;
   draw(body);
   show("ready", "");
 }
