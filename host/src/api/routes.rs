@@ -1,5 +1,7 @@
 //! The `/v1` routes.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, RawQuery, State};
@@ -13,8 +15,9 @@ use serde_json::json;
 use super::input::{self, ApiPath};
 use super::{AppState, Problem, requests};
 use crate::auth::TokenError;
+use crate::config::{CustomerConfig, check_schema};
 use crate::crm::CrmError;
-use crate::pipeline::{RecordError, RecordResult, Status};
+use crate::pipeline::{CustomerRuntime, RecordError, RecordResult, Status};
 
 /// Largest plugin component accepted.
 const MAX_PLUGIN_BYTES: usize = 16 * 1024 * 1024;
@@ -36,6 +39,7 @@ pub(super) fn v1() -> Router<AppState> {
             "/customers/{customer}/connection",
             put(connect).layer(DefaultBodyLimit::max(MAX_CONNECTION_BYTES)),
         )
+        .route("/customers/{customer}/schema", get(schema))
         .route("/customers/{customer}/schema/refresh", post(refresh_schema))
         .route("/customers/{customer}/audit", get(audit))
         .route(
@@ -144,25 +148,31 @@ fn token_problem(customer: &str, error: &TokenError) -> Problem {
     }
 }
 
-/// `POST /v1/customers/{customer}/schema/refresh`: discover again now.
-async fn refresh_schema(
-    State(state): State<AppState>,
-    ApiPath(customer): ApiPath<String>,
-) -> Result<impl IntoResponse, Problem> {
+/// A known customer's config and live state.
+async fn customer_state(
+    state: &AppState,
+    customer: &str,
+) -> Result<(Arc<CustomerConfig>, Arc<CustomerRuntime>), Problem> {
     let config = state
         .pipeline
-        .config(&customer)
-        .ok_or_else(|| unknown_customer(&customer))?;
+        .config(customer)
+        .ok_or_else(|| unknown_customer(customer))?;
     let runtime = state
         .pipeline
         .customer(&config)
         .await
         .map_err(record_problem)?;
+    Ok((config, runtime))
+}
+
+/// `POST /v1/customers/{customer}/schema/refresh`: discover again now.
+async fn refresh_schema(
+    State(state): State<AppState>,
+    ApiPath(customer): ApiPath<String>,
+) -> Result<impl IntoResponse, Problem> {
+    let (config, runtime) = customer_state(&state, &customer).await?;
     runtime.forget_schema().await;
-    let mut objects: Vec<&str> = config.objects().collect();
-    objects.sort();
-    objects.dedup();
-    let schema = runtime.schema(&objects).await.map_err(record_problem)?;
+    let schema = runtime.discover(&config).await.map_err(record_problem)?;
     for (name, object) in &schema.objects {
         let body = serde_json::to_value(object).unwrap_or_default();
         state
@@ -172,9 +182,37 @@ async fn refresh_schema(
             .await
             .map_err(internal)?;
     }
+    let problems = check_schema(&config, &schema);
+    if !problems.is_empty() {
+        tracing::warn!(
+            customer,
+            problems = problems.len(),
+            "config does not fit the discovered schema"
+        );
+    }
     Ok(Json(json!({
         "objects": schema.objects.keys().collect::<Vec<_>>(),
         "read_at": runtime.schema_read_at().await,
+        "problems": problems,
+    })))
+}
+
+/// `GET /v1/customers/{customer}/schema`: the schema the config is checked
+/// against, discovered if not read yet, with what in the config does not
+/// fit it. Saved as `schemas/CUSTOMER.json`, it is the snapshot `conduit
+/// check` reads.
+async fn schema(
+    State(state): State<AppState>,
+    ApiPath(customer): ApiPath<String>,
+) -> Result<impl IntoResponse, Problem> {
+    let (config, runtime) = customer_state(&state, &customer).await?;
+    let schema = runtime.discover(&config).await.map_err(record_problem)?;
+    let problems = check_schema(&config, &schema);
+    Ok(Json(json!({
+        "read_at": runtime.schema_read_at().await,
+        "objects": schema.objects,
+        "catalog": schema.catalog,
+        "problems": problems,
     })))
 }
 
@@ -188,12 +226,12 @@ async fn audit(
         .pipeline
         .config(&customer)
         .ok_or_else(|| unknown_customer(&customer))?;
-    let limit = requests::audit_limit(query.as_deref())?;
+    let filter = requests::audit_filter(query.as_deref())?;
 
     let entries = state
         .pipeline
         .store()
-        .audit(&customer, limit)
+        .audit(&customer, &filter)
         .await
         .map_err(internal)?;
     Ok(Json(json!({ "entries": entries })))
