@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use conduit_host::api::{self, AppState};
-use conduit_host::config::{ConfigSet, Provider};
+use conduit_host::config::{self, ConfigSet, Provider};
 use conduit_host::demo::{self, DemoOptions};
 use conduit_host::pipeline::Pipeline;
 use conduit_host::plugin::{PluginRuntime, RuntimeConfig};
@@ -189,24 +189,12 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing the requests in flight");
 }
 
-fn check(dir: &std::path::Path) -> ExitCode {
-    match ConfigSet::load_dir(dir) {
-        Ok(set) => {
-            for customer in set.customers() {
-                println!(
-                    "ok  {} ({}, {} entities, config {})",
-                    customer.customer,
-                    customer.provider,
-                    customer.entities.len(),
-                    customer.version
-                );
-            }
-            ExitCode::SUCCESS
-        }
-        Err(errors) => {
-            eprintln!("{errors}");
-            ExitCode::FAILURE
-        }
+fn check(dir: &Path) -> ExitCode {
+    let passed = config::check_dir(dir, &mut std::io::stdout(), &mut std::io::stderr());
+    if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -60,6 +60,7 @@ fn host_schema() -> OrgSchema {
     };
     OrgSchema {
         objects: BTreeMap::from([("deals".to_string(), deals)]),
+        ..OrgSchema::default()
     }
 }
 

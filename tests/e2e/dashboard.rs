@@ -270,7 +270,11 @@ async fn the_dashboard_shows_what_the_store_holds() -> anyhow::Result<()> {
         let messages: Vec<&str> = row.split("<li>").skip(1).collect();
         assert!(!messages.is_empty() && messages.len() <= 3, "{code}: {row}");
         let distinct: std::collections::BTreeSet<_> = messages.iter().collect();
-        assert_eq!(distinct.len(), messages.len(), "repeated messages for {code}");
+        assert_eq!(
+            distinct.len(),
+            messages.len(),
+            "repeated messages for {code}"
+        );
     }
 
     // Fields skipped by reason: Northwind keeps its deal names on update.

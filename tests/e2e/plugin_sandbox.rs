@@ -71,6 +71,7 @@ fn deals_schema(stages: &[&str]) -> OrgSchema {
     };
     OrgSchema {
         objects: BTreeMap::from([("deals".to_string(), deals)]),
+        ..OrgSchema::default()
     }
 }
 

@@ -115,6 +115,27 @@ pub(super) struct SchemaRefreshed {
     objects: Vec<String>,
     /// When (RFC 3339).
     read_at: Option<String>,
+    /// What in the config does not fit the schema: file, key and message.
+    #[schema(value_type = Vec<Object>)]
+    problems: Vec<serde_json::Value>,
+}
+
+/// The schema a customer's config is checked against; saved as
+/// `schemas/CUSTOMER.json`, the snapshot `conduit check` reads.
+#[allow(dead_code, reason = "describes a body handled by hand")]
+#[derive(Serialize, ToSchema)]
+pub(super) struct SchemaSnapshot {
+    /// When it was read (RFC 3339).
+    read_at: Option<String>,
+    /// Per CRM object: its fields, their types, picklist values and access.
+    #[schema(value_type = Object)]
+    objects: serde_json::Value,
+    /// The org's object catalog: each object's API name and label.
+    #[schema(value_type = Vec<Object>)]
+    catalog: Vec<serde_json::Value>,
+    /// What in the config does not fit the schema.
+    #[schema(value_type = Vec<Object>)]
+    problems: Vec<serde_json::Value>,
 }
 
 /// A customer's audit, newest first.

@@ -2,6 +2,7 @@
 //! that a mistake is refused with the key at fault instead of ignored.
 
 use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -9,6 +10,7 @@ use super::input::{json_object, quoted, refuse_unknown_keys};
 use super::{MAX_BATCH, Problem};
 use crate::auth::Credentials;
 use crate::pipeline::{RecordError, WriteIntent};
+use crate::store::AuditFilter;
 
 /// The top-level keys of a write request.
 pub(super) const WRITE_KEYS: &[&str] = &["records", "dry_run"];
@@ -18,7 +20,7 @@ pub(super) const CONNECTION_KEYS: &[&str] =
     &["base_url", "client_id", "client_secret", "refresh_token"];
 
 /// The query parameters of the audit.
-const AUDIT_PARAMETERS: &[&str] = &["limit"];
+const AUDIT_PARAMETERS: &[&str] = &["record", "object", "since", "until", "limit"];
 
 /// The longest plugin name.
 const MAX_PLUGIN_NAME: usize = 64;
@@ -125,24 +127,44 @@ fn check_base_url(base_url: &str) -> Result<(), Problem> {
 }
 
 /// `?limit=N`: how many audit entries, 100 unless given, within 1 to 1000.
-pub(super) fn audit_limit(query: Option<&str>) -> Result<i64, Problem> {
-    let mut limit = 100;
+pub(super) fn audit_filter(query: Option<&str>) -> Result<AuditFilter, Problem> {
+    let mut filter = AuditFilter::default();
     for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        if !AUDIT_PARAMETERS.contains(&key.as_ref()) {
-            return Err(bad_request(format!(
-                "unknown query parameter `{key}`; accepted: {}",
-                quoted(AUDIT_PARAMETERS)
-            ))
-            .field(&key));
+        let time = |value: &str| {
+            DateTime::parse_from_rfc3339(value)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| {
+                    bad_request(format!(
+                        "query parameter `{key}` must be an RFC 3339 time such as \
+                         2026-01-31T09:00:00Z, not `{value}`"
+                    ))
+                    .field(&key)
+                })
+        };
+        match key.as_ref() {
+            "record" => filter.record = Some(value.into_owned()),
+            "object" => filter.object = Some(value.into_owned()),
+            "since" => filter.since = Some(time(&value)?),
+            "until" => filter.until = Some(time(&value)?),
+            "limit" => {
+                let limit: i64 = value.parse().map_err(|_| {
+                    bad_request(format!(
+                        "query parameter `limit` must be a whole number, not `{value}`"
+                    ))
+                    .field("limit")
+                })?;
+                filter.limit = limit.clamp(1, 1000);
+            }
+            _ => {
+                return Err(bad_request(format!(
+                    "unknown query parameter `{key}`; accepted: {}",
+                    quoted(AUDIT_PARAMETERS)
+                ))
+                .field(&key));
+            }
         }
-        limit = value.parse().map_err(|_| {
-            bad_request(format!(
-                "query parameter `limit` must be a whole number, not `{value}`"
-            ))
-            .field("limit")
-        })?;
     }
-    Ok(limit.clamp(1, 1000))
+    Ok(filter)
 }
 
 /// A plugin name: `[a-z0-9][a-z0-9_-]*`, at most 64 characters, so that it
@@ -303,15 +325,33 @@ mod tests {
     }
 
     #[test]
-    fn the_audit_limit_is_a_whole_number() -> Result<(), Problem> {
-        assert_eq!(audit_limit(None)?, 100);
-        assert_eq!(audit_limit(Some("limit=5"))?, 5);
-        assert_eq!(audit_limit(Some("limit=5000"))?, 1000);
-        let problem = audit_limit(Some("limit=abc")).expect_err("not a number");
+    fn the_audit_filter_reads_record_object_time_and_limit() -> Result<(), Problem> {
+        let limit = |query: &str| audit_filter(Some(query)).map(|f| f.limit);
+        assert_eq!(audit_filter(None)?.limit, 100);
+        assert_eq!(limit("limit=5")?, 5);
+        assert_eq!(limit("limit=5000")?, 1000);
+        let problem = limit("limit=abc").expect_err("not a number");
         assert_eq!(problem.field.as_deref(), Some("limit"));
         assert!(problem.detail.contains("`abc`"), "{}", problem.detail);
-        let problem = audit_limit(Some("limt=5")).expect_err("misspelt");
+        let problem = limit("limt=5").expect_err("misspelt");
         assert_eq!(problem.field.as_deref(), Some("limt"));
+
+        let filter = audit_filter(Some(
+            "record=deal-7&object=Opportunity&since=2026-01-31T09:00:00Z\
+             &until=2026-02-01T00:00:00%2B01:00",
+        ))?;
+        assert_eq!(filter.record.as_deref(), Some("deal-7"));
+        assert_eq!(filter.object.as_deref(), Some("Opportunity"));
+        assert_eq!(
+            filter.since.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2026-01-31T09:00:00+00:00")
+        );
+        assert_eq!(
+            filter.until.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2026-01-31T23:00:00+00:00")
+        );
+        let problem = audit_filter(Some("since=yesterday")).expect_err("not a time");
+        assert_eq!(problem.field.as_deref(), Some("since"));
         Ok(())
     }
 

@@ -1,5 +1,7 @@
 //! The `/v1` routes.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -16,8 +18,9 @@ use super::input::{self, ApiPath};
 use super::problem::Wire;
 use super::{AppState, Problem, dashboard, docs, observe, requests};
 use crate::auth::TokenError;
+use crate::config::{CustomerConfig, check_schema};
 use crate::crm::CrmError;
-use crate::pipeline::{RecordError, RecordResult, Status};
+use crate::pipeline::{CustomerRuntime, RecordError, RecordResult, Status};
 use crate::telemetry::metrics;
 
 /// Largest plugin component accepted.
@@ -35,6 +38,7 @@ pub(super) fn v1() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(write).layer(DefaultBodyLimit::max(MAX_WRITE_BYTES)))
         .routes(routes!(connect).layer(DefaultBodyLimit::max(MAX_CONNECTION_BYTES)))
+        .routes(routes!(schema))
         .routes(routes!(refresh_schema))
         .routes(routes!(audit))
         .routes(routes!(dashboard::data))
@@ -215,6 +219,23 @@ fn token_problem(customer: &str, error: &TokenError) -> Problem {
     }
 }
 
+/// A known customer's config and live state.
+async fn customer_state(
+    state: &AppState,
+    customer: &str,
+) -> Result<(Arc<CustomerConfig>, Arc<CustomerRuntime>), Problem> {
+    let config = state
+        .pipeline
+        .config(customer)
+        .ok_or_else(|| unknown_customer(customer))?;
+    let runtime = state
+        .pipeline
+        .customer(&config)
+        .await
+        .map_err(record_problem)?;
+    Ok((config, runtime))
+}
+
 /// `POST /v1/customers/{customer}/schema/refresh`: discover again now.
 #[utoipa::path(
     post,
@@ -233,20 +254,9 @@ async fn refresh_schema(
     State(state): State<AppState>,
     ApiPath(customer): ApiPath<String>,
 ) -> Result<impl IntoResponse, Problem> {
-    let config = state
-        .pipeline
-        .config(&customer)
-        .ok_or_else(|| unknown_customer(&customer))?;
-    let runtime = state
-        .pipeline
-        .customer(&config)
-        .await
-        .map_err(record_problem)?;
+    let (config, runtime) = customer_state(&state, &customer).await?;
     runtime.forget_schema().await;
-    let mut objects: Vec<&str> = config.objects().collect();
-    objects.sort();
-    objects.dedup();
-    let schema = runtime.schema(&objects).await.map_err(record_problem)?;
+    let schema = runtime.discover(&config).await.map_err(record_problem)?;
     for (name, object) in &schema.objects {
         let body = serde_json::to_value(object).unwrap_or_default();
         state
@@ -256,9 +266,51 @@ async fn refresh_schema(
             .await
             .map_err(internal)?;
     }
+    let problems = check_schema(&config, &schema);
+    if !problems.is_empty() {
+        tracing::warn!(
+            customer,
+            problems = problems.len(),
+            "config does not fit the discovered schema"
+        );
+    }
     Ok(Json(json!({
         "objects": schema.objects.keys().collect::<Vec<_>>(),
         "read_at": runtime.schema_read_at().await,
+        "problems": problems,
+    })))
+}
+
+/// `GET /v1/customers/{customer}/schema`: the schema the config is checked
+/// against, discovered if not read yet, with what in the config does not
+/// fit it. Saved as `schemas/CUSTOMER.json`, it is the snapshot `conduit
+/// check` reads.
+#[utoipa::path(
+    get,
+    path = "/customers/{customer}/schema",
+    tag = "customers",
+    params(CustomerPath),
+    responses(
+        (status = 200, description = "The discovered schema and what does not fit it",
+            body = docs::SchemaSnapshot),
+        (status = 404, description = "No such customer", body = Wire),
+        (status = 409, description = "The customer cannot be described yet", body = Wire),
+        (status = 502, description = "The CRM could not be reached", body = Wire),
+    ),
+    security(("bearer" = []))
+)]
+async fn schema(
+    State(state): State<AppState>,
+    ApiPath(customer): ApiPath<String>,
+) -> Result<impl IntoResponse, Problem> {
+    let (config, runtime) = customer_state(&state, &customer).await?;
+    let schema = runtime.discover(&config).await.map_err(record_problem)?;
+    let problems = check_schema(&config, &schema);
+    Ok(Json(json!({
+        "read_at": runtime.schema_read_at().await,
+        "objects": schema.objects,
+        "catalog": schema.catalog,
+        "problems": problems,
     })))
 }
 
@@ -267,10 +319,10 @@ async fn refresh_schema(
     get,
     path = "/customers/{customer}/audit",
     tag = "customers",
-    params(CustomerPath, LimitQuery),
+    params(CustomerPath, AuditQuery),
     responses(
         (status = 200, description = "Audit entries, newest first", body = docs::Audit),
-        (status = 400, description = "A bad `limit`", body = Wire),
+        (status = 400, description = "A bad query parameter", body = Wire),
         (status = 404, description = "No such customer", body = Wire),
     ),
     security(("bearer" = []))
@@ -284,12 +336,12 @@ async fn audit(
         .pipeline
         .config(&customer)
         .ok_or_else(|| unknown_customer(&customer))?;
-    let limit = requests::audit_limit(query.as_deref())?;
+    let filter = requests::audit_filter(query.as_deref())?;
 
     let entries = state
         .pipeline
         .store()
-        .audit(&customer, limit)
+        .audit(&customer, &filter)
         .await
         .map_err(internal)?;
     Ok(Json(json!({ "entries": entries })))
@@ -346,6 +398,26 @@ pub(super) struct CustomerPath(
     /// The customer, as its config file names it.
     String,
 );
+
+/// The audit's query parameters.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(
+    dead_code,
+    reason = "parsed by hand to name a bad value; this only describes it"
+)]
+pub(super) struct AuditQuery {
+    /// Only entries of this record: the agent's key or the CRM id.
+    record: Option<String>,
+    /// Only entries of this CRM object or agent entity.
+    object: Option<String>,
+    /// Only entries written at or after this time (RFC 3339).
+    since: Option<String>,
+    /// Only entries written before this time (RFC 3339).
+    until: Option<String>,
+    /// How many entries, newest first (default 100, at most 1,000).
+    limit: Option<i64>,
+}
 
 /// The `?limit=N` of listings.
 #[derive(utoipa::IntoParams)]

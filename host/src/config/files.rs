@@ -9,6 +9,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::export::Policy;
+use crate::schema::TooLong;
 
 /// Which CRM a customer runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -123,6 +124,18 @@ pub struct FieldFile {
     pub create: Option<Policy>,
     /// Export policy for this field on update.
     pub update: Option<Policy>,
+    /// An explicit `null` or `""` from the agent clears the field on update
+    /// (`null` in Salesforce, `""` in HubSpot). Without it an empty value is
+    /// never sent: it cannot wipe what a person entered.
+    pub clear: Option<bool>,
+    /// The CRM value used when the agent's value is not one the field's
+    /// picklist allows, instead of failing the record.
+    pub fallback: Option<String>,
+    /// What to do with text longer than the field takes.
+    pub too_long: Option<TooLong>,
+    /// Let a forward-only field (HubSpot `lifecyclestage`) move backwards:
+    /// the host clears it, sets it, and reads it back.
+    pub allow_regression: Option<bool>,
 }
 
 impl<'de> Deserialize<'de> for FieldEntry {
@@ -168,6 +181,9 @@ pub struct CustomerFile {
     /// Customer-wide export overrides.
     #[serde(default)]
     pub export: PolicyPair,
+    /// The customer's time zone (IANA name, e.g. `Europe/Berlin`): the day
+    /// an instant falls on, for date fields, is the day there. UTC if unset.
+    pub time_zone: Option<String>,
     /// Per-entity overrides, merged over the integration's mapping.
     #[serde(default)]
     pub entities: BTreeMap<String, CustomerEntityFile>,

@@ -16,6 +16,9 @@
 mod files;
 mod locate;
 mod resolve;
+mod schema_check;
+#[cfg(test)]
+mod schema_tests;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -29,6 +32,7 @@ pub use files::{
     ObjectFile, OwnerFile, PluginFile, PolicyPair, Provider, UnknownRep,
 };
 pub use resolve::{CustomerConfig, EntityMapping, FieldMapping, PluginRef};
+pub use schema_check::{SchemaProblem, check as check_schema};
 
 /// One problem found in a config file, naming the file and where in it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -197,6 +201,183 @@ impl ConfigSet {
     pub fn customers(&self) -> impl Iterator<Item = &Arc<CustomerConfig>> {
         self.customers.values()
     }
+}
+
+/// The schema snapshot of one customer that `conduit check` reads:
+/// `DIR/schemas/CUSTOMER.json`, as `GET /v1/customers/CUSTOMER/schema`
+/// answers it.
+pub fn snapshot_path(dir: &Path, customer: &str) -> PathBuf {
+    dir.join("schemas").join(format!("{customer}.json"))
+}
+
+/// What checking one customer against its snapshot found.
+#[derive(Debug)]
+pub enum SnapshotCheck {
+    /// No snapshot for this customer: only the config's own rules ran.
+    NoSnapshot,
+    /// The snapshot was read; these problems were found in it.
+    Checked {
+        /// The snapshot's objects.
+        objects: usize,
+        /// Problems, each naming the file, line and key at fault.
+        problems: Vec<ConfigError>,
+    },
+}
+
+impl ConfigSet {
+    /// Checks one customer's config against its snapshot under `dir`.
+    pub fn check_snapshot(&self, dir: &Path, customer: &CustomerConfig) -> SnapshotCheck {
+        let path = snapshot_path(dir, &customer.customer);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return SnapshotCheck::NoSnapshot,
+            Err(e) => {
+                let problems = vec![ConfigError::Read {
+                    path,
+                    message: e.to_string(),
+                }];
+                return SnapshotCheck::Checked {
+                    objects: 0,
+                    problems,
+                };
+            }
+        };
+        let schema: crate::schema::OrgSchema = match serde_json::from_str(&text) {
+            Ok(schema) => schema,
+            Err(e) => {
+                let problems = vec![ConfigError::Syntax {
+                    path,
+                    line: e.line(),
+                    column: e.column(),
+                    message: format!("not a schema snapshot: {e}"),
+                }];
+                return SnapshotCheck::Checked {
+                    objects: 0,
+                    problems,
+                };
+            }
+        };
+
+        let integration = dir.join("integration.yaml");
+        let integration_text = std::fs::read_to_string(&integration).unwrap_or_default();
+        let customer_text = std::fs::read_to_string(&customer.source).unwrap_or_default();
+        let problems = schema_check::check(customer, &schema)
+            .into_iter()
+            .map(|problem| {
+                let (path, line, key) = locate_problem(
+                    customer,
+                    &problem,
+                    (&customer.source, &customer_text),
+                    (&integration, &integration_text),
+                );
+                ConfigError::Invalid {
+                    path,
+                    line,
+                    key,
+                    message: problem.message,
+                }
+            })
+            .collect();
+        SnapshotCheck::Checked {
+            objects: schema.objects.len(),
+            problems,
+        }
+    }
+}
+
+/// `conduit check DIR`: loads every config, checks each customer against
+/// its snapshot where there is one, writes a line per customer to `out` and
+/// every problem to `err`. True when nothing is wrong.
+pub fn check_dir(dir: &Path, out: &mut impl std::io::Write, err: &mut impl std::io::Write) -> bool {
+    let set = match ConfigSet::load_dir(dir) {
+        Ok(set) => set,
+        Err(errors) => {
+            let _ = writeln!(err, "{errors}");
+            return false;
+        }
+    };
+
+    let mut passed = true;
+    for customer in set.customers() {
+        let schema = match set.check_snapshot(dir, customer) {
+            SnapshotCheck::NoSnapshot => format!(
+                "schema not checked: no {}",
+                snapshot_path(dir, &customer.customer).display()
+            ),
+            SnapshotCheck::Checked { objects, problems } if problems.is_empty() => {
+                format!("schema: {objects} objects checked")
+            }
+            SnapshotCheck::Checked { problems, .. } => {
+                passed = false;
+                for problem in &problems {
+                    let _ = writeln!(err, "{problem}");
+                }
+                continue;
+            }
+        };
+        let _ = writeln!(
+            out,
+            "ok  {} ({}, {} entities, config {}; {schema})",
+            customer.customer,
+            customer.provider,
+            customer.entities.len(),
+            customer.version
+        );
+    }
+    passed
+}
+
+/// The file, line and key a schema problem belongs to: the customer's file
+/// when it sets the key, else the integration's, whichever names more of
+/// the key's path.
+fn locate_problem(
+    config: &CustomerConfig,
+    problem: &SchemaProblem,
+    customer: (&Path, &str),
+    integration: (&Path, &str),
+) -> (PathBuf, Option<usize>, String) {
+    let mut tail: Vec<String> = Vec::new();
+    if let Some(field) = &problem.field {
+        tail.push("fields".into());
+        tail.push(field.clone());
+    }
+    if let Some(option) = &problem.option {
+        tail.push(option.clone());
+    }
+    let entity = &problem.entity;
+    let customer_key = std::iter::once(format!("entities.{entity}"))
+        .chain(tail.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(".");
+    let integration_key = std::iter::once(format!("entities.{entity}.{}", config.provider))
+        .chain(tail.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(".");
+
+    let (c_depth, c_line) = deepest(customer.1, &customer_key);
+    let (i_depth, i_line) = deepest(integration.1, &integration_key);
+    // The integration key has one segment more (the provider) before the
+    // same tail; compare how much of the tail each file names.
+    let c_tail = c_depth.saturating_sub(2);
+    let i_tail = i_depth.saturating_sub(3);
+    if c_line.is_some() && c_tail >= i_tail {
+        (customer.0.to_owned(), c_line, customer_key)
+    } else if i_line.is_some() {
+        (integration.0.to_owned(), i_line, integration_key)
+    } else {
+        (customer.0.to_owned(), None, customer_key)
+    }
+}
+
+/// How many segments of `key` the file names, and the line of the deepest.
+fn deepest(text: &str, key: &str) -> (usize, Option<usize>) {
+    let segments: Vec<&str> = key.split('.').collect();
+    for depth in (1..=segments.len()).rev() {
+        if let Some(line) = locate::key_line(text, &segments[..depth].join(".")) {
+            return (depth, Some(line));
+        }
+    }
+    (0, None)
 }
 
 fn read(path: &Path, errors: &mut Vec<ConfigError>) -> Option<String> {

@@ -9,6 +9,7 @@ use super::files::{
 };
 use crate::export::{Policy, PolicyRule};
 use crate::record::Value;
+use crate::schema::TooLong;
 
 /// One customer's effective configuration.
 #[derive(Debug, Clone)]
@@ -17,6 +18,8 @@ pub struct CustomerConfig {
     pub customer: String,
     /// The CRM it runs on.
     pub provider: Provider,
+    /// The zone whose calendar days date fields take.
+    pub time_zone: chrono_tz::Tz,
     /// Agent entity to CRM object mapping.
     pub entities: BTreeMap<String, EntityMapping>,
     /// The customer's plugin, if any.
@@ -68,6 +71,14 @@ pub struct FieldMapping {
     pub default: Option<Value>,
     /// The export policies in force for this field.
     pub policy: PolicyRule,
+    /// An explicit empty value from the agent clears the field.
+    pub clear: bool,
+    /// The picklist value used for an agent value the field does not allow.
+    pub fallback: Option<String>,
+    /// What to do with text longer than the field takes.
+    pub too_long: TooLong,
+    /// A forward-only field may move backwards.
+    pub allow_regression: bool,
 }
 
 /// The plugin a customer runs.
@@ -118,6 +129,20 @@ pub(super) fn resolve(
             ),
         ));
     }
+
+    let time_zone = match customer.time_zone.as_deref() {
+        None => chrono_tz::UTC,
+        Some(name) => name.parse().unwrap_or_else(|_| {
+            errors.push(invalid(
+                "time_zone".into(),
+                format!(
+                    "`{name}` is not an IANA time zone name such as `Europe/Berlin` or \
+                     `America/New_York`"
+                ),
+            ));
+            chrono_tz::UTC
+        }),
+    };
 
     let mut entities = BTreeMap::new();
     for (name, overrides) in &customer.entities {
@@ -324,6 +349,7 @@ pub(super) fn resolve(
     Ok(CustomerConfig {
         customer: customer.customer.clone(),
         provider: customer.crm,
+        time_zone,
         entities,
         plugin,
         source: path.to_owned(),
@@ -354,6 +380,10 @@ fn merge_field(base: Option<FieldFile>, over: Option<FieldFile>) -> FieldFile {
         default: over.default.or(base.default),
         create: over.create.or(base.create),
         update: over.update.or(base.update),
+        clear: over.clear.or(base.clear),
+        fallback: over.fallback.or(base.fallback),
+        too_long: over.too_long.or(base.too_long),
+        allow_regression: over.allow_regression.or(base.allow_regression),
     }
 }
 
@@ -391,6 +421,10 @@ fn field_mapping(
         reference: file.reference,
         default,
         policy,
+        clear: file.clear.unwrap_or(false),
+        fallback: file.fallback,
+        too_long: file.too_long.unwrap_or_default(),
+        allow_regression: file.allow_regression.unwrap_or(false),
     })
 }
 
@@ -427,7 +461,7 @@ fn not_a_field<'a>(
 /// The mapped name within a small edit distance of `name`, a third of its
 /// length and at least one, so that `prodcut` finds `product` while a name
 /// unlike any mapped one gets the whole list instead of a poor guess.
-fn closest<'a>(name: &str, mapped: &[&'a String]) -> Option<&'a String> {
+pub(super) fn closest<'a>(name: &str, mapped: &[&'a String]) -> Option<&'a String> {
     let limit = (name.chars().count() / 3).max(1);
     mapped
         .iter()

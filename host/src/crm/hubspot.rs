@@ -9,7 +9,7 @@ use serde_json::json;
 use super::wire::{hubspot_value, object};
 use super::{CrmError, FoundRecord, NewRecord};
 use crate::record::Fields;
-use crate::schema::{ObjectSchema, hubspot_object, hubspot_pipelines_options};
+use crate::schema::{ObjectInfo, ObjectSchema, hubspot_object, hubspot_pipelines_options};
 use crate::transport::Transport;
 
 /// Batch endpoints take at most this many inputs per call.
@@ -49,6 +49,33 @@ impl HubspotClient {
                 &response.body,
             ))
         }
+    }
+
+    /// HubSpot's standard CRM objects. Custom objects are addressed by their
+    /// own names in the config and described like the rest.
+    pub fn catalog(&self) -> Vec<ObjectInfo> {
+        let standard = [
+            ("contacts", "Contact", "Contacts"),
+            ("companies", "Company", "Companies"),
+            ("deals", "Deal", "Deals"),
+            ("tickets", "Ticket", "Tickets"),
+            ("line_items", "Line item", "Line items"),
+            ("products", "Product", "Products"),
+            ("calls", "Call", "Calls"),
+            ("emails", "Email", "Emails"),
+            ("meetings", "Meeting", "Meetings"),
+            ("notes", "Note", "Notes"),
+            ("tasks", "Task", "Tasks"),
+        ];
+        standard
+            .into_iter()
+            .map(|(name, label, plural)| ObjectInfo {
+                name: name.into(),
+                label: label.into(),
+                label_plural: plural.into(),
+                custom: false,
+            })
+            .collect()
     }
 
     /// Properties of `object`; for deals, stage and pipeline options come

@@ -20,7 +20,7 @@ pub use salesforce::SalesforceClient;
 use crate::auth::Connection;
 use crate::config::Provider;
 use crate::record::Fields;
-use crate::schema::ObjectSchema;
+use crate::schema::{ObjectInfo, ObjectSchema};
 use crate::transport::Transport;
 
 /// A record found in the CRM, with its raw field values.
@@ -76,6 +76,14 @@ impl Crm {
         }
     }
 
+    /// Every object the org has.
+    pub async fn catalog(&self) -> Result<Vec<ObjectInfo>, CrmError> {
+        match self {
+            Crm::Salesforce(c) => c.catalog().await,
+            Crm::Hubspot(c) => Ok(c.catalog()),
+        }
+    }
+
     /// Finds the records of `object` whose `field` holds one of `values`,
     /// reading `read` fields. `unique` says the field holds at most one
     /// record per value, which lets HubSpot use its batch read.
@@ -91,6 +99,24 @@ impl Crm {
             Crm::Salesforce(c) => c.find(object, field, values, read).await,
             Crm::Hubspot(c) => c.find(object, field, unique, values, read).await,
         }
+    }
+
+    /// Reads `read` fields of one record by its CRM id; none if no record
+    /// has it.
+    pub async fn read(
+        &self,
+        object: &str,
+        id: &str,
+        read: &[String],
+    ) -> Result<Option<FoundRecord>, CrmError> {
+        let id_field = match self {
+            Crm::Salesforce(_) => "Id",
+            Crm::Hubspot(_) => "hs_object_id",
+        };
+        let found = self
+            .find(object, id_field, true, &[id.to_owned()], read)
+            .await?;
+        Ok(found.into_iter().find(|r| r.id == id))
     }
 
     /// The CRM user or owner id of each rep email found, keyed by the email

@@ -10,7 +10,7 @@ use tracing::debug;
 use super::wire::{object, salesforce_value};
 use super::{CrmError, FoundRecord, NewRecord};
 use crate::record::Fields;
-use crate::schema::{ObjectSchema, salesforce_object};
+use crate::schema::{ObjectInfo, ObjectSchema, salesforce_object};
 use crate::transport::Transport;
 
 /// The REST API version every path uses.
@@ -36,9 +36,10 @@ impl SalesforceClient {
         &self.transport
     }
 
-    /// `GET /sobjects/{object}/describe`.
-    pub async fn describe(&self, object: &str) -> Result<ObjectSchema, CrmError> {
-        let path = format!("/services/data/{API_VERSION}/sobjects/{object}/describe");
+    /// A `GET` under the API version's path, answered 2xx, or the
+    /// Salesforce error.
+    async fn get(&self, path: &str) -> Result<serde_json::Value, CrmError> {
+        let path = format!("/services/data/{API_VERSION}{path}");
         let response = self.transport.send(Method::GET, &path, &[], None).await?;
         if !response.status.is_success() {
             return Err(CrmError::from_salesforce(
@@ -46,7 +47,40 @@ impl SalesforceClient {
                 &response.body,
             ));
         }
-        salesforce_object(&response.body).map_err(|e| CrmError::protocol(format!("{e:#}")))
+        Ok(response.body)
+    }
+
+    /// `GET /sobjects/{object}/describe`.
+    pub async fn describe(&self, object: &str) -> Result<ObjectSchema, CrmError> {
+        let body = self.get(&format!("/sobjects/{object}/describe")).await?;
+        salesforce_object(&body).map_err(|e| CrmError::protocol(format!("{e:#}")))
+    }
+
+    /// `GET /sobjects`: every object of the org, from the global describe.
+    pub async fn catalog(&self) -> Result<Vec<ObjectInfo>, CrmError> {
+        let body = self.get("/sobjects").await?;
+        let listed = body.get("sobjects").and_then(|s| s.as_array());
+        let Some(listed) = listed else {
+            return Err(CrmError::protocol(
+                "global describe without `sobjects`".into(),
+            ));
+        };
+        let text = |o: &serde_json::Value, key: &str| {
+            o.get(key)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        Ok(listed
+            .iter()
+            .map(|o| ObjectInfo {
+                name: text(o, "name"),
+                label: text(o, "label"),
+                label_plural: text(o, "labelPlural"),
+                custom: o.get("custom").and_then(|v| v.as_bool()).unwrap_or(false),
+            })
+            .filter(|o| !o.name.is_empty())
+            .collect())
     }
 
     /// Finds records by a field with SOQL `IN` lists, following

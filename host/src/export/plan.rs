@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Policy, PolicyRule};
 use crate::record::{Fields, Value};
-use crate::schema::ObjectSchema;
+use crate::schema::{FieldSchema, ObjectSchema};
 
 /// Where a desired value came from, for the audit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +35,28 @@ pub struct DesiredField {
     pub policy: PolicyRule,
     /// Where the value came from.
     pub source: Source,
+    /// An empty value clears the field, where the mapping allows clearing.
+    pub clear: bool,
+    /// A forward-only field may move backwards.
+    pub allow_regression: bool,
+    /// What coercion changed on the way (a fallback, a truncation).
+    pub note: Option<String>,
+}
+
+impl DesiredField {
+    /// A value that never clears, never moves a forward-only field back,
+    /// and was taken as it came.
+    pub fn new(field: &str, value: Value, policy: PolicyRule, source: Source) -> Self {
+        Self {
+            field: field.to_owned(),
+            value,
+            policy,
+            source,
+            clear: false,
+            allow_regression: false,
+            note: None,
+        }
+    }
 }
 
 /// What the planner needs for one record.
@@ -82,13 +104,29 @@ pub enum Reason {
     EmptyValue,
     /// Left out: the field is not in the customer's schema.
     NotInSchema,
+    /// Cleared: the agent sent an explicit empty value, the mapping allows
+    /// clearing and the policy allows overwriting.
+    Cleared,
+    /// Left out: the field only moves forward (HubSpot `lifecyclestage`)
+    /// and the value would move it back, which the config does not allow.
+    Regression,
+    /// Moved back, as the config allows: cleared, then set, in two
+    /// requests, then read back.
+    RegressionAllowed,
+    /// Left out: a person account's `Name` is made from `FirstName` and
+    /// `LastName`; Salesforce refuses it on write.
+    PersonAccountName,
 }
 
 impl Reason {
     /// The decision this reason implies.
     pub fn decision(self) -> Decision {
         match self {
-            Reason::Create | Reason::Overwrite | Reason::FilledEmpty => Decision::Write,
+            Reason::Create
+            | Reason::Overwrite
+            | Reason::FilledEmpty
+            | Reason::Cleared
+            | Reason::RegressionAllowed => Decision::Write,
             _ => Decision::Skip,
         }
     }
@@ -112,6 +150,9 @@ pub struct FieldDecision {
     /// The value the CRM held before, when updating.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current: Option<Value>,
+    /// What coercion changed on the way (a fallback, a truncation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// The plan for one record: every desired field with its decision.
@@ -133,6 +174,16 @@ impl Plan {
             .collect()
     }
 
+    /// The fields moved backwards as the config allows: the sender clears
+    /// and sets each in requests of their own.
+    pub fn regressions(&self) -> Fields {
+        self.fields
+            .iter()
+            .filter(|d| d.reason == Reason::RegressionAllowed)
+            .map(|d| (d.field.clone(), d.value.clone()))
+            .collect()
+    }
+
     /// Whether an update would change nothing, so no call is needed.
     pub fn is_noop(&self) -> bool {
         !self.creating && self.fields.iter().all(|d| d.decision == Decision::Skip)
@@ -142,21 +193,33 @@ impl Plan {
 /// Decides, field by field, what to write.
 pub fn plan(input: PlanInput<'_>) -> Plan {
     let creating = input.current.is_none();
+    let person_account = is_person_account(input.schema, input.desired);
     let mut fields: Vec<FieldDecision> = input
         .desired
         .iter()
         .map(|desired| {
             let current = input.current.and_then(|c| c.get(&desired.field));
             let policy = desired.policy.for_write(creating);
-            let reason = decide(input.schema, desired, creating, current, policy);
+            let reason = if person_account && desired.field == "Name" {
+                Reason::PersonAccountName
+            } else {
+                decide(input.schema, desired, creating, current, policy)
+            };
+            // A clear goes out as the CRM's empty value, whatever empty
+            // form the agent used.
+            let value = match reason {
+                Reason::Cleared => Value::Null,
+                _ => desired.value.clone(),
+            };
             FieldDecision {
                 field: desired.field.clone(),
                 decision: reason.decision(),
                 reason,
                 policy,
                 source: desired.source,
-                value: desired.value.clone(),
+                value,
                 current: current.cloned(),
+                note: desired.note.clone(),
             }
         })
         .collect();
@@ -180,24 +243,63 @@ fn decide(
     if policy == Policy::Skip {
         return Reason::PolicySkip;
     }
+    let current_empty = current.is_none_or(Value::is_empty);
     if desired.value.is_empty() {
-        return Reason::EmptyValue;
+        return match (desired.clear && !creating, current_empty, policy) {
+            (false, _, _) => Reason::EmptyValue,
+            (true, true, _) => Reason::Unchanged,
+            (true, false, Policy::Overwrite) => Reason::Cleared,
+            (true, false, Policy::FillIfEmpty) => Reason::HasValue,
+            (true, false, Policy::Skip) => Reason::PolicySkip,
+        };
     }
     if creating {
         return Reason::Create;
     }
 
-    let current_empty = current.is_none_or(Value::is_empty);
     if current.is_some_and(|c| same_value(c, &desired.value)) {
         return Reason::Unchanged;
     }
     match policy {
         Policy::Overwrite if current_empty => Reason::FilledEmpty,
+        Policy::Overwrite if field.forward_only && moves_back(field, current, &desired.value) => {
+            if desired.allow_regression {
+                Reason::RegressionAllowed
+            } else {
+                Reason::Regression
+            }
+        }
         Policy::Overwrite => Reason::Overwrite,
         Policy::FillIfEmpty if current_empty => Reason::FilledEmpty,
         Policy::FillIfEmpty => Reason::HasValue,
         Policy::Skip => Reason::PolicySkip,
     }
+}
+
+/// Whether `desired` comes before `current` in the field's option order,
+/// the order a forward-only field moves in. Values outside the options are
+/// not judged here: coercion has already refused them.
+fn moves_back(field: &FieldSchema, current: Option<&Value>, desired: &Value) -> bool {
+    let position = |value: &Value| {
+        let Value::Text(text) = value else {
+            return None;
+        };
+        field.picklist_values.iter().position(|p| &p.value == text)
+    };
+    match (current.and_then(position), position(desired)) {
+        (Some(from), Some(to)) => to < from,
+        _ => false,
+    }
+}
+
+/// A Salesforce person account: the org has them (`IsPersonAccount` in
+/// the describe) and the write names a person (`LastName`).
+fn is_person_account(schema: &ObjectSchema, desired: &[DesiredField]) -> bool {
+    schema.name == "Account"
+        && schema.field("IsPersonAccount").is_some()
+        && desired
+            .iter()
+            .any(|d| d.field == "LastName" && !d.value.is_empty())
 }
 
 /// Whether two values are the same as far as the CRM is concerned: numbers

@@ -8,7 +8,9 @@ use proptest::prelude::*;
 use super::{Decision, DesiredField, Plan, PlanInput, Policy, PolicyRule, Reason, Source, plan};
 use crate::config::PolicyPair;
 use crate::record::{Fields, Value};
-use crate::schema::{FieldSchema, FieldType, ObjectSchema, salesforce_object};
+use crate::schema::{
+    FieldSchema, FieldType, ObjectSchema, coerce, hubspot_object, salesforce_object,
+};
 
 const OVERWRITE: PolicyRule = PolicyRule {
     create: Policy::Overwrite,
@@ -57,11 +59,13 @@ fn synthetic() -> ObjectSchema {
 }
 
 fn desired(field: &str, value: Value, policy: PolicyRule) -> DesiredField {
+    DesiredField::new(field, value, policy, Source::Agent)
+}
+
+fn clearing(field: &str, value: Value, policy: PolicyRule) -> DesiredField {
     DesiredField {
-        field: field.to_owned(),
-        value,
-        policy,
-        source: Source::Agent,
+        clear: true,
+        ..desired(field, value, policy)
     }
 }
 
@@ -222,6 +226,36 @@ fn every_reason_from_a_table() {
             desired("Nope__c", text("a"), OVERWRITE),
             Reason::NotInSchema,
         ),
+        (
+            "an explicit clear where the mapping allows it",
+            Some(current_with("Text", text("old"))),
+            clearing("Text", Value::Null, OVERWRITE),
+            Reason::Cleared,
+        ),
+        (
+            "an explicit clear of blank text, allowed",
+            Some(current_with("Text", text("old"))),
+            clearing("Text", text(""), OVERWRITE),
+            Reason::Cleared,
+        ),
+        (
+            "an allowed clear of an empty field changes nothing",
+            Some(current_with("Text", Value::Null)),
+            clearing("Text", Value::Null, OVERWRITE),
+            Reason::Unchanged,
+        ),
+        (
+            "an allowed clear under fill_if_empty keeps the value",
+            Some(current_with("Text", text("typed by a person"))),
+            clearing("Text", Value::Null, FILL),
+            Reason::HasValue,
+        ),
+        (
+            "an allowed clear on create sends nothing",
+            None,
+            clearing("Text", Value::Null, OVERWRITE),
+            Reason::EmptyValue,
+        ),
     ];
 
     for (name, current, wanted, expected) in cases {
@@ -259,6 +293,122 @@ fn read_only_fields_from_the_recorded_describes() {
         reason_for(&opportunity, Some(&nothing), name),
         Reason::FilledEmpty
     );
+}
+
+/// The recorded companies properties, where `lifecyclestage` only moves
+/// forward: subscriber, lead, …, customer, evangelist, other.
+fn hubspot_companies() -> ObjectSchema {
+    let path = format!(
+        "{}/../crm-sim/data/hubspot/companies_properties_v1_all.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).expect("the recorded properties are in the repo");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("the recording is JSON");
+    let properties = serde_json::json!({ "results": json["response"] });
+    hubspot_object("companies", &properties).expect("the recording reads as a schema")
+}
+
+#[test]
+fn restricted_picklists_and_required_fields_from_the_recorded_describes() {
+    let opportunity = describe("Opportunity");
+    let forecast = opportunity.field("ForecastCategoryName").expect("recorded");
+    assert!(forecast.restricted);
+    assert_eq!(coerce(forecast, text("commit")), Ok(text("Commit")));
+    let refused = coerce(forecast, text("Maybe")).expect_err("not a forecast category");
+    assert_eq!(refused.code, "invalid_picklist_value");
+    assert!(
+        refused
+            .message
+            .contains("Omitted, Pipeline, Best Case, Commit, Closed")
+    );
+
+    let required: Vec<&str> = opportunity
+        .fields
+        .values()
+        .filter(|f| f.required)
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(required, ["CloseDate", "Name", "StageName"]);
+    // A boolean is never required: Salesforce defaults it to false.
+    let account = describe("Account_PersonAccountsEnabled");
+    assert!(
+        account
+            .fields
+            .values()
+            .all(|f| !(f.required && f.kind == FieldType::Boolean))
+    );
+}
+
+#[test]
+fn lifecycle_stage_moves_back_only_where_the_config_allows() {
+    let companies = hubspot_companies();
+    let stage = companies.field("lifecyclestage").expect("recorded");
+    assert!(stage.forward_only);
+    let customer = current_with("lifecyclestage", text("customer"));
+
+    let back = desired("lifecyclestage", text("lead"), OVERWRITE);
+    assert_eq!(
+        reason_for(&companies, Some(&customer), back.clone()),
+        Reason::Regression
+    );
+    let allowed = DesiredField {
+        allow_regression: true,
+        ..back
+    };
+    let plan = planned(&companies, Some(&customer), &[allowed]);
+    assert_eq!(plan.fields[0].reason, Reason::RegressionAllowed);
+    assert_eq!(
+        plan.regressions().get("lifecyclestage"),
+        Some(&text("lead"))
+    );
+
+    let forward = desired("lifecyclestage", text("evangelist"), OVERWRITE);
+    assert_eq!(
+        reason_for(&companies, Some(&customer), forward),
+        Reason::Overwrite
+    );
+    // Any other enumeration moves freely.
+    let industry = current_with("industry", text("RETAIL"));
+    let other = desired("industry", text("ACCOUNTING"), OVERWRITE);
+    assert_eq!(
+        reason_for(&companies, Some(&industry), other),
+        Reason::Overwrite
+    );
+}
+
+#[test]
+fn a_person_account_never_gets_a_name_from_the_recorded_describe() {
+    let accounts = describe("Account_PersonAccountsEnabled");
+    let person = [
+        desired("Name", text("Ada Lovelace"), OVERWRITE),
+        desired("FirstName", text("Ada"), OVERWRITE),
+        desired("LastName", text("Lovelace"), OVERWRITE),
+    ];
+    let plan = planned(&accounts, None, &person);
+    let name = plan
+        .fields
+        .iter()
+        .find(|d| d.field == "Name")
+        .expect("planned");
+    assert_eq!(name.reason, Reason::PersonAccountName);
+    assert!(!plan.payload().contains_key("Name"));
+    assert!(plan.payload().contains_key("LastName"));
+
+    // A business account in the same org keeps its name; so does any
+    // account in an org without person accounts.
+    let business = [desired("Name", text("Acme"), OVERWRITE)];
+    assert_eq!(
+        planned(&accounts, None, &business).fields[0].reason,
+        Reason::Create
+    );
+    let plain = describe("Account");
+    let plan = planned(&plain, None, &person);
+    let name = plan
+        .fields
+        .iter()
+        .find(|d| d.field == "Name")
+        .expect("planned");
+    assert_eq!(name.reason, Reason::Create);
 }
 
 #[test]
@@ -433,12 +583,15 @@ fn any_desired() -> impl Strategy<Value = Vec<DesiredField>> {
         (any_policy(), any_policy()).prop_map(|(create, update)| PolicyRule { create, update });
     prop::collection::btree_map(
         prop::sample::select(NAMES.to_vec()),
-        (any_value(), rule),
+        (any_value(), rule, any::<bool>()),
         0..6,
     )
-    .prop_map(|m: BTreeMap<&str, (Value, PolicyRule)>| {
+    .prop_map(|m: BTreeMap<&str, (Value, PolicyRule, bool)>| {
         m.into_iter()
-            .map(|(name, (value, policy))| desired(name, value, policy))
+            .map(|(name, (value, policy, clear))| DesiredField {
+                clear,
+                ..desired(name, value, policy)
+            })
             .collect()
     })
 }
@@ -502,6 +655,22 @@ proptest! {
         let second = planned(&schema, Some(&after), &wanted);
 
         prop_assert!(second.is_noop(), "second plan still writes {:?}", second.payload());
+    }
+
+    #[test]
+    fn an_empty_value_clears_only_where_the_mapping_allows_it(
+        schema in any_schema(), current in prop::option::of(any_fields()), wanted in any_desired()
+    ) {
+        let plan = planned(&schema, current.as_ref(), &wanted);
+        let payload = plan.payload();
+
+        for d in wanted.iter().filter(|d| d.value.is_empty()) {
+            if !d.clear || plan.creating {
+                prop_assert!(!payload.contains_key(&d.field), "{} was cleared", d.field);
+            } else if let Some(sent) = payload.get(&d.field) {
+                prop_assert_eq!(sent, &Value::Null, "a clear goes out as null");
+            }
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::config::{CustomerConfig, EntityMapping, Provider};
 use crate::export::{PolicyRule, Source};
 use crate::record::{AgentRecord, Association, CrmWrite, Fields, MatchKey, Target, Value};
+use crate::schema::TooLong;
 
 /// The declarative mapping's result for one record.
 #[derive(Debug, Clone, PartialEq)]
@@ -180,15 +181,44 @@ pub fn entity<'a>(
     })
 }
 
-/// The policies for a CRM field of an entity: the field's own mapping when
-/// one writes it, else the entity's.
-pub fn policy_for(mapping: &EntityMapping, crm_field: &str) -> PolicyRule {
-    mapping
+/// What the config says about one CRM field of an entity, beyond its value.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldRules<'a> {
+    /// The export policies.
+    pub policy: PolicyRule,
+    /// An explicit empty value clears the field.
+    pub clear: bool,
+    /// A forward-only field may move backwards.
+    pub allow_regression: bool,
+    /// The picklist value for agent values the field does not allow.
+    pub fallback: Option<&'a str>,
+    /// What to do with text over the field's length.
+    pub too_long: TooLong,
+}
+
+/// The rules for a CRM field of an entity: the field's own mapping when one
+/// writes it, else the entity's policies and the defaults.
+pub fn rules_for<'a>(mapping: &'a EntityMapping, crm_field: &str) -> FieldRules<'a> {
+    match mapping
         .fields
         .values()
         .find(|f| f.crm_field.as_deref() == Some(crm_field))
-        .map(|f| f.policy)
-        .unwrap_or(mapping.policy)
+    {
+        Some(f) => FieldRules {
+            policy: f.policy,
+            clear: f.clear,
+            allow_regression: f.allow_regression,
+            fallback: f.fallback.as_deref(),
+            too_long: f.too_long,
+        },
+        None => FieldRules {
+            policy: mapping.policy,
+            clear: false,
+            allow_regression: false,
+            fallback: None,
+            too_long: TooLong::Error,
+        },
+    }
 }
 
 /// Applies a value map; a value with no entry passes through unchanged for

@@ -13,7 +13,7 @@ use crate::store::AuditEntry;
 /// failure that wrote nothing releases its key, so the agent can fix the
 /// cause (add the rep, correct the value) and send the same key again.
 pub(super) async fn finish(pipeline: &Pipeline, config: &CustomerConfig, results: &[RecordResult]) {
-    let now = Utc::now().to_rfc3339();
+    let now = crate::store::timestamp(Utc::now());
     let plugin = config
         .plugin
         .as_ref()
@@ -27,6 +27,7 @@ pub(super) async fn finish(pipeline: &Pipeline, config: &CustomerConfig, results
             customer: config.customer.clone(),
             idempotency_key: r.idempotency_key.clone(),
             entity: r.entity.clone().unwrap_or_default(),
+            record_key: r.key.clone(),
             object: r.object.clone(),
             crm_id: r.crm_id.clone(),
             status: serde_json::to_value(r.status)

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::RwLock;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::RecordError;
 use crate::auth::{Connection, Credentials};
-use crate::config::CustomerConfig;
+use crate::config::{CustomerConfig, Provider};
 use crate::crm::Crm;
 use crate::owner::OwnerDirectory;
 use crate::schema::OrgSchema;
@@ -71,6 +71,42 @@ impl CustomerRuntime {
         }
         let schema = Arc::new(schema);
         *cached = (schema.clone(), Some(Utc::now()));
+        Ok(schema)
+    }
+
+    /// The whole schema the customer's config needs, with the org's object
+    /// catalog: every object the config names that the org has, discovered
+    /// if not read yet. An object the org lacks is left out, for the schema
+    /// check to report by name.
+    pub async fn discover(&self, config: &CustomerConfig) -> Result<Arc<OrgSchema>, RecordError> {
+        let catalog = match self.schema.read().await.0.catalog.clone() {
+            cached if !cached.is_empty() => cached,
+            _ => self.crm.catalog().await.map_err(|e| {
+                let mut error = RecordError::crm(e);
+                error.code = "schema_unavailable".into();
+                error.message = format!("could not list the org's objects: {}", error.message);
+                error
+            })?,
+        };
+        let mut objects: Vec<&str> = config.objects().collect();
+        objects.sort();
+        objects.dedup();
+        for object in objects {
+            // HubSpot's catalog lists only standard objects; custom ones are
+            // found by describing them.
+            let listed = catalog.iter().any(|o| o.name == object);
+            if !listed && config.provider == Provider::Salesforce {
+                continue;
+            }
+            if let Err(e) = self.schema(&[object]).await {
+                warn!(customer = %self.customer, object, error = %e.message, "not discovered");
+            }
+        }
+        let mut cached = self.schema.write().await;
+        let mut schema = (*cached.0).clone();
+        schema.catalog = catalog;
+        let schema = Arc::new(schema);
+        cached.0 = schema.clone();
         Ok(schema)
     }
 

@@ -225,6 +225,7 @@ fn into_result(w: Work, dry_run: bool) -> RecordResult {
         status,
         replayed: false,
         entity: Some(w.prepared.intent.entity),
+        key: w.prepared.intent.key,
         object: Some(w.prepared.write.object),
         crm_id: w.crm_id,
         fields: w.plan.map(|p| p.fields).unwrap_or_default(),

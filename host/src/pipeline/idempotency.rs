@@ -111,12 +111,15 @@ fn key_field() -> Option<String> {
 }
 
 pub(super) fn fail(index: usize, intent: &WriteIntent, error: RecordError) -> RecordResult {
-    RecordResult::failed(
-        index,
-        intent.idempotency_key.clone(),
-        Some(intent.entity.clone()),
-        error,
-    )
+    RecordResult {
+        key: intent.key.clone(),
+        ..RecordResult::failed(
+            index,
+            intent.idempotency_key.clone(),
+            Some(intent.entity.clone()),
+            error,
+        )
+    }
 }
 
 fn replayed(index: usize, stored: serde_json::Value, intent: &WriteIntent) -> RecordResult {

@@ -165,6 +165,7 @@ mod tests {
             write,
             sources: Default::default(),
             defaults: Fields::new(),
+            notes: Default::default(),
             unmapped: Vec::new(),
         };
         Work::new(prepared)

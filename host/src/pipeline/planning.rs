@@ -94,16 +94,20 @@ pub(super) async fn plan_all(
             .write
             .fields
             .iter()
-            .map(|(field, value)| DesiredField {
-                field: field.clone(),
-                value: value.clone(),
-                policy: mapping::policy_for(entity, field),
-                source: w
-                    .prepared
-                    .sources
-                    .get(field)
-                    .copied()
-                    .unwrap_or(Source::Plugin),
+            .map(|(field, value)| {
+                let rules = mapping::rules_for(entity, field);
+                let source = w.prepared.sources.get(field).copied();
+                DesiredField {
+                    clear: rules.clear,
+                    allow_regression: rules.allow_regression,
+                    note: w.prepared.notes.get(field).cloned(),
+                    ..DesiredField::new(
+                        field,
+                        value.clone(),
+                        rules.policy,
+                        source.unwrap_or(Source::Plugin),
+                    )
+                }
             })
             .collect();
 
@@ -111,10 +115,13 @@ pub(super) async fn plan_all(
             for (field, value) in &w.prepared.defaults {
                 if !w.prepared.write.fields.contains_key(field) {
                     desired.push(DesiredField {
-                        field: field.clone(),
-                        value: value.clone(),
-                        policy: mapping::policy_for(entity, field),
-                        source: Source::Default,
+                        note: w.prepared.notes.get(field).cloned(),
+                        ..DesiredField::new(
+                            field,
+                            value.clone(),
+                            mapping::rules_for(entity, field).policy,
+                            Source::Default,
+                        )
                     });
                 }
             }
@@ -124,17 +131,17 @@ pub(super) async fn plan_all(
                     w.prepared.intent.acting_for.as_deref(),
                     owner.unknown_rep,
                 ) {
-                    Ok(Some(id)) => desired.push(DesiredField {
-                        field: owner.field.clone(),
-                        value: Value::Text(id),
-                        // The owner is set on create; changing it later is a
-                        // decision for the customer's config, not the agent.
-                        policy: PolicyRule {
+                    // The owner is set on create; changing it later is a
+                    // decision for the customer's config, not the agent.
+                    Ok(Some(id)) => desired.push(DesiredField::new(
+                        &owner.field,
+                        Value::Text(id),
+                        PolicyRule {
                             create: Policy::Overwrite,
                             update: Policy::Skip,
                         },
-                        source: Source::Owner,
-                    }),
+                        Source::Owner,
+                    )),
                     Ok(None) => {}
                     Err(error) => {
                         w.fail(error);

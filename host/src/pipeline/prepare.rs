@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{RecordError, WriteIntent};
-use crate::config::CustomerConfig;
+use crate::config::{CustomerConfig, EntityMapping};
 use crate::export::Source;
 use crate::mapping::{self, Draft};
 use crate::plugin::{Plugin, PluginCallError, PluginContext, PluginInstance};
 use crate::record::{AgentRecord, CrmWrite, Fields};
-use crate::schema::{ObjectSchema, OrgSchema, SchemaLookup, coerce};
+use crate::schema::{CoerceRules, ObjectSchema, OrgSchema, SchemaLookup, coerce_with};
 
 /// A record ready for matching and planning.
 pub(super) struct Prepared {
@@ -22,6 +22,8 @@ pub(super) struct Prepared {
     pub sources: BTreeMap<String, Source>,
     /// Coerced values for create only.
     pub defaults: Fields,
+    /// What coercion changed, by CRM field (a fallback, a truncation).
+    pub notes: BTreeMap<String, String>,
     pub unmapped: Vec<String>,
 }
 
@@ -55,13 +57,14 @@ pub(super) fn prepare_all(
         .into_iter()
         .map(
             |(index, intent)| match prepare(config, &schema, instance.as_mut(), &intent) {
-                Ok((write, sources, defaults, unmapped)) => Ok(Prepared {
+                Ok(parts) => Ok(Prepared {
                     index,
                     intent,
-                    write,
-                    sources,
-                    defaults,
-                    unmapped,
+                    write: parts.write,
+                    sources: parts.sources,
+                    defaults: parts.defaults,
+                    notes: parts.notes,
+                    unmapped: parts.unmapped,
                 }),
                 Err(error) => Err(Box::new((index, intent, error))),
             },
@@ -69,7 +72,13 @@ pub(super) fn prepare_all(
         .collect()
 }
 
-type PreparedParts = (CrmWrite, BTreeMap<String, Source>, Fields, Vec<String>);
+struct PreparedParts {
+    write: CrmWrite,
+    sources: BTreeMap<String, Source>,
+    defaults: Fields,
+    notes: BTreeMap<String, String>,
+    unmapped: Vec<String>,
+}
 
 fn prepare(
     config: &CustomerConfig,
@@ -139,7 +148,15 @@ fn prepare(
             None,
         )
     })?;
-    let fields = coerce_all(object, std::mem::take(&mut write.fields))?;
+    let entity = mapping::entity(config, &record.entity)?;
+    let mut notes = BTreeMap::new();
+    let fields = coerce_all(
+        config,
+        entity,
+        object,
+        std::mem::take(&mut write.fields),
+        &mut notes,
+    )?;
     write.fields = fields;
     for association in &write.associations {
         if let Some(via) = &association.via
@@ -148,18 +165,45 @@ fn prepare(
             return Err(unknown_field(object, via));
         }
     }
-    let defaults = coerce_all(object, defaults)?;
-    Ok((write, sources, defaults, unmapped))
+    let defaults = coerce_all(config, entity, object, defaults, &mut notes)?;
+    Ok(PreparedParts {
+        write,
+        sources,
+        defaults,
+        notes,
+        unmapped,
+    })
 }
 
-fn coerce_all(object: &ObjectSchema, fields: Fields) -> Result<Fields, RecordError> {
+/// Coerces every value to its field's type under the customer's rules,
+/// noting what a fallback or truncation changed.
+fn coerce_all(
+    config: &CustomerConfig,
+    entity: &EntityMapping,
+    object: &ObjectSchema,
+    fields: Fields,
+    notes: &mut BTreeMap<String, String>,
+) -> Result<Fields, RecordError> {
     fields
         .into_iter()
         .map(|(name, value)| {
             let field = object
                 .field(&name)
                 .ok_or_else(|| unknown_field(object, &name))?;
-            Ok((name, coerce(field, value)?))
+            let rules = mapping::rules_for(entity, &name);
+            let coerced = coerce_with(
+                field,
+                value,
+                CoerceRules {
+                    time_zone: config.time_zone,
+                    fallback: rules.fallback,
+                    too_long: rules.too_long,
+                },
+            )?;
+            if let Some(note) = coerced.note {
+                notes.insert(name.clone(), note);
+            }
+            Ok((name, coerced.value))
         })
         .collect()
 }

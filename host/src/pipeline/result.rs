@@ -113,6 +113,9 @@ pub struct RecordResult {
     /// The agent entity.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entity: Option<String>,
+    /// The agent's key for the record, when it sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
     /// The CRM object.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub object: Option<String>,
@@ -148,6 +151,7 @@ impl RecordResult {
             status: Status::Failed,
             replayed: false,
             entity,
+            key: None,
             object: None,
             crm_id: None,
             fields: Vec::new(),

@@ -7,8 +7,8 @@ use super::execute::Work;
 use super::{CustomerRuntime, RecordError, Status};
 use crate::crm::NewRecord;
 use crate::export::Plan;
-use crate::record::Fields;
-use crate::schema::OrgSchema;
+use crate::record::{Fields, Value};
+use crate::schema::{ObjectSchema, OrgSchema, read_value};
 
 /// Sends creates and changing updates, batched per object.
 pub(super) async fn send(runtime: &CustomerRuntime, schema: &OrgSchema, work: &mut [Work]) {
@@ -56,25 +56,90 @@ pub(super) async fn send(runtime: &CustomerRuntime, schema: &OrgSchema, work: &m
         let Some(object_schema) = schema.objects.get(&object) else {
             continue;
         };
-        let records: Vec<(String, Fields)> = indices
-            .iter()
-            .map(|&i| {
-                let id = work[i].crm_id.clone().unwrap_or_default();
-                (
-                    id,
-                    work[i].plan.as_ref().map(Plan::payload).unwrap_or_default(),
-                )
-            })
-            .collect();
+        // Fields moved back go in requests of their own, after the rest.
+        let mut plain = Vec::new();
+        let mut records: Vec<(String, Fields)> = Vec::new();
+        for &i in &indices {
+            let Some(plan) = &work[i].plan else { continue };
+            let mut payload = plan.payload();
+            payload.retain(|field, _| !plan.regressions().contains_key(field));
+            if payload.is_empty() {
+                work[i].status = Status::Updated;
+                continue;
+            }
+            plain.push(i);
+            records.push((work[i].crm_id.clone().unwrap_or_default(), payload));
+        }
         let answers = runtime
             .crm
             .update_many(&object, object_schema, records)
             .await;
-        for (&i, answer) in indices.iter().zip(answers) {
+        for (&i, answer) in plain.iter().zip(answers) {
             match answer {
                 Ok(()) => work[i].status = Status::Updated,
                 Err(e) => work[i].fail(RecordError::crm(e)),
             }
         }
+
+        for &i in &indices {
+            let regressions = match &work[i].plan {
+                Some(plan) if work[i].ok() => plan.regressions(),
+                _ => continue,
+            };
+            let id = work[i].crm_id.clone().unwrap_or_default();
+            for (field, value) in regressions {
+                let moved = move_back(runtime, object_schema, &id, &field, value).await;
+                if let Err(error) = moved {
+                    work[i].fail(error);
+                    break;
+                }
+            }
+        }
     }
+}
+
+/// Moves a forward-only field back: the CRM ignores a plain move back, so
+/// the field is cleared, then set, in two ordered requests, and read back to
+/// confirm it holds the value.
+async fn move_back(
+    runtime: &CustomerRuntime,
+    schema: &ObjectSchema,
+    id: &str,
+    field: &str,
+    value: Value,
+) -> Result<(), RecordError> {
+    let object = schema.name.as_str();
+    for step in [Value::Null, value.clone()] {
+        let fields = Fields::from([(field.to_owned(), step)]);
+        let answer = runtime
+            .crm
+            .update_many(object, schema, vec![(id.to_owned(), fields)])
+            .await;
+        if let Some(Err(e)) = answer.into_iter().next() {
+            return Err(RecordError::crm(e));
+        }
+    }
+
+    let read = runtime
+        .crm
+        .read(object, id, &[field.to_owned()])
+        .await
+        .map_err(RecordError::crm)?;
+    let stored = read
+        .as_ref()
+        .and_then(|r| r.fields.get(field))
+        .zip(schema.field(field))
+        .map(|(raw, f)| read_value(f, raw));
+    if stored.as_ref() == Some(&value) {
+        return Ok(());
+    }
+    let shown = stored.map_or_else(|| "nothing".to_owned(), |v| format!("`{v}`"));
+    Err(RecordError::input(
+        "regression_not_confirmed",
+        format!(
+            "`{field}` was cleared and set to `{value}`, but the CRM holds {shown}; \
+             the other fields of the record were written"
+        ),
+        Some(field.to_owned()),
+    ))
 }

@@ -1,8 +1,9 @@
 //! Turning an agent's value into the value a CRM field takes, and reading a
 //! CRM's stored value back into the same form so the two compare.
 
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use serde::Serialize;
+use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
 
 use super::{FieldSchema, FieldType};
 use crate::record::Value;
@@ -30,10 +31,69 @@ impl FieldError {
     }
 }
 
-/// Coerces an agent value into the type `field` takes.
+/// What to do with text longer than the CRM field's length.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TooLong {
+    /// Fail the record, naming the field and both lengths.
+    #[default]
+    Error,
+    /// Cut the text to the field's length, at a character boundary.
+    Truncate,
+}
+
+/// The customer's choices that shape a value beyond what the field's type
+/// says.
+#[derive(Debug, Clone, Copy)]
+pub struct CoerceRules<'a> {
+    /// The zone whose calendar a date field's day is taken in.
+    pub time_zone: Tz,
+    /// The picklist value used for an agent value the field does not allow.
+    pub fallback: Option<&'a str>,
+    /// What to do with text over the field's length.
+    pub too_long: TooLong,
+}
+
+impl Default for CoerceRules<'_> {
+    fn default() -> Self {
+        Self {
+            time_zone: chrono_tz::UTC,
+            fallback: None,
+            too_long: TooLong::Error,
+        }
+    }
+}
+
+/// A coerced value, and what was changed on the way that the agent did not
+/// ask for, for the plan to report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Coerced {
+    /// The value in the field's type.
+    pub value: Value,
+    /// A fallback or a truncation, in words.
+    pub note: Option<String>,
+}
+
+impl From<Value> for Coerced {
+    fn from(value: Value) -> Self {
+        Self { value, note: None }
+    }
+}
+
+/// Coerces an agent value into the type `field` takes, with the default
+/// rules: UTC days, no fallback, text over length refused.
 pub fn coerce(field: &FieldSchema, value: Value) -> Result<Value, FieldError> {
+    coerce_with(field, value, CoerceRules::default()).map(|c| c.value)
+}
+
+/// Coerces an agent value into the type `field` takes, under `rules`.
+pub fn coerce_with(
+    field: &FieldSchema,
+    value: Value,
+    rules: CoerceRules<'_>,
+) -> Result<Coerced, FieldError> {
     if value == Value::Null {
-        return Ok(Value::Null);
+        return Ok(Value::Null.into());
     }
     match field.kind {
         FieldType::Text
@@ -42,13 +102,15 @@ pub fn coerce(field: &FieldSchema, value: Value) -> Result<Value, FieldError> {
         | FieldType::Phone
         | FieldType::Url
         | FieldType::Id
-        | FieldType::Reference => text(field, value),
-        FieldType::Number | FieldType::Currency | FieldType::Percent => number(field, value),
-        FieldType::Boolean => boolean(field, value),
-        FieldType::Date => date(field, value),
-        FieldType::Datetime => datetime(field, value),
-        FieldType::Picklist => picklist(field, value),
-        FieldType::MultiPicklist => multi_picklist(field, value),
+        | FieldType::Reference => text(field, value, rules.too_long),
+        FieldType::Number | FieldType::Currency | FieldType::Percent => {
+            number(field, value).map(Coerced::from)
+        }
+        FieldType::Boolean => boolean(field, value).map(Coerced::from),
+        FieldType::Date => date(field, value, rules.time_zone).map(Coerced::from),
+        FieldType::Datetime => datetime(field, value, rules.time_zone).map(Coerced::from),
+        FieldType::Picklist => picklist(field, value, rules.fallback),
+        FieldType::MultiPicklist => multi_picklist(field, value).map(Coerced::from),
         FieldType::Other => Err(FieldError::new(
             "unsupported_field_type",
             field,
@@ -57,7 +119,7 @@ pub fn coerce(field: &FieldSchema, value: Value) -> Result<Value, FieldError> {
     }
 }
 
-fn text(field: &FieldSchema, value: Value) -> Result<Value, FieldError> {
+fn text(field: &FieldSchema, value: Value, too_long: TooLong) -> Result<Coerced, FieldError> {
     let text = match value {
         Value::Multi(_) => {
             return Err(FieldError::new(
@@ -69,20 +131,24 @@ fn text(field: &FieldSchema, value: Value) -> Result<Value, FieldError> {
         Value::Text(text) => text,
         other => other.to_string(),
     };
-    if let Some(max) = field.length
-        && text.chars().count() > max as usize
-    {
-        return Err(FieldError::new(
-            "value_too_long",
-            field,
-            format!(
-                "field `{}` holds at most {max} characters, the value has {}",
-                field.name,
-                text.chars().count()
-            ),
-        ));
+    let length = text.chars().count();
+    match field.length {
+        Some(max) if length > max as usize => match too_long {
+            TooLong::Error => Err(FieldError::new(
+                "value_too_long",
+                field,
+                format!(
+                    "field `{}` holds at most {max} characters, the value has {length}",
+                    field.name
+                ),
+            )),
+            TooLong::Truncate => Ok(Coerced {
+                value: Value::Text(text.chars().take(max as usize).collect()),
+                note: Some(format!("truncated from {length} to {max} characters")),
+            }),
+        },
+        _ => Ok(Value::Text(text).into()),
     }
-    Ok(Value::Text(text))
 }
 
 fn number(field: &FieldSchema, value: Value) -> Result<Value, FieldError> {
@@ -98,7 +164,7 @@ fn number(field: &FieldSchema, value: Value) -> Result<Value, FieldError> {
     };
     let n = match value {
         Value::Number(n) if n.is_finite() => n,
-        Value::Text(text) => match text.trim().parse::<f64>() {
+        Value::Text(text) => match plain_number(text.trim()).parse::<f64>() {
             Ok(n) if n.is_finite() => n,
             _ => return Err(invalid(text)),
         },
@@ -112,6 +178,27 @@ fn number(field: &FieldSchema, value: Value) -> Result<Value, FieldError> {
         return Err(FieldError::new("invalid_number", field, message));
     }
     Ok(Value::Number(n))
+}
+
+/// `1,234,567.89` without its thousands separators. Only commas grouping
+/// exactly three digits before a point count as separators: `1,5` could be a
+/// decimal comma and stays as it is, for the parse to refuse.
+fn plain_number(text: &str) -> std::borrow::Cow<'_, str> {
+    let (sign, digits) = match text.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", text),
+    };
+    let integer = digits.split('.').next().unwrap_or(digits);
+    let groups: Vec<&str> = integer.split(',').collect();
+    let grouped = groups.len() > 1
+        && (1..=3).contains(&groups[0].len())
+        && groups[1..].iter().all(|g| g.len() == 3)
+        && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_digit()));
+    if grouped {
+        format!("{sign}{}", digits.replace(',', "")).into()
+    } else {
+        text.into()
+    }
 }
 
 fn boolean(field: &FieldSchema, value: Value) -> Result<Value, FieldError> {
@@ -138,11 +225,19 @@ fn boolean(field: &FieldSchema, value: Value) -> Result<Value, FieldError> {
     })
 }
 
-fn date(field: &FieldSchema, value: Value) -> Result<Value, FieldError> {
+/// A date field holds a calendar day. An instant becomes the day it falls
+/// on in the customer's zone: 23:30 in New York is still that day there,
+/// though already the next in UTC.
+fn date(field: &FieldSchema, value: Value, zone: Tz) -> Result<Value, FieldError> {
     let parsed = match &value {
         Value::Date(d) => Some(*d),
-        Value::DateTime(t) => Some(t.date_naive()),
-        Value::Text(text) => parse_date(text.trim()),
+        Value::DateTime(t) => Some(t.with_timezone(&zone).date_naive()),
+        Value::Text(text) => {
+            let text = text.trim();
+            NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .ok()
+                .or_else(|| local_datetime(text, zone).map(|t| t.with_timezone(&zone).date_naive()))
+        }
         _ => None,
     };
     parsed.map(Value::Date).ok_or_else(|| {
@@ -157,11 +252,13 @@ fn date(field: &FieldSchema, value: Value) -> Result<Value, FieldError> {
     })
 }
 
-fn datetime(field: &FieldSchema, value: Value) -> Result<Value, FieldError> {
+/// A datetime without an offset, or a bare day, is read in the customer's
+/// zone: that is where the rep who said "10:00" or "today" is.
+fn datetime(field: &FieldSchema, value: Value, zone: Tz) -> Result<Value, FieldError> {
     let parsed = match &value {
         Value::DateTime(t) => Some(*t),
-        Value::Date(d) => Some(d.and_time(NaiveTime::MIN).and_utc()),
-        Value::Text(text) => parse_datetime(text.trim()),
+        Value::Date(d) => in_zone(d.and_time(NaiveTime::MIN), zone),
+        Value::Text(text) => local_datetime(text.trim(), zone),
         _ => None,
     };
     parsed.map(Value::DateTime).ok_or_else(|| {
@@ -176,7 +273,52 @@ fn datetime(field: &FieldSchema, value: Value) -> Result<Value, FieldError> {
     })
 }
 
-fn picklist(field: &FieldSchema, value: Value) -> Result<Value, FieldError> {
+/// An instant from text: with an offset (or as epoch milliseconds) as
+/// given, without one as a wall-clock time in `zone`.
+fn local_datetime(text: &str, zone: Tz) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&Utc));
+    }
+    if let Ok(t) = DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z") {
+        return Some(t.with_timezone(&Utc));
+    }
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().ok().and_then(DateTime::from_timestamp_millis);
+    }
+    let naive = [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+    ]
+    .iter()
+    .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+    .or_else(|| {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .ok()
+            .map(|d| d.and_time(NaiveTime::MIN))
+    })?;
+    in_zone(naive, zone)
+}
+
+/// A wall-clock time in `zone` as an instant; in a DST gap, the first
+/// valid instant after it; when the clock falls back, the earlier one.
+fn in_zone(naive: NaiveDateTime, zone: Tz) -> Option<DateTime<Utc>> {
+    match zone.from_local_datetime(&naive) {
+        LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Some(t.with_timezone(&Utc)),
+        LocalResult::None => {
+            let later = naive + chrono::Duration::hours(1);
+            zone.from_local_datetime(&later)
+                .earliest()
+                .map(|t| t.with_timezone(&Utc))
+        }
+    }
+}
+
+fn picklist(
+    field: &FieldSchema,
+    value: Value,
+    fallback: Option<&str>,
+) -> Result<Coerced, FieldError> {
     let Value::Text(text) = &value else {
         return Err(FieldError::new(
             "invalid_type",
@@ -188,7 +330,23 @@ fn picklist(field: &FieldSchema, value: Value) -> Result<Value, FieldError> {
             ),
         ));
     };
-    picklist_member(field, text).map(Value::Text)
+    match picklist_member(field, text) {
+        Ok(member) => Ok(Value::Text(member).into()),
+        Err(error) => {
+            // The fallback is itself checked: a fallback the org does not
+            // allow fails the record like any other unknown value.
+            let Some(fallback) = fallback else {
+                return Err(error);
+            };
+            let member = picklist_member(field, fallback)?;
+            Ok(Coerced {
+                note: Some(format!(
+                    "`{text}` is not an allowed value; the configured fallback `{member}` used"
+                )),
+                value: Value::Text(member),
+            })
+        }
+    }
 }
 
 fn multi_picklist(field: &FieldSchema, value: Value) -> Result<Value, FieldError> {
@@ -446,5 +604,134 @@ mod tests {
             code(coerce(&name, Value::Text("Acme Corp".into()))),
             "value_too_long"
         );
+    }
+
+    fn with_rules(field: &FieldSchema, value: &str, rules: CoerceRules<'_>) -> Coerced {
+        coerce_with(field, Value::Text(value.into()), rules).expect("coerces")
+    }
+
+    #[test]
+    fn thousands_separators_are_read_and_never_sent() {
+        let amount = field(FieldType::Currency);
+        let cases = [
+            ("1,234,567.89", Some(1_234_567.89)),
+            ("-12,000", Some(-12_000.0)),
+            ("999", Some(999.0)),
+            // A decimal comma or a broken grouping is refused, not guessed.
+            ("1,5", None),
+            ("12,34,567", None),
+            ("1.234,56", None),
+        ];
+        for (text, expected) in cases {
+            let got = coerce(&amount, Value::Text(text.into()));
+            match expected {
+                Some(n) => assert_eq!(got, Ok(Value::Number(n)), "{text}"),
+                None => assert_eq!(code(got), "invalid_number", "{text}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_date_is_the_day_in_the_customers_zone() {
+        let date = field(FieldType::Date);
+        let new_york = CoerceRules {
+            time_zone: chrono_tz::America::New_York,
+            ..CoerceRules::default()
+        };
+        let day = |d: &str| Value::Date(d.parse().expect("a date"));
+
+        // 23:30 in New York is already the next day in UTC.
+        let late = "2024-03-05T23:30:00-05:00";
+        assert_eq!(with_rules(&date, late, new_york).value, day("2024-03-05"));
+        assert_eq!(
+            coerce(&date, Value::Text(late.into())),
+            Ok(day("2024-03-06"))
+        );
+        // An instant in UTC, and a wall-clock time without an offset.
+        let utc = "2024-03-06T02:00:00Z";
+        assert_eq!(with_rules(&date, utc, new_york).value, day("2024-03-05"));
+        let wall = "2024-03-05T23:30:00";
+        assert_eq!(with_rules(&date, wall, new_york).value, day("2024-03-05"));
+        assert_eq!(
+            with_rules(&date, "2024-03-05", new_york).value,
+            day("2024-03-05")
+        );
+    }
+
+    #[test]
+    fn a_datetime_without_an_offset_is_read_in_the_customers_zone() {
+        let datetime = field(FieldType::Datetime);
+        let berlin = CoerceRules {
+            time_zone: chrono_tz::Europe::Berlin,
+            ..CoerceRules::default()
+        };
+        let at = |t: &str| Value::DateTime(t.parse().expect("an instant"));
+
+        let wall = with_rules(&datetime, "2024-07-01T10:00:00", berlin).value;
+        assert_eq!(wall, at("2024-07-01T08:00:00Z"));
+        let offset = with_rules(&datetime, "2024-07-01T10:00:00+01:00", berlin).value;
+        assert_eq!(offset, at("2024-07-01T09:00:00Z"));
+        let day = with_rules(&datetime, "2024-01-15", berlin).value;
+        assert_eq!(day, at("2024-01-14T23:00:00Z"));
+        // 02:30 does not exist in Berlin on the night clocks go forward.
+        let gap = with_rules(&datetime, "2024-03-31T02:30:00", berlin).value;
+        assert_eq!(gap, at("2024-03-31T01:30:00Z"));
+    }
+
+    #[test]
+    fn text_over_length_is_truncated_where_the_config_says_so() {
+        let name = FieldSchema {
+            length: Some(5),
+            ..field(FieldType::Text)
+        };
+        let truncate = CoerceRules {
+            too_long: TooLong::Truncate,
+            ..CoerceRules::default()
+        };
+        let cut = with_rules(&name, "Zürich AG", truncate);
+        assert_eq!(cut.value, Value::Text("Züric".into()));
+        assert_eq!(
+            cut.note.as_deref(),
+            Some("truncated from 9 to 5 characters")
+        );
+        assert_eq!(with_rules(&name, "Acme", truncate).note, None);
+    }
+
+    #[test]
+    fn an_unknown_picklist_value_takes_the_fallback_or_names_the_allowed_values() {
+        let colour = picklist(FieldType::Picklist);
+        let error = coerce(&colour, Value::Text("Green".into())).expect_err("refused");
+        assert_eq!(error.code, "invalid_picklist_value");
+        assert!(error.message.contains("F__c") && error.message.contains("Red, Blue"));
+
+        let fallback = CoerceRules {
+            fallback: Some("blue"),
+            ..CoerceRules::default()
+        };
+        let used = with_rules(&colour, "Green", fallback);
+        assert_eq!(used.value, Value::Text("Blue".into()));
+        assert!(used.note.is_some_and(|n| n.contains("`Green`")));
+        // A known value never takes the fallback.
+        assert_eq!(with_rules(&colour, "red", fallback).note, None);
+
+        // A fallback the picklist does not allow fails like any value.
+        let bad = CoerceRules {
+            fallback: Some("Purple"),
+            ..CoerceRules::default()
+        };
+        let refused = coerce_with(&colour, Value::Text("Green".into()), bad);
+        assert_eq!(
+            refused.err().map(|e| e.code),
+            Some("invalid_picklist_value")
+        );
+    }
+
+    #[test]
+    fn a_multi_select_checks_every_item() {
+        let colours = picklist(FieldType::MultiPicklist);
+        let both = coerce(&colours, Value::Text("red; Blue".into()));
+        assert_eq!(both, Ok(Value::Multi(vec!["Red".into(), "Blue".into()])));
+        let one_bad = coerce(&colours, Value::Multi(vec!["Red".into(), "Green".into()]));
+        assert_eq!(code(one_bad), "invalid_picklist_value");
     }
 }

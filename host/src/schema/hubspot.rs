@@ -31,11 +31,21 @@ struct Property {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct PropertyOption {
     label: String,
     value: String,
     #[serde(default)]
     hidden: bool,
+    /// The order people see; a forward-only property moves along it.
+    display_order: Option<i64>,
+}
+
+/// Options in the order HubSpot shows them; those without an order keep
+/// their place after the rest.
+fn by_display_order(mut options: Vec<PropertyOption>) -> Vec<PropertyOption> {
+    options.sort_by_key(|o| o.display_order.unwrap_or(i64::MAX));
+    options
 }
 
 #[derive(Deserialize)]
@@ -85,8 +95,7 @@ pub fn hubspot_object(
                 createable: !read_only,
                 updateable: !read_only,
                 required: false,
-                picklist_values: p
-                    .options
+                picklist_values: by_display_order(p.options)
                     .into_iter()
                     .map(|o| PicklistValue {
                         value: o.value,
@@ -105,6 +114,8 @@ pub fn hubspot_object(
                 unique: p.has_unique_value,
                 // HubSpot numbers are decimals of any scale.
                 integer: false,
+                // HubSpot ignores a move back of the lifecycle stage.
+                forward_only: p.name == "lifecyclestage",
                 name: p.name.clone(),
             };
             (p.name, schema)

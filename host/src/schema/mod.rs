@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use coerce::{FieldError, coerce, read_value};
+pub use coerce::{CoerceRules, Coerced, FieldError, TooLong, coerce, coerce_with, read_value};
 pub use hubspot::{hubspot_object, hubspot_pipelines_options};
 pub use salesforce::salesforce_object;
 
@@ -96,6 +96,10 @@ pub struct FieldSchema {
     /// Whether the CRM holds at most one record per value (external ids,
     /// HubSpot unique properties), so it can serve as a match key.
     pub unique: bool,
+    /// Whether the field only moves forward through its options, in their
+    /// order (HubSpot `lifecyclestage`): the CRM silently ignores a move back.
+    #[serde(default)]
+    pub forward_only: bool,
 }
 
 impl FieldSchema {
@@ -116,6 +120,7 @@ impl FieldSchema {
             length: None,
             unique: false,
             integer: false,
+            forward_only: false,
         }
     }
 
@@ -157,6 +162,25 @@ pub trait SchemaLookup: Send + Sync {
 pub struct OrgSchema {
     /// Objects by API name.
     pub objects: BTreeMap<String, ObjectSchema>,
+    /// Every object the org has, from the global describe: how a label or
+    /// a custom object's name without `__c` is told apart from an API name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub catalog: Vec<ObjectInfo>,
+}
+
+/// One object of the org, as the global describe lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectInfo {
+    /// API name.
+    pub name: String,
+    /// Label people see.
+    pub label: String,
+    /// Plural label.
+    #[serde(default)]
+    pub label_plural: String,
+    /// A custom object (`__c`).
+    #[serde(default)]
+    pub custom: bool,
 }
 
 impl SchemaLookup for OrgSchema {

@@ -77,6 +77,7 @@ pub fn salesforce_object(describe: &serde_json::Value) -> anyhow::Result<ObjectS
                 length: (f.length > 0).then_some(f.length),
                 unique: f.external_id || f.unique,
                 integer: matches!(f.kind.as_str(), "int" | "long"),
+                forward_only: false,
                 name: f.name.clone(),
             };
             (f.name, schema)

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
 use anyhow::Context;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
@@ -56,6 +56,9 @@ pub struct AuditEntry {
     pub idempotency_key: Option<String>,
     /// The agent entity.
     pub entity: String,
+    /// The agent's key for the record.
+    #[serde(default)]
+    pub record_key: Option<String>,
     /// The CRM object written.
     pub object: Option<String>,
     /// The CRM id of the record.
@@ -74,6 +77,33 @@ pub struct AuditEntry {
     pub error: Option<serde_json::Value>,
     /// When it was written (RFC 3339).
     pub created_at: String,
+}
+
+/// Which audit entries to read.
+#[derive(Debug, Clone)]
+pub struct AuditFilter {
+    /// The agent's record key or the CRM id.
+    pub record: Option<String>,
+    /// The CRM object or the agent entity.
+    pub object: Option<String>,
+    /// Entries written at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Entries written before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// At most this many, newest first.
+    pub limit: i64,
+}
+
+impl Default for AuditFilter {
+    fn default() -> Self {
+        Self {
+            record: None,
+            object: None,
+            since: None,
+            until: None,
+            limit: 100,
+        }
+    }
 }
 
 /// An uploaded plugin.
@@ -239,13 +269,15 @@ impl Store {
         }
         for chunk in entries.chunks(ROWS_PER_STATEMENT) {
             let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO write_audit (customer, idempotency_key, entity, object, crm_id, \
-                 status, error_code, config_version, plugin, decisions, error, created_at) ",
+                "INSERT INTO write_audit (customer, idempotency_key, entity, record_key, object, \
+                 crm_id, status, error_code, config_version, plugin, decisions, error, \
+                 created_at) ",
             );
             insert.push_values(chunk, |mut row, e| {
                 row.push_bind(&e.customer)
                     .push_bind(&e.idempotency_key)
                     .push_bind(&e.entity)
+                    .push_bind(&e.record_key)
                     .push_bind(&e.object)
                     .push_bind(&e.crm_id)
                     .push_bind(&e.status)
@@ -286,18 +318,51 @@ impl Store {
         Ok(())
     }
 
-    /// The customer's most recent audit entries, newest first.
-    pub async fn audit(&self, customer: &str, limit: i64) -> anyhow::Result<Vec<AuditEntry>> {
-        let rows = sqlx::query(
-            "SELECT id, customer, idempotency_key, entity, object, crm_id, status, error_code, \
-             config_version, plugin, decisions, error, created_at FROM write_audit \
-             WHERE customer = ? ORDER BY id DESC LIMIT ?",
-        )
-        .bind(customer)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .context("reading the audit")?;
+    /// The customer's audit entries that pass `filter`, newest first.
+    pub async fn audit(
+        &self,
+        customer: &str,
+        filter: &AuditFilter,
+    ) -> anyhow::Result<Vec<AuditEntry>> {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "SELECT id, customer, idempotency_key, entity, record_key, object, crm_id, status, \
+             error_code, config_version, plugin, decisions, error, created_at FROM write_audit \
+             WHERE customer = ",
+        );
+        query.push_bind(customer);
+        if let Some(record) = &filter.record {
+            // The agent's key or the CRM id: CS has whichever the ticket has.
+            query
+                .push(" AND (record_key = ")
+                .push_bind(record)
+                .push(" OR crm_id = ")
+                .push_bind(record)
+                .push(")");
+        }
+        if let Some(object) = &filter.object {
+            query
+                .push(" AND (object = ")
+                .push_bind(object)
+                .push(" OR entity = ")
+                .push_bind(object)
+                .push(")");
+        }
+        if let Some(since) = filter.since {
+            query
+                .push(" AND created_at >= ")
+                .push_bind(timestamp(since));
+        }
+        if let Some(until) = filter.until {
+            query.push(" AND created_at < ").push_bind(timestamp(until));
+        }
+        query
+            .push(" ORDER BY id DESC LIMIT ")
+            .push_bind(filter.limit);
+        let rows = query
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .context("reading the audit")?;
         Ok(rows
             .into_iter()
             .map(|r| AuditEntry {
@@ -305,6 +370,7 @@ impl Store {
                 customer: r.get("customer"),
                 idempotency_key: r.get("idempotency_key"),
                 entity: r.get("entity"),
+                record_key: r.get("record_key"),
                 object: r.get("object"),
                 crm_id: r.get("crm_id"),
                 status: r.get("status"),
@@ -415,7 +481,13 @@ impl Store {
 }
 
 fn now() -> String {
-    Utc::now().to_rfc3339()
+    timestamp(Utc::now())
+}
+
+/// The one form times are stored in: fixed width in UTC, so that text
+/// order is time order and range filters compare as text.
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
 fn json_column(text: String) -> serde_json::Value {

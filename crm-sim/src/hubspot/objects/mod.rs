@@ -86,9 +86,13 @@ pub(crate) fn store_update(
     s: &mut PortalState,
     object_type: &str,
     id: &str,
-    properties: Map<String, Value>,
+    mut properties: Map<String, Value>,
 ) {
     let Ok(id) = id.parse::<u64>() else { return };
+    let before = s.records.get(object_type).and_then(|r| r.get(&id));
+    if let Some(before) = before {
+        drop_moves_back(s, object_type, &before.record.properties, &mut properties);
+    }
     let before = s.records.get(object_type).and_then(|r| r.get(&id));
     if let Some(before) = before.map(|b| b.record.properties.clone()) {
         let mut after = before.clone();
@@ -104,6 +108,38 @@ pub(crate) fn store_update(
             .properties
             .insert("hs_lastmodifieddate".into(), json!(now));
         stored.updated_at = now;
+    }
+}
+
+/// HubSpot's lifecycle stage only moves forward through its options: a
+/// move back is dropped without an error, and the rest of the update
+/// applies. Clearing it first (`""`) is how a move back is made.
+fn drop_moves_back(
+    s: &PortalState,
+    object_type: &str,
+    before: &Map<String, Value>,
+    properties: &mut Map<String, Value>,
+) {
+    const FORWARD_ONLY: &str = "lifecyclestage";
+    let Some(prop) = s
+        .properties
+        .get(object_type)
+        .and_then(|props| props.iter().find(|p| p.name == FORWARD_ONLY))
+    else {
+        return;
+    };
+    let position = |value: Option<&Value>| {
+        let text = value.and_then(Value::as_str)?;
+        prop.options.iter().position(|o| o == text)
+    };
+    let (Some(from), Some(to)) = (
+        position(before.get(FORWARD_ONLY)),
+        position(properties.get(FORWARD_ONLY)),
+    ) else {
+        return;
+    };
+    if to < from {
+        properties.remove(FORWARD_ONLY);
     }
 }
 

@@ -9,7 +9,7 @@
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::Utc;
 use serde::Serialize;
@@ -19,7 +19,7 @@ use super::input::ApiPath;
 use super::problem::Wire;
 use super::routes::{CustomerPath, LimitQuery, internal, unknown_customer};
 use super::{AppState, Problem, observe, requests};
-use crate::store::{AuditEntry, ConnectionState, WriteStats};
+use crate::store::{AuditEntry, AuditFilter, ConnectionState, WriteStats};
 
 const PAGE: &str = include_str!("page.html");
 const SCRIPT: &str = include_str!("dashboard.js");
@@ -78,17 +78,14 @@ pub(super) async fn data(
         .pipeline
         .config(&customer)
         .ok_or_else(|| unknown_customer(&customer))?;
-    let limit = match query {
-        None => DEFAULT_RECENT,
-        Some(query) => requests::audit_limit(Some(&query))?,
-    };
+    let recent = recent_filter(query.as_deref())?;
     let plugin = observe::record_customer(&config);
 
     let store = state.pipeline.store();
     let generated_at = Utc::now().to_rfc3339();
     let writes = store.write_stats(&customer).await.map_err(internal)?;
     let connection = store.connection_state(&customer).await.map_err(internal)?;
-    let recent = store.audit(&customer, limit).await.map_err(internal)?;
+    let recent = store.audit(&customer, &recent).await.map_err(internal)?;
     Ok(Json(Dashboard {
         customer,
         provider: config.provider.to_string(),
@@ -99,6 +96,36 @@ pub(super) async fn data(
         recent,
         generated_at,
     }))
+}
+
+/// The latest writes to show: `?limit=N`, and no other audit filter, since
+/// the figures beside them cover every write.
+fn recent_filter(query: Option<&str>) -> Result<AuditFilter, Problem> {
+    let Some(query) = query else {
+        return Ok(AuditFilter {
+            limit: DEFAULT_RECENT,
+            ..AuditFilter::default()
+        });
+    };
+    let filter = requests::audit_filter(Some(query))?;
+    let narrowed = [
+        ("record", filter.record.is_some()),
+        ("object", filter.object.is_some()),
+        ("since", filter.since.is_some()),
+        ("until", filter.until.is_some()),
+    ];
+    if let Some((key, _)) = narrowed.iter().find(|(_, set)| *set) {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("the dashboard takes only `limit`, not `{key}`; filter the audit instead"),
+        )
+        .field(key));
+    }
+    Ok(AuditFilter {
+        limit: filter.limit,
+        ..AuditFilter::default()
+    })
 }
 
 /// `GET /customers/{customer}/dashboard`: the page.
