@@ -76,6 +76,18 @@ async fn health_and_readiness_need_no_key() -> anyhow::Result<()> {
     assert_eq!(body["store"], "ok");
     assert_eq!(body["customers"], 2, "northwind and globex: {body}");
 
+    // The dashboard's figures cover every write: it takes no audit filter.
+    let narrowed = harness
+        .request(
+            reqwest::Method::GET,
+            "/v1/customers/northwind/dashboard?object=Account",
+        )
+        .send()
+        .await?;
+    assert_eq!(narrowed.status(), 400);
+    let problem: Value = narrowed.json().await?;
+    assert_eq!(problem["field"], "object", "{problem}");
+
     // The API itself still needs the key.
     let refused = http
         .get(format!("{}/v1/customers/northwind/dashboard", harness.base))
