@@ -15,6 +15,7 @@ use conduit_host::api::{self, AppState};
 use conduit_host::config::{ConfigSet, Provider};
 use conduit_host::pipeline::Pipeline;
 use conduit_host::plugin::{PluginRuntime, RuntimeConfig, build_plugin};
+use conduit_host::secrets::SecretKey;
 use conduit_host::store::Store;
 
 /// The checkout's root.
@@ -85,7 +86,8 @@ impl Harness {
         let configs = ConfigSet::load_dir(config_dir)?;
         let customers: Vec<_> = configs.customers().cloned().collect();
         let dir = tempfile::tempdir()?;
-        let store = Store::open_sqlite(&dir.path().join("conduit.db")).await?;
+        let key = SecretKey::ephemeral();
+        let store = Store::open_sqlite(&dir.path().join("conduit.db"), key).await?;
         let runtime = PluginRuntime::new(RuntimeConfig::default())?;
         let pipeline = Arc::new(Pipeline::new(configs, store, runtime).await?);
 

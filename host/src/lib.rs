@@ -21,6 +21,7 @@ pub mod pipeline;
 pub mod plugin;
 pub mod record;
 pub mod schema;
+pub mod secrets;
 pub mod store;
 pub mod telemetry;
 pub mod transport;

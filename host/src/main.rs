@@ -14,6 +14,7 @@ use conduit_host::config::{self, ConfigSet, Provider};
 use conduit_host::demo::{self, DemoOptions};
 use conduit_host::pipeline::Pipeline;
 use conduit_host::plugin::{PluginRuntime, RuntimeConfig};
+use conduit_host::secrets::SecretKey;
 use conduit_host::store::Store;
 use conduit_host::telemetry::{self, LogFormat};
 
@@ -51,6 +52,13 @@ enum Command {
         /// Where compiled plugins are cached across restarts.
         #[arg(long)]
         plugin_cache: Option<PathBuf>,
+        /// The key connections are sealed with, as 64 hex digits; required
+        /// (here or in `--secret-key-file`).
+        #[arg(long, env = "CONDUIT_SECRET_KEY", hide_env_values = true)]
+        secret_key: Option<String>,
+        /// A file holding the key as 64 hex digits.
+        #[arg(long, conflicts_with = "secret_key")]
+        secret_key_file: Option<PathBuf>,
     },
     /// Replay the public sales dataset into simulated Salesforce and HubSpot
     /// orgs through the whole write path, and print what happened.
@@ -96,9 +104,14 @@ async fn main() -> ExitCode {
             listen,
             api_key,
             plugin_cache,
+            secret_key,
+            secret_key_file,
         } => {
             telemetry::init("info", cli.log_format);
-            serve(config, database, listen, api_key, plugin_cache).await
+            match secret(secret_key, secret_key_file) {
+                Ok(key) => serve(config, database, listen, api_key, plugin_cache, key).await,
+                Err(e) => Err(e),
+            }
         }
         Command::Demo {
             examples,
@@ -132,15 +145,29 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The key connections are sealed with. `serve` refuses to start without
+/// one: tokens in the clear on disk are a breach waiting for a backup.
+fn secret(hex: Option<String>, file: Option<PathBuf>) -> anyhow::Result<SecretKey> {
+    match (hex, file) {
+        (Some(hex), _) => SecretKey::from_hex(&hex).context("in CONDUIT_SECRET_KEY"),
+        (None, Some(file)) => SecretKey::from_file(&file),
+        (None, None) => anyhow::bail!(
+            "no secret key: set CONDUIT_SECRET_KEY or --secret-key-file to 64 hex digits \
+             (e.g. `openssl rand -hex 32`); connections are stored sealed with it"
+        ),
+    }
+}
+
 async fn serve(
     config: PathBuf,
     database: PathBuf,
     listen: SocketAddr,
     api_key: Option<String>,
     plugin_cache: Option<PathBuf>,
+    key: SecretKey,
 ) -> anyhow::Result<()> {
     let configs = ConfigSet::load_dir(&config)?;
-    let store = Store::open_sqlite(&database).await?;
+    let store = Store::open_sqlite(&database, key).await?;
     let runtime = PluginRuntime::new(RuntimeConfig {
         cache_dir: plugin_cache,
         ..Default::default()

@@ -44,6 +44,7 @@ async fn serve_logs_json_with_request_ids_and_stops_on_sigterm() -> anyhow::Resu
         .arg(dir.path().join("conduit.db"))
         .env("CONDUIT_LOG_FORMAT", "json")
         .env("RUST_LOG", "info")
+        .env("CONDUIT_SECRET_KEY", "ab".repeat(32))
         .env_remove("CONDUIT_API_KEY")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -116,5 +117,36 @@ async fn serve_logs_json_with_request_ids_and_stops_on_sigterm() -> anyhow::Resu
             .any(|l| l["fields"]["message"] == "conduit stopped"),
         "no clean stop in {logged:#?}"
     );
+    Ok(())
+}
+
+#[test]
+fn serve_refuses_to_start_without_a_secret_key() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let database = dir.path().join("conduit.db");
+    let output = Command::new(env!("CARGO_BIN_EXE_conduit"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(examples())
+        .arg("--database")
+        .arg(&database)
+        .env_remove("CONDUIT_SECRET_KEY")
+        .output()
+        .context("starting conduit serve")?;
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "it must not serve: {err}");
+    assert!(
+        err.contains("no secret key") && err.contains("CONDUIT_SECRET_KEY"),
+        "{err}"
+    );
+    assert!(!database.exists(), "nothing is stored without a key");
+
+    let short = Command::new(env!("CARGO_BIN_EXE_conduit"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database"])
+        .arg(&database)
+        .env("CONDUIT_SECRET_KEY", "abcd")
+        .output()?;
+    let err = String::from_utf8_lossy(&short.stderr);
+    assert!(!short.status.success());
+    assert!(err.contains("64 hex digits"), "{err}");
     Ok(())
 }

@@ -4,10 +4,12 @@
 use std::sync::Arc;
 
 use conduit_crm_sim::salesforce;
-use conduit_host::auth::{Connection, Credentials};
+use conduit_host::auth::{Connection, Credentials, Identity};
 use conduit_host::config::Provider;
 use conduit_host::crm::{Crm, NewRecord};
 use conduit_host::record::{Fields, Value};
+use conduit_host::secrets::SecretKey;
+use conduit_host::store::{Grant, Store};
 
 fn account(name: &str, employees: f64) -> NewRecord {
     let fields: Fields = [
@@ -26,14 +28,25 @@ async fn a_collection_refused_for_one_record_is_split_until_that_record_fails_al
 -> anyhow::Result<()> {
     let sim = salesforce::serve(salesforce::Profile::default(), "127.0.0.1:0".parse()?).await?;
     let oauth = sim.org.oauth_client();
+    let dir = tempfile::tempdir()?;
+    let store = Store::open_sqlite(&dir.path().join("conduit.db"), SecretKey::ephemeral()).await?;
     let credentials = Credentials {
         base_url: sim.base_url.clone(),
         client_id: oauth.client_id,
         client_secret: oauth.client_secret,
         refresh_token: oauth.refresh_token,
     };
+    store
+        .put_grant(&Grant::org("acme", "salesforce", credentials))
+        .await?;
     let http = reqwest::Client::new();
-    let connection = Connection::new("acme", Provider::Salesforce, credentials, http.clone());
+    let connection = Connection::stored(
+        "acme",
+        Identity::Org,
+        Provider::Salesforce,
+        store,
+        http.clone(),
+    );
     let crm = Crm::new(Provider::Salesforce, http, Arc::new(connection));
     let schema = crm.describe("Account").await?;
 

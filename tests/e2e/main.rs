@@ -2,6 +2,7 @@
 
 mod api_input;
 mod batches;
+mod connections;
 mod crm_clients;
 mod dashboard;
 mod demo;

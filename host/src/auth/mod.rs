@@ -1,18 +1,17 @@
-//! Connections to a customer's CRM: the credentials, the current access
-//! token, and refreshing it when the CRM says it expired.
-//!
-//! One refresh runs at a time per connection: callers that saw the same
-//! rejected token wait for the refresh in flight instead of starting another.
+//! Connections to a customer's CRM: the credentials, the token endpoints,
+//! and (in [`Connection`]) the current access token, refreshed before it
+//! expires and when the CRM says it did.
+
+mod connection;
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use tokio::sync::Mutex;
-use tracing::{debug, info};
+
+pub use connection::{Connection, Identity};
 
 use crate::config::Provider;
-use crate::crm::CrmError;
 
 /// What the host needs to obtain tokens for one customer's org.
 #[derive(Clone, Deserialize, serde::Serialize)]
@@ -45,141 +44,52 @@ pub struct AccessToken {
     pub value: String,
     /// Where API calls go (Salesforce's `instance_url`; HubSpot's base URL).
     pub api_base: String,
-    /// Increases with every refresh, so a caller can tell whether the token
-    /// it was refused with is still the current one.
-    pub generation: u64,
+    /// When the CRM said it expires, if it said.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl AccessToken {
+    /// Whether it expires within the next minute, so that a call made with
+    /// it now could be refused on the way.
+    pub fn expiring(&self) -> bool {
+        self.expires_at
+            .is_some_and(|at| at - chrono::Duration::seconds(60) <= Utc::now())
+    }
 }
 
 impl fmt::Debug for AccessToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AccessToken")
             .field("api_base", &self.api_base)
-            .field("generation", &self.generation)
+            .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }
 }
 
-/// One customer's connection to its CRM.
-pub struct Connection {
-    customer: String,
-    provider: Provider,
-    credentials: Mutex<Credentials>,
-    token: Mutex<Option<AccessToken>>,
-    generation: AtomicU64,
-    http: reqwest::Client,
-}
-
+/// What a token endpoint answered.
 #[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    instance_url: Option<String>,
-    refresh_token: Option<String>,
+pub(crate) struct TokenResponse {
+    pub access_token: String,
+    pub instance_url: Option<String>,
+    pub refresh_token: Option<String>,
+    /// Seconds until the access token expires (HubSpot; Salesforce does not
+    /// say).
+    pub expires_in: Option<i64>,
 }
 
-impl Connection {
-    /// A connection that fetches its first token on first use.
-    pub fn new(
-        customer: &str,
-        provider: Provider,
-        credentials: Credentials,
-        http: reqwest::Client,
-    ) -> Self {
-        Self {
-            customer: customer.to_owned(),
-            provider,
-            credentials: Mutex::new(credentials),
-            token: Mutex::new(None),
-            generation: AtomicU64::new(0),
-            http,
-        }
-    }
-
-    /// The customer this connection belongs to.
-    pub fn customer(&self) -> &str {
-        &self.customer
-    }
-
-    /// The CRM it connects to.
-    pub fn provider(&self) -> Provider {
-        self.provider
-    }
-
-    /// The current token, fetching one if there is none yet.
-    pub async fn token(&self) -> Result<AccessToken, CrmError> {
-        let mut token = self.token.lock().await;
-        if let Some(current) = token.as_ref() {
-            return Ok(current.clone());
-        }
-        let fresh = self.refresh().await?;
-        *token = Some(fresh.clone());
-        Ok(fresh)
-    }
-
-    /// Replaces `rejected` with a fresh token, unless another caller already
-    /// did: then that caller's token is returned.
-    pub async fn refresh_after_rejection(
-        &self,
-        rejected: &AccessToken,
-    ) -> Result<AccessToken, CrmError> {
-        let mut token = self.token.lock().await;
-        if let Some(current) = token.as_ref()
-            && current.generation != rejected.generation
-        {
-            return Ok(current.clone());
-        }
-        let fresh = self.refresh().await?;
-        *token = Some(fresh.clone());
-        Ok(fresh)
-    }
-
-    async fn refresh(&self) -> Result<AccessToken, CrmError> {
-        let mut credentials = self.credentials.lock().await;
-        debug!(customer = %self.customer, provider = %self.provider, "refreshing access token");
-        let parsed = request_token(&self.http, self.provider, &credentials)
-            .await
-            .map_err(|e| self.refresh_error(e))?;
-
-        // A provider that rotates refresh tokens invalidates the old one.
-        if let Some(rotated) = parsed.refresh_token {
-            credentials.refresh_token = rotated;
-        }
-        let api_base = match self.provider {
-            Provider::Salesforce => parsed.instance_url.unwrap_or(credentials.base_url.clone()),
-            Provider::Hubspot => credentials.base_url.clone(),
+impl TokenResponse {
+    /// The access token, with its API base and expiry.
+    pub(crate) fn access(&self, provider: Provider, base_url: &str) -> AccessToken {
+        let api_base = match provider {
+            Provider::Salesforce => self.instance_url.as_deref().unwrap_or(base_url),
+            Provider::Hubspot => base_url,
         };
-        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
-        Ok(AccessToken {
-            value: parsed.access_token,
+        AccessToken {
+            value: self.access_token.clone(),
             api_base: api_base.trim_end_matches('/').to_owned(),
-            generation,
-        })
-    }
-
-    /// What a failed refresh of a stored connection means for the write.
-    fn refresh_error(&self, error: TokenError) -> CrmError {
-        match error {
-            TokenError::Refused { status, reason, .. } => {
-                info!(
-                    customer = %self.customer,
-                    provider = %self.provider,
-                    status,
-                    error.type = "token_refresh_refused",
-                    "token refresh refused"
-                );
-                CrmError {
-                    status: Some(status),
-                    code: "needs_reauth".into(),
-                    message: format!(
-                        "{} refused to refresh the connection's token ({reason}); \
-                         the connection must be authorised again",
-                        self.provider
-                    ),
-                    fields: Vec::new(),
-                    retryable: false,
-                }
-            }
-            TokenError::Unreachable { .. } => CrmError::connection(error.to_string()),
-            TokenError::Unexpected { .. } => CrmError::protocol(error.to_string()),
+            expires_at: self
+                .expires_in
+                .map(|seconds| Utc::now() + chrono::Duration::seconds(seconds)),
         }
     }
 }
@@ -239,17 +149,27 @@ async fn request_token(
     provider: Provider,
     credentials: &Credentials,
 ) -> Result<TokenResponse, TokenError> {
-    let path = match provider {
-        Provider::Salesforce => "/services/oauth2/token",
-        Provider::Hubspot => "/oauth/v1/token",
-    };
-    let url = format!("{}{path}", credentials.base_url.trim_end_matches('/'));
     let form = [
         ("grant_type", "refresh_token"),
         ("client_id", credentials.client_id.as_str()),
         ("client_secret", credentials.client_secret.as_str()),
         ("refresh_token", credentials.refresh_token.as_str()),
     ];
+    token_grant(http, provider, &credentials.base_url, &form).await
+}
+
+/// One grant (`form`) against the provider's token endpoint at `base_url`.
+pub(crate) async fn token_grant(
+    http: &reqwest::Client,
+    provider: Provider,
+    base_url: &str,
+    form: &[(&str, &str)],
+) -> Result<TokenResponse, TokenError> {
+    let path = match provider {
+        Provider::Salesforce => "/services/oauth2/token",
+        Provider::Hubspot => "/oauth/v1/token",
+    };
+    let url = format!("{}{path}", base_url.trim_end_matches('/'));
 
     // The causes say why: refused, timed out, no such host.
     let unreachable = |e: reqwest::Error| TokenError::Unreachable {
@@ -258,7 +178,7 @@ async fn request_token(
     };
     let response = http
         .post(&url)
-        .form(&form)
+        .form(form)
         .send()
         .await
         .map_err(unreachable)?;

@@ -28,6 +28,7 @@ use crate::api::{self, AppState};
 use crate::config::{ConfigSet, Provider};
 use crate::pipeline::Pipeline;
 use crate::plugin::{PluginRuntime, RuntimeConfig, build_plugin};
+use crate::secrets::SecretKey;
 use crate::store::Store;
 use conduit_crm_sim::{Sim, hubspot, salesforce};
 
@@ -128,7 +129,8 @@ pub async fn run_demo(options: &DemoOptions) -> anyhow::Result<DemoReport> {
 
     // 4. The host, on SQLite in a temporary directory.
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
-    let store = Store::open_sqlite(&dir.path().join("conduit.db")).await?;
+    // The demo's store lives as long as the run: a key of its own will do.
+    let store = Store::open_sqlite(&dir.path().join("conduit.db"), SecretKey::ephemeral()).await?;
     let runtime = PluginRuntime::new(RuntimeConfig::default())?;
     let pipeline = Arc::new(Pipeline::new(configs, store, runtime).await?);
     let listener = tokio::net::TcpListener::bind(loopback)

@@ -8,11 +8,12 @@ use tokio::sync::RwLock;
 use tracing::{info, warn};
 
 use super::RecordError;
-use crate::auth::{Connection, Credentials};
+use crate::auth::{Connection, Identity};
 use crate::config::{CustomerConfig, Provider};
 use crate::crm::Crm;
 use crate::owner::OwnerDirectory;
 use crate::schema::OrgSchema;
+use crate::store::Store;
 
 /// One customer's CRM client and caches.
 pub struct CustomerRuntime {
@@ -26,11 +27,12 @@ pub struct CustomerRuntime {
 
 impl CustomerRuntime {
     /// State for `config`'s customer over its stored credentials.
-    pub fn new(config: &CustomerConfig, credentials: Credentials, http: reqwest::Client) -> Self {
-        let connection = Arc::new(Connection::new(
+    pub fn new(config: &CustomerConfig, store: Store, http: reqwest::Client) -> Self {
+        let connection = Arc::new(Connection::stored(
             &config.customer,
+            Identity::Org,
             config.provider,
-            credentials,
+            store,
             http.clone(),
         ));
         Self {

@@ -30,7 +30,7 @@ use crate::auth::Credentials;
 use crate::config::{ConfigSet, CustomerConfig, Provider};
 use crate::plugin::{Plugin, PluginRuntime};
 use crate::record::{Fields, Operation};
-use crate::store::{Store, StoredPlugin};
+use crate::store::{Grant, ORG, Store, StoredPlugin};
 
 /// One write intent as the agent sends it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -169,9 +169,8 @@ impl Pipeline {
     ) -> anyhow::Result<()> {
         let credentials = crate::auth::verify(&self.http, provider, credentials).await?;
 
-        let value = serde_json::to_value(&credentials)?;
         self.store
-            .put_connection(customer, &provider.to_string(), &value)
+            .put_grant(&Grant::org(customer, &provider.to_string(), credentials))
             .await?;
         self.customers.lock().await.remove(customer);
         Ok(())
@@ -187,24 +186,21 @@ impl Pipeline {
         if let Some(runtime) = customers.get(&config.customer) {
             return Ok(runtime.clone());
         }
-        let stored = self.store.connection(&config.customer).await.map_err(|e| {
+        let stored = self.store.grant(&config.customer, ORG).await.map_err(|e| {
             RecordError::input("store_unavailable", format!("{e:#}"), None).retryable()
         })?;
-        let Some((_, credentials)) = stored else {
+        if stored.is_none() {
             return Err(RecordError::input(
                 "not_connected",
                 format!("customer `{}` has no CRM connection yet", config.customer),
                 None,
             ));
-        };
-        let credentials: Credentials = serde_json::from_value(credentials).map_err(|e| {
-            RecordError::input(
-                "bad_connection",
-                format!("stored connection unreadable: {e}"),
-                None,
-            )
-        })?;
-        let runtime = Arc::new(CustomerRuntime::new(config, credentials, self.http.clone()));
+        }
+        let runtime = Arc::new(CustomerRuntime::new(
+            config,
+            self.store.clone(),
+            self.http.clone(),
+        ));
         customers.insert(config.customer.clone(), runtime.clone());
         Ok(runtime)
     }

@@ -145,15 +145,16 @@ impl Store {
         &self,
         customer: &str,
     ) -> anyhow::Result<Option<ConnectionState>> {
-        let row =
-            sqlx::query("SELECT provider, status, updated_at FROM connections WHERE customer = ?")
-                .bind(customer)
-                .fetch_optional(&self.pool)
-                .await
-                .context("reading a connection's state")?;
+        let row = sqlx::query(
+            "SELECT provider, state, updated_at FROM grants WHERE customer = ? AND subject = ''",
+        )
+        .bind(customer)
+        .fetch_optional(&self.pool)
+        .await
+        .context("reading a connection's state")?;
         Ok(row.map(|r| ConnectionState {
             provider: r.get("provider"),
-            status: r.get("status"),
+            status: r.get("state"),
             updated_at: r.get("updated_at"),
         }))
     }

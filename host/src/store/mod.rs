@@ -16,10 +16,15 @@ use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
+use crate::secrets::SecretKey;
+
+mod grants;
+
 pub use dashboard::{
     ConnectionState, ErrorGroup, LatestWrite, ObjectCounts, SeriesPoint, SkipCount, Totals,
     WriteStats,
 };
+pub use grants::{Grant, GrantSecrets, GrantState, GrantSummary, ORG, StoredAccess};
 
 /// Rows per multi-row statement: 12 columns each stays far below SQLite's
 /// limit on bound parameters.
@@ -123,12 +128,14 @@ pub struct StoredPlugin {
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    key: SecretKey,
 }
 
 impl Store {
-    /// Opens (creating if needed) the SQLite database at `path` and brings
-    /// its schema up to date.
-    pub async fn open_sqlite(path: &std::path::Path) -> anyhow::Result<Self> {
+    /// Opens (creating if needed) the SQLite database at `path`, brings its
+    /// schema up to date, and seals any connection an older version kept in
+    /// the clear with `key`.
+    pub async fn open_sqlite(path: &std::path::Path, key: SecretKey) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
             .with_context(|| format!("bad database path {}", path.display()))?
             .create_if_missing(true)
@@ -146,7 +153,33 @@ impl Store {
             .run(&pool)
             .await
             .context("migrating the database")?;
-        Ok(Self { pool })
+        let store = Self { pool, key };
+        store.seal_legacy_connections().await?;
+        Ok(store)
+    }
+
+    /// Moves connections from the old clear-text table into sealed grants.
+    async fn seal_legacy_connections(&self) -> anyhow::Result<()> {
+        let rows = sqlx::query("SELECT customer, provider, credentials FROM connections")
+            .fetch_all(&self.pool)
+            .await
+            .context("reading old connections")?;
+        for row in rows {
+            let customer: String = row.get("customer");
+            let credentials: crate::auth::Credentials =
+                serde_json::from_str(&row.get::<String, _>("credentials"))
+                    .with_context(|| format!("reading the old connection of `{customer}`"))?;
+            let provider: String = row.get("provider");
+            self.put_grant(&Grant::org(&customer, &provider, credentials))
+                .await?;
+            sqlx::query("DELETE FROM connections WHERE customer = ?")
+                .bind(&customer)
+                .execute(&self.pool)
+                .await
+                .context("removing an old connection")?;
+            tracing::info!(customer, "connection sealed with the secret key");
+        }
+        Ok(())
     }
 
     /// Claims a batch's idempotency keys, each with the fingerprint of the
@@ -382,44 +415,6 @@ impl Store {
                 created_at: r.get("created_at"),
             })
             .collect())
-    }
-
-    /// Saves a customer's connection credentials.
-    // FIXME(#5): credentials are stored in clear; they move to encryption at
-    // rest with a key from the environment when connections are built out.
-    pub async fn put_connection(
-        &self,
-        customer: &str,
-        provider: &str,
-        credentials: &serde_json::Value,
-    ) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT INTO connections (customer, provider, credentials, status, updated_at) \
-             VALUES (?, ?, ?, 'active', ?) ON CONFLICT (customer) DO UPDATE SET \
-             provider = excluded.provider, credentials = excluded.credentials, \
-             status = 'active', updated_at = excluded.updated_at",
-        )
-        .bind(customer)
-        .bind(provider)
-        .bind(credentials.to_string())
-        .bind(now())
-        .execute(&self.pool)
-        .await
-        .context("saving a connection")?;
-        Ok(())
-    }
-
-    /// A customer's connection: provider and credentials.
-    pub async fn connection(
-        &self,
-        customer: &str,
-    ) -> anyhow::Result<Option<(String, serde_json::Value)>> {
-        let row = sqlx::query("SELECT provider, credentials FROM connections WHERE customer = ?")
-            .bind(customer)
-            .fetch_optional(&self.pool)
-            .await
-            .context("reading a connection")?;
-        Ok(row.map(|r| (r.get("provider"), json_column(r.get("credentials")))))
     }
 
     /// Saves an uploaded plugin.

@@ -1,0 +1,285 @@
+//! One identity's connection to a customer's CRM: the org-wide integration
+//! user or one rep, with its current access token.
+//!
+//! Tokens live in the store, sealed, so that every replica uses the same
+//! one. A refresh is leased in the store: one caller in one replica
+//! refreshes, stores a rotated refresh token before the new access token is
+//! used, and the others wait and read what it stored. A refresh the CRM
+//! refuses marks the connection `needs_reauth` instead of retrying forever.
+
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+use tracing::{debug, info, warn};
+
+use super::{AccessToken, TokenError, token_grant};
+use crate::config::Provider;
+use crate::crm::CrmError;
+use crate::store::{GrantSecrets, GrantState, ORG, Store, StoredAccess};
+
+/// How long a refresh may hold its lease before another caller may take it.
+const LEASE: chrono::Duration = chrono::Duration::seconds(30);
+
+/// How long a caller waits for another's refresh before giving up.
+const WAIT: Duration = Duration::from_secs(15);
+
+/// How often a waiting caller looks at the store.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Whose connection this is, for errors and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// The org-wide integration user.
+    Org,
+    /// A rep, by email in lowercase.
+    Rep(String),
+}
+
+impl Identity {
+    /// The store's subject for this identity.
+    pub fn subject(&self) -> &str {
+        match self {
+            Identity::Org => ORG,
+            Identity::Rep(email) => email,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Identity::Org => "the org-wide connection".into(),
+            Identity::Rep(email) => format!("the connection of rep `{email}`"),
+        }
+    }
+}
+
+/// One identity's connection, its token cached here and kept in the store.
+pub struct Connection {
+    customer: String,
+    identity: Identity,
+    provider: Provider,
+    store: Store,
+    token: Mutex<Option<AccessToken>>,
+    http: reqwest::Client,
+}
+
+impl Connection {
+    /// The stored connection of `identity`; tokens come on first use.
+    pub fn stored(
+        customer: &str,
+        identity: Identity,
+        provider: Provider,
+        store: Store,
+        http: reqwest::Client,
+    ) -> Self {
+        Self {
+            customer: customer.to_owned(),
+            identity,
+            provider,
+            store,
+            token: Mutex::new(None),
+            http,
+        }
+    }
+
+    /// Whose connection this is.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The customer this connection belongs to.
+    pub fn customer(&self) -> &str {
+        &self.customer
+    }
+
+    /// The CRM it connects to.
+    pub fn provider(&self) -> Provider {
+        self.provider
+    }
+
+    /// The current token: the cached one unless it is about to expire, else
+    /// the stored one, else a fresh one.
+    pub async fn token(&self) -> Result<AccessToken, CrmError> {
+        let mut token = self.token.lock().await;
+        if let Some(current) = token.as_ref()
+            && !current.expiring()
+        {
+            return Ok(current.clone());
+        }
+        let fresh = self.obtain(None).await?;
+        *token = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// A token other than `rejected`, which the CRM just refused: another
+    /// caller's newer one if there is one, else a fresh one.
+    pub async fn refresh_after_rejection(
+        &self,
+        rejected: &AccessToken,
+    ) -> Result<AccessToken, CrmError> {
+        let mut token = self.token.lock().await;
+        if let Some(current) = token.as_ref()
+            && current.value != rejected.value
+            && !current.expiring()
+        {
+            return Ok(current.clone());
+        }
+        let fresh = self.obtain(Some(&rejected.value)).await?;
+        *token = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// A usable stored token, or a refresh under the store's lease, or the
+    /// token another caller stored while this one waited.
+    async fn obtain(&self, rejected: Option<&str>) -> Result<AccessToken, CrmError> {
+        let subject = self.identity.subject();
+        let started = std::time::Instant::now();
+        loop {
+            let grant = self
+                .store
+                .grant(&self.customer, subject)
+                .await
+                .map_err(|e| CrmError::connection(format!("reading the connection: {e:#}")))?
+                .ok_or_else(|| self.not_connected())?;
+            if grant.state == GrantState::NeedsReauth {
+                let reason = grant.reason.unwrap_or_default();
+                return Err(self.needs_reauth(&reason));
+            }
+            if let Some(access) = grant.access.filter(|a| Some(a.value.as_str()) != rejected) {
+                let token = AccessToken {
+                    value: access.value,
+                    api_base: access.api_base,
+                    expires_at: access.expires_at,
+                };
+                if !token.expiring() {
+                    return Ok(token);
+                }
+            }
+
+            let leased = self
+                .store
+                .lease_refresh(&self.customer, subject, LEASE)
+                .await
+                .map_err(|e| CrmError::connection(format!("leasing the refresh: {e:#}")))?;
+            if leased {
+                return self
+                    .refresh(grant.base_url, grant.client_id, grant.secrets)
+                    .await;
+            }
+            if started.elapsed() > WAIT {
+                return Err(CrmError::connection(format!(
+                    "{} is being refreshed elsewhere and no new token appeared within {}s",
+                    self.identity.describe(),
+                    WAIT.as_secs()
+                )));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Refreshes under the lease and stores the outcome: a new token (and a
+    /// rotated refresh token) or the connection marked `needs_reauth`.
+    async fn refresh(
+        &self,
+        base_url: String,
+        client_id: String,
+        mut secrets: GrantSecrets,
+    ) -> Result<AccessToken, CrmError> {
+        let subject = self.identity.subject();
+        debug!(customer = %self.customer, provider = %self.provider, "refreshing access token");
+        let Some(refresh_token) = secrets.refresh_token.clone() else {
+            return Err(self.needs_reauth("no refresh token is stored"));
+        };
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("client_id", client_id.as_str()),
+            ("client_secret", secrets.client_secret.as_str()),
+            ("refresh_token", refresh_token.as_str()),
+        ];
+        let answer = token_grant(&self.http, self.provider, &base_url, &form).await;
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(TokenError::Refused { status, reason, .. }) => {
+                info!(
+                    customer = %self.customer,
+                    provider = %self.provider,
+                    status,
+                    error.type = "token_refresh_refused",
+                    "token refresh refused; connection needs authorising again"
+                );
+                if let Err(e) = self
+                    .store
+                    .mark_needs_reauth(&self.customer, subject, &reason)
+                    .await
+                {
+                    warn!(customer = %self.customer, error = %format!("{e:#}"), "not marked");
+                }
+                return Err(self.needs_reauth(&reason));
+            }
+            Err(other) => {
+                // The lease lapses on its own; the next caller tries again.
+                return Err(match other {
+                    TokenError::Unexpected { .. } => CrmError::protocol(other.to_string()),
+                    _ => CrmError::connection(other.to_string()),
+                });
+            }
+        };
+
+        // A rotated refresh token replaces the old one in the store before
+        // the new access token is used: the old one no longer works.
+        let token = answer.access(self.provider, &base_url);
+        if let Some(rotated) = answer.refresh_token {
+            secrets.refresh_token = Some(rotated);
+        }
+        let stored = StoredAccess {
+            value: token.value.clone(),
+            api_base: token.api_base.clone(),
+            expires_at: token.expires_at,
+        };
+        self.store
+            .store_refresh(&self.customer, subject, &secrets, &stored)
+            .await
+            .map_err(|e| CrmError::connection(format!("storing the refreshed token: {e:#}")))?;
+        Ok(token)
+    }
+
+    fn not_connected(&self) -> CrmError {
+        let (code, message) = match &self.identity {
+            Identity::Org => (
+                "not_connected",
+                format!("customer `{}` has no CRM connection yet", self.customer),
+            ),
+            Identity::Rep(email) => (
+                "rep_not_connected",
+                format!(
+                    "rep `{email}` has not connected their {} account for customer `{}`",
+                    self.provider, self.customer
+                ),
+            ),
+        };
+        CrmError {
+            status: None,
+            code: code.into(),
+            message,
+            fields: Vec::new(),
+            retryable: false,
+        }
+    }
+
+    fn needs_reauth(&self, reason: &str) -> CrmError {
+        let code = match self.identity {
+            Identity::Org => "needs_reauth",
+            Identity::Rep(_) => "rep_needs_reauth",
+        };
+        CrmError {
+            status: None,
+            code: code.into(),
+            message: format!(
+                "{} refused to refresh {} ({reason}); it must be authorised again",
+                self.provider,
+                self.identity.describe()
+            ),
+            fields: Vec::new(),
+            retryable: false,
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Connections against the simulators: tokens sealed in the store and
+//! shared, one refresh at a time across every holder of a connection, and a
+//! refused refresh marking the connection for authorisation again.
+
+use std::sync::Arc;
+
+use conduit_crm_sim::salesforce;
+use conduit_host::auth::{Connection, Credentials, Identity};
+use conduit_host::config::Provider;
+use conduit_host::secrets::SecretKey;
+use conduit_host::store::{Grant, GrantState, Store};
+
+/// Token requests the simulator has answered.
+fn token_requests(sim: &conduit_crm_sim::Sim<salesforce::Org>) -> usize {
+    sim.org
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/services/oauth2/token"))
+        .count()
+}
+
+async fn org_grant(
+    store: &Store,
+    sim: &conduit_crm_sim::Sim<salesforce::Org>,
+    refresh_token: &str,
+) -> anyhow::Result<()> {
+    let oauth = sim.org.oauth_client();
+    let credentials = Credentials {
+        base_url: sim.base_url.clone(),
+        client_id: oauth.client_id,
+        client_secret: oauth.client_secret,
+        refresh_token: refresh_token.to_owned(),
+    };
+    store
+        .put_grant(&Grant::org("acme", "salesforce", credentials))
+        .await
+}
+
+#[tokio::test]
+async fn twenty_holders_of_an_expired_connection_refresh_it_once() -> anyhow::Result<()> {
+    let sim = salesforce::serve(salesforce::Profile::default(), "127.0.0.1:0".parse()?).await?;
+    let dir = tempfile::tempdir()?;
+    let key = SecretKey::ephemeral();
+    let store = Store::open_sqlite(&dir.path().join("conduit.db"), key).await?;
+    org_grant(&store, &sim, &sim.org.oauth_client().refresh_token).await?;
+    let http = reqwest::Client::new();
+
+    // Twenty separate connection objects, as twenty replicas would hold.
+    let holders: Vec<Arc<Connection>> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            let identity = Identity::Org;
+            Arc::new(Connection::stored(
+                "acme",
+                identity,
+                Provider::Salesforce,
+                store,
+                http.clone(),
+            ))
+        })
+        .collect();
+    let first = holders[0].token().await?;
+    assert_eq!(token_requests(&sim), 1);
+
+    // The session expires; every holder is refused at once.
+    sim.org.expire_sessions();
+    let tasks: Vec<_> = holders
+        .iter()
+        .map(|holder| {
+            let holder = holder.clone();
+            let rejected = first.clone();
+            tokio::spawn(async move { holder.refresh_after_rejection(&rejected).await })
+        })
+        .collect();
+    let mut values = Vec::new();
+    for task in tasks {
+        values.push(task.await??.value);
+    }
+
+    assert_eq!(token_requests(&sim), 2, "one refresh for all twenty");
+    values.dedup();
+    assert_eq!(values.len(), 1, "every holder uses the one new token");
+    assert_ne!(values[0], first.value);
+
+    // The token is stored sealed: the database file never holds it.
+    let bytes = std::fs::read(dir.path().join("conduit.db"))?;
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        !text.contains(&values[0]),
+        "the access token is sealed at rest"
+    );
+    let refresh = sim.org.oauth_client().refresh_token;
+    assert!(
+        !text.contains(&refresh),
+        "the refresh token is sealed at rest"
+    );
+    sim.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_refused_refresh_marks_the_connection_and_says_whose_it_is() -> anyhow::Result<()> {
+    let sim = salesforce::serve(salesforce::Profile::default(), "127.0.0.1:0".parse()?).await?;
+    let dir = tempfile::tempdir()?;
+    let store = Store::open_sqlite(&dir.path().join("conduit.db"), SecretKey::ephemeral()).await?;
+    org_grant(&store, &sim, "a-refresh-token-the-org-revoked").await?;
+    let http = reqwest::Client::new();
+    let connection = Connection::stored(
+        "acme",
+        Identity::Org,
+        Provider::Salesforce,
+        store.clone(),
+        http,
+    );
+
+    let refused = connection
+        .token()
+        .await
+        .expect_err("the CRM refuses the grant");
+    assert_eq!(refused.code, "needs_reauth");
+    assert!(
+        refused.message.contains("the org-wide connection"),
+        "{}",
+        refused.message
+    );
+    let grants = store.grants("acme").await?;
+    assert_eq!(grants[0].state, GrantState::NeedsReauth);
+    assert!(grants[0].reason.is_some());
+
+    // Marked, it is not tried again until someone authorises it.
+    let before = token_requests(&sim);
+    let again = connection.token().await.expect_err("still refused");
+    assert_eq!(again.code, "needs_reauth");
+    assert_eq!(token_requests(&sim), before);
+    sim.shutdown().await;
+    Ok(())
+}
