@@ -12,6 +12,7 @@ mod health;
 mod input;
 mod observe;
 mod problem;
+mod reps;
 mod requests;
 mod routes;
 
@@ -71,6 +72,7 @@ fn api(state: AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(dashboard::page))
         .routes(routes!(dashboard::script))
         .routes(routes!(dashboard::style))
+        .routes(routes!(reps::callback))
         .nest("/v1", v1)
 }
 

@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 
 use super::input::{self, ApiPath};
 use super::problem::Wire;
-use super::{AppState, Problem, dashboard, docs, observe, requests};
+use super::{AppState, Problem, dashboard, docs, observe, reps, requests};
 use crate::auth::TokenError;
 use crate::config::{CustomerConfig, check_schema};
 use crate::crm::CrmError;
@@ -43,6 +43,9 @@ pub(super) fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(audit))
         .routes(routes!(dashboard::data))
         .routes(routes!(upload_plugin).layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES)))
+        .routes(routes!(reps::list))
+        .routes(routes!(reps::authorize))
+        .routes(routes!(reps::disconnect))
 }
 
 /// A batch's per-status counts.
@@ -439,7 +442,7 @@ pub(super) fn unknown_customer(customer: &str) -> Problem {
     )
 }
 
-fn record_problem(e: RecordError) -> Problem {
+pub(super) fn record_problem(e: RecordError) -> Problem {
     let status = if e.retryable {
         StatusCode::BAD_GATEWAY
     } else {

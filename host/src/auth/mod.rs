@@ -94,6 +94,36 @@ impl TokenResponse {
     }
 }
 
+/// The page a rep opens to grant the org's app access as themselves; the
+/// CRM sends them back to `redirect_uri` with a code and `state`.
+pub fn authorize_url(
+    provider: Provider,
+    base_url: &str,
+    client_id: &str,
+    redirect_uri: &str,
+    state: &str,
+    login_hint: &str,
+) -> String {
+    let base = base_url.trim_end_matches('/');
+    let (path, extra) = match provider {
+        Provider::Salesforce => ("/services/oauth2/authorize", ("response_type", "code")),
+        Provider::Hubspot => ("/oauth/authorize", ("scope", HUBSPOT_SCOPES)),
+    };
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair(extra.0, extra.1)
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", redirect_uri)
+        .append_pair("state", state)
+        .append_pair("login_hint", login_hint)
+        .finish();
+    format!("{base}{path}?{query}")
+}
+
+/// What a rep's HubSpot grant must allow: reading and writing the objects
+/// conduit writes.
+const HUBSPOT_SCOPES: &str = "crm.objects.contacts.write crm.objects.companies.write \
+                              crm.objects.deals.write crm.objects.owners.read";
+
 /// Why the token endpoint gave no access token.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {

@@ -189,6 +189,68 @@ pub struct CustomerFile {
     pub entities: BTreeMap<String, CustomerEntityFile>,
     /// The customer's mapping plugin, pinned to a version.
     pub plugin: Option<PluginFile>,
+    /// Which connection writes each kind of operation.
+    #[serde(default)]
+    pub connections: ConnectionsFile,
+}
+
+/// Whose connection writes: the org-wide integration user or the rep the
+/// agent acts for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Writer {
+    /// The org-wide connection.
+    #[default]
+    Org,
+    /// The connection of the rep in `acting_for`.
+    Rep,
+}
+
+/// What to do when the rep's connection is wanted and the rep has none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RepMissing {
+    /// Write with the org-wide connection; a created record still gets the
+    /// rep as owner, set explicitly.
+    #[default]
+    OrgWithOwner,
+    /// Fail the record, saying the rep has not connected.
+    Fail,
+}
+
+/// How a rep's connection is made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RepAuth {
+    /// The rep's own OAuth grant, made through the authorization-code flow.
+    #[default]
+    Oauth,
+    /// Salesforce's JWT bearer flow: the org's connected app acts as the
+    /// rep, who is pre-authorised for it, without a grant of the rep's own.
+    Jwt,
+}
+
+/// `connections:` in a customer file: which connection writes what.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionsFile {
+    /// Creating records.
+    pub create_record: Option<Writer>,
+    /// Updating records, other than their stage.
+    pub update_record: Option<Writer>,
+    /// Updates that change a status field (one with `values` or `plugin`).
+    pub update_stage: Option<Writer>,
+    /// Writing activities (Salesforce Task and Event, HubSpot engagements).
+    pub log_activity: Option<Writer>,
+    /// When the rep has not connected.
+    #[serde(default)]
+    pub rep_missing: RepMissing,
+    /// How reps connect.
+    #[serde(default)]
+    pub rep_auth: RepAuth,
+    /// Let Salesforce's lead and case assignment rules run on writes.
+    #[serde(default)]
+    pub assignment_rules: bool,
 }
 
 /// One entity's overrides in a customer file.

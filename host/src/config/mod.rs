@@ -28,8 +28,9 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 pub use files::{
-    CustomerEntityFile, CustomerFile, EntityFile, FieldEntry, FieldFile, IntegrationFile,
-    ObjectFile, OwnerFile, PluginFile, PolicyPair, Provider, UnknownRep,
+    ConnectionsFile, CustomerEntityFile, CustomerFile, EntityFile, FieldEntry, FieldFile,
+    IntegrationFile, ObjectFile, OwnerFile, PluginFile, PolicyPair, Provider, RepAuth,
+    RepMissing, UnknownRep, Writer,
 };
 pub use resolve::{CustomerConfig, EntityMapping, FieldMapping, PluginRef};
 pub use schema_check::{SchemaProblem, check as check_schema};

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::ConfigError;
 use super::files::{
-    CustomerFile, FieldFile, IntegrationFile, ObjectFile, OwnerFile, PolicyPair, Provider,
+    ConnectionsFile, CustomerFile, FieldFile, IntegrationFile, ObjectFile, OwnerFile, PolicyPair, Provider,
 };
 use crate::export::{Policy, PolicyRule};
 use crate::record::Value;
@@ -20,6 +20,8 @@ pub struct CustomerConfig {
     pub provider: Provider,
     /// The zone whose calendar days date fields take.
     pub time_zone: chrono_tz::Tz,
+    /// Which connection writes what.
+    pub connections: ConnectionsFile,
     /// Agent entity to CRM object mapping.
     pub entities: BTreeMap<String, EntityMapping>,
     /// The customer's plugin, if any.
@@ -350,6 +352,7 @@ pub(super) fn resolve(
         customer: customer.customer.clone(),
         provider: customer.crm,
         time_zone,
+        connections: customer.connections,
         entities,
         plugin,
         source: path.to_owned(),

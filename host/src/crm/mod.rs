@@ -51,12 +51,38 @@ pub enum Crm {
 }
 
 impl Crm {
-    /// A client for `provider` over `connection`.
+    /// A client for `provider` over `connection`. Salesforce's lead and
+    /// case assignment rules stay off: they would replace the owner the
+    /// host sets with whoever the rule picks.
     pub fn new(provider: Provider, http: reqwest::Client, connection: Arc<Connection>) -> Self {
+        Self::with_assignment_rules(provider, http, connection, false)
+    }
+
+    /// A client that lets Salesforce's assignment rules run when
+    /// `assignment_rules` is true, as a customer's config may choose.
+    pub fn with_assignment_rules(
+        provider: Provider,
+        http: reqwest::Client,
+        connection: Arc<Connection>,
+        assignment_rules: bool,
+    ) -> Self {
         let transport = Transport::new(http, connection);
         match provider {
-            Provider::Salesforce => Crm::Salesforce(SalesforceClient::new(transport)),
+            Provider::Salesforce if assignment_rules => {
+                Crm::Salesforce(SalesforceClient::new(transport))
+            }
+            Provider::Salesforce => Crm::Salesforce(SalesforceClient::new(
+                transport.with_header("sforce-auto-assign", "FALSE"),
+            )),
             Provider::Hubspot => Crm::Hubspot(HubspotClient::new(transport)),
+        }
+    }
+
+    /// The connection this client writes with.
+    pub fn connection(&self) -> &Connection {
+        match self {
+            Crm::Salesforce(c) => c.transport().connection(),
+            Crm::Hubspot(c) => c.transport().connection(),
         }
     }
 

@@ -1,10 +1,11 @@
 //! A customer's live state: its CRM client, discovered schema and owner
 //! directory.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::RwLock;
+use tokio::sync::{Mutex, RwLock};
 use tracing::{info, warn};
 
 use super::RecordError;
@@ -13,34 +14,107 @@ use crate::config::{CustomerConfig, Provider};
 use crate::crm::Crm;
 use crate::owner::OwnerDirectory;
 use crate::schema::OrgSchema;
-use crate::store::Store;
+use crate::store::{GrantState, Store};
 
 /// One customer's CRM client and caches.
 pub struct CustomerRuntime {
     customer: String,
-    /// The CRM client.
-    pub crm: Crm,
+    /// The CRM client on the org-wide connection: reads, and the writes the
+    /// config gives the integration user.
+    pub crm: Arc<Crm>,
     /// Rep email to owner id.
     pub owners: OwnerDirectory,
     schema: RwLock<(Arc<OrgSchema>, Option<DateTime<Utc>>)>,
+    /// Clients on reps' connections, by email, built on first use.
+    reps: Mutex<HashMap<String, Arc<Crm>>>,
+    store: Store,
+    http: reqwest::Client,
 }
 
 impl CustomerRuntime {
-    /// State for `config`'s customer over its stored credentials.
+    /// State for `config`'s customer over its stored connections.
     pub fn new(config: &CustomerConfig, store: Store, http: reqwest::Client) -> Self {
         let connection = Arc::new(Connection::stored(
             &config.customer,
             Identity::Org,
             config.provider,
-            store,
+            store.clone(),
             http.clone(),
         ));
+        let rules = config.connections.assignment_rules;
         Self {
             customer: config.customer.clone(),
-            crm: Crm::new(config.provider, http, connection),
+            crm: Arc::new(Crm::with_assignment_rules(
+                config.provider,
+                http.clone(),
+                connection,
+                rules,
+            )),
             owners: OwnerDirectory::default(),
             schema: RwLock::new((Arc::new(OrgSchema::default()), None)),
+            reps: Mutex::new(HashMap::new()),
+            store,
+            http,
         }
+    }
+
+    /// The client on `email`'s connection: none when the rep has not
+    /// connected; an error when the connection needs authorising again.
+    pub async fn rep(
+        &self,
+        config: &CustomerConfig,
+        email: &str,
+    ) -> Result<Option<Arc<Crm>>, RecordError> {
+        let mut reps = self.reps.lock().await;
+        if let Some(crm) = reps.get(email) {
+            return Ok(Some(crm.clone()));
+        }
+        let grant = self
+            .store
+            .grant(&self.customer, email)
+            .await
+            .map_err(|e| RecordError::input("store_unavailable", format!("{e:#}"), None))?;
+        let Some(grant) = grant else { return Ok(None) };
+        if grant.state == GrantState::NeedsReauth {
+            return Err(RecordError::input(
+                "rep_needs_reauth",
+                format!(
+                    "the connection of rep `{email}` must be authorised again: {}",
+                    grant.reason.unwrap_or_default()
+                ),
+                Some("acting_for".into()),
+            ));
+        }
+        let connection = Arc::new(Connection::stored(
+            &self.customer,
+            Identity::Rep(email.to_owned()),
+            config.provider,
+            self.store.clone(),
+            self.http.clone(),
+        ));
+        let crm = Arc::new(Crm::with_assignment_rules(
+            config.provider,
+            self.http.clone(),
+            connection,
+            config.connections.assignment_rules,
+        ));
+        reps.insert(email.to_owned(), crm.clone());
+        Ok(Some(crm))
+    }
+
+    /// The client that writes a record: the org-wide one, or for a rep
+    /// `writer` the one [`rep`](Self::rep) built; none if it was forgotten
+    /// since, never another identity's.
+    pub async fn writer(&self, writer: Option<&String>) -> Option<Arc<Crm>> {
+        match writer {
+            Some(email) => self.reps.lock().await.get(email).cloned(),
+            None => Some(self.crm.clone()),
+        }
+    }
+
+    /// Forgets the client on `email`'s connection, after it was replaced.
+    pub async fn forget_rep(&self, email: &str) {
+        self.reps.lock().await.remove(email);
     }
 
     /// The customer's schema, discovering any of `objects` not read yet.

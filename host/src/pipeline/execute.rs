@@ -15,6 +15,7 @@ use super::planning::plan_all;
 use super::prepare::{Prepared, prepare_all};
 use super::result::Link;
 use super::sending::send;
+use super::writers;
 use super::{Pipeline, RecordError, RecordResult, Status, WriteIntent};
 use crate::config::CustomerConfig;
 use crate::export::Plan;
@@ -27,6 +28,8 @@ pub(super) struct Work {
     pub plan: Option<Plan>,
     pub associations: Vec<(String, String)>,
     pub crm_id: Option<String>,
+    /// The rep whose connection writes the record; none for the org-wide one.
+    pub writer: Option<String>,
     pub status: Status,
     pub error: Option<RecordError>,
 }
@@ -40,6 +43,7 @@ impl Work {
             plan: None,
             associations: Vec::new(),
             crm_id: None,
+            writer: None,
             status: Status::Failed,
             error: None,
         }
@@ -171,6 +175,7 @@ async fn stages(
         };
         resolve_references(&runtime, &schema, batch, &mut level).await;
         plan_all(config, &runtime, &schema, &mut level).await;
+        writers::assign(config, &runtime, &mut level).await;
         if !dry_run {
             send(&runtime, &schema, &mut level).await;
         }

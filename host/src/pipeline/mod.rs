@@ -15,6 +15,7 @@ mod planning;
 mod prepare;
 mod result;
 mod sending;
+mod writers;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -30,7 +31,8 @@ use crate::auth::Credentials;
 use crate::config::{ConfigSet, CustomerConfig, Provider};
 use crate::plugin::{Plugin, PluginRuntime};
 use crate::record::{Fields, Operation};
-use crate::store::{Grant, ORG, Store, StoredPlugin};
+use crate::auth;
+use crate::store::{Grant, GrantSecrets, ORG, OAuthFlow, Store, StoredAccess, StoredPlugin};
 
 /// One write intent as the agent sends it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -174,6 +176,129 @@ impl Pipeline {
             .await?;
         self.customers.lock().await.remove(customer);
         Ok(())
+    }
+
+    /// Starts a rep's authorization-code flow: the URL the rep opens to
+    /// grant access, at the CRM of the customer's org-wide connection.
+    pub async fn authorize_rep(
+        &self,
+        config: &CustomerConfig,
+        email: &str,
+        redirect_uri: &str,
+    ) -> Result<String, RecordError> {
+        let org = self.org_grant(config).await?;
+        let state = hex::encode(rand::random::<[u8; 24]>());
+        let flow = OAuthFlow {
+            customer: config.customer.clone(),
+            subject: email.to_owned(),
+            redirect_uri: redirect_uri.to_owned(),
+        };
+        self.store
+            .put_oauth_state(&state, &flow)
+            .await
+            .map_err(|e| RecordError::input("store_unavailable", format!("{e:#}"), None))?;
+        Ok(auth::authorize_url(
+            config.provider,
+            &org.base_url,
+            &org.client_id,
+            redirect_uri,
+            &state,
+            email,
+        ))
+    }
+
+    /// Finishes an authorization-code flow: exchanges the code with the
+    /// org's app and stores the rep's connection. Returns the flow's
+    /// customer and rep.
+    pub async fn finish_rep_authorization(
+        &self,
+        state: &str,
+        code: &str,
+    ) -> Result<OAuthFlow, RecordError> {
+        let store_error = |e: anyhow::Error| {
+            RecordError::input("store_unavailable", format!("{e:#}"), None).retryable()
+        };
+        let flow = self
+            .store
+            .take_oauth_state(state)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| {
+                RecordError::input(
+                    "unknown_state",
+                    "this authorization link is unknown, used or older than ten minutes; \
+                     start again"
+                        .into(),
+                    Some("state".into()),
+                )
+            })?;
+        let config = self.config(&flow.customer).ok_or_else(|| {
+            RecordError::input("unknown_customer", "the customer is gone".into(), None)
+        })?;
+        let org = self.org_grant(&config).await?;
+
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("client_id", org.client_id.as_str()),
+            ("client_secret", org.secrets.client_secret.as_str()),
+            ("redirect_uri", flow.redirect_uri.as_str()),
+        ];
+        let answer = auth::token_grant(&self.http, config.provider, &org.base_url, &form)
+            .await
+            .map_err(|e| {
+                RecordError::input("authorization_refused", e.to_string(), Some("code".into()))
+            })?;
+        let access = answer.access(config.provider, &org.base_url);
+        let grant = Grant {
+            subject: flow.subject.clone(),
+            secrets: GrantSecrets {
+                client_secret: org.secrets.client_secret.clone(),
+                refresh_token: answer.refresh_token,
+                jwt_key: None,
+            },
+            access: Some(StoredAccess {
+                value: access.value,
+                api_base: access.api_base,
+                expires_at: access.expires_at,
+            }),
+            ..org
+        };
+        self.store.put_grant(&grant).await.map_err(store_error)?;
+        if let Some(runtime) = self.customers.lock().await.get(&flow.customer) {
+            runtime.forget_rep(&flow.subject).await;
+        }
+        info!(customer = %flow.customer, "rep connected");
+        Ok(flow)
+    }
+
+    /// Removes a rep's connection. True if there was one.
+    pub async fn disconnect_rep(&self, customer: &str, email: &str) -> anyhow::Result<bool> {
+        let removed = self.store.delete_grant(customer, email).await?;
+        if let Some(runtime) = self.customers.lock().await.get(customer) {
+            runtime.forget_rep(email).await;
+        }
+        Ok(removed)
+    }
+
+    /// The customer's org-wide connection, which reps' grants are made
+    /// through.
+    async fn org_grant(&self, config: &CustomerConfig) -> Result<Grant, RecordError> {
+        self.store
+            .grant(&config.customer, ORG)
+            .await
+            .map_err(|e| RecordError::input("store_unavailable", format!("{e:#}"), None))?
+            .ok_or_else(|| {
+                RecordError::input(
+                    "not_connected",
+                    format!(
+                        "customer `{}` has no org-wide connection, whose app reps connect \
+                         through",
+                        config.customer
+                    ),
+                    None,
+                )
+            })
     }
 
     /// The customer's runtime state (CRM client, schema, owners), built on

@@ -1,33 +1,41 @@
-//! Sending: creates and changing updates, batched per object, each answer
-//! matched back to its record.
+//! Sending: creates and changing updates, batched per object and per
+//! connection that writes them, each answer matched back to its record.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::execute::Work;
 use super::{CustomerRuntime, RecordError, Status};
-use crate::crm::NewRecord;
+use crate::crm::{Crm, NewRecord};
 use crate::export::Plan;
 use crate::record::{Fields, Value};
 use crate::schema::{ObjectSchema, OrgSchema, read_value};
 
-/// Sends creates and changing updates, batched per object.
+/// Records sent together: one object, one writer.
+type Group = (String, Option<String>);
+
+/// Sends creates and changing updates, batched per object and per
+/// connection that writes them.
 pub(super) async fn send(runtime: &CustomerRuntime, schema: &OrgSchema, work: &mut [Work]) {
-    let mut creates: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    let mut updates: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let mut creates: BTreeMap<Group, Vec<usize>> = BTreeMap::new();
+    let mut updates: BTreeMap<Group, Vec<usize>> = BTreeMap::new();
     for (i, w) in work.iter_mut().enumerate().filter(|(_, w)| w.ok()) {
         let Some(plan) = &w.plan else { continue };
-        let object = w.prepared.write.object.clone();
+        let group = (w.prepared.write.object.clone(), w.writer.clone());
         if plan.creating {
-            creates.entry(object).or_default().push(i);
+            creates.entry(group).or_default().push(i);
         } else if plan.is_noop() {
             w.status = Status::Unchanged;
         } else {
-            updates.entry(object).or_default().push(i);
+            updates.entry(group).or_default().push(i);
         }
     }
 
-    for (object, indices) in creates {
+    for ((object, writer), indices) in creates {
         let Some(object_schema) = schema.objects.get(&object) else {
+            continue;
+        };
+        let Some(crm) = writer_or_fail(runtime, writer.as_ref(), work, &indices).await else {
             continue;
         };
         let records: Vec<NewRecord> = indices
@@ -37,10 +45,7 @@ pub(super) async fn send(runtime: &CustomerRuntime, schema: &OrgSchema, work: &m
                 associations: work[i].associations.clone(),
             })
             .collect();
-        let answers = runtime
-            .crm
-            .create_many(&object, object_schema, records)
-            .await;
+        let answers = crm.create_many(&object, object_schema, records).await;
         for (&i, answer) in indices.iter().zip(answers) {
             match answer {
                 Ok(id) => {
@@ -52,47 +57,77 @@ pub(super) async fn send(runtime: &CustomerRuntime, schema: &OrgSchema, work: &m
         }
     }
 
-    for (object, indices) in updates {
+    for ((object, writer), indices) in updates {
         let Some(object_schema) = schema.objects.get(&object) else {
             continue;
         };
-        // Fields moved back go in requests of their own, after the rest.
-        let mut plain = Vec::new();
-        let mut records: Vec<(String, Fields)> = Vec::new();
-        for &i in &indices {
-            let Some(plan) = &work[i].plan else { continue };
-            let mut payload = plan.payload();
-            payload.retain(|field, _| !plan.regressions().contains_key(field));
-            if payload.is_empty() {
-                work[i].status = Status::Updated;
-                continue;
-            }
-            plain.push(i);
-            records.push((work[i].crm_id.clone().unwrap_or_default(), payload));
-        }
-        let answers = runtime
-            .crm
-            .update_many(&object, object_schema, records)
-            .await;
-        for (&i, answer) in plain.iter().zip(answers) {
-            match answer {
-                Ok(()) => work[i].status = Status::Updated,
-                Err(e) => work[i].fail(RecordError::crm(e)),
-            }
-        }
+        let Some(crm) = writer_or_fail(runtime, writer.as_ref(), work, &indices).await else {
+            continue;
+        };
+        update(&crm, object_schema, work, &indices).await;
+    }
+}
 
-        for &i in &indices {
-            let regressions = match &work[i].plan {
-                Some(plan) if work[i].ok() => plan.regressions(),
-                _ => continue,
-            };
-            let id = work[i].crm_id.clone().unwrap_or_default();
-            for (field, value) in regressions {
-                let moved = move_back(runtime, object_schema, &id, &field, value).await;
-                if let Err(error) = moved {
-                    work[i].fail(error);
-                    break;
-                }
+/// The client of `writer`, or every record of the group failed when it is
+/// gone: a rep's connection replaced mid-batch is not swapped for another
+/// identity.
+async fn writer_or_fail(
+    runtime: &CustomerRuntime,
+    writer: Option<&String>,
+    work: &mut [Work],
+    indices: &[usize],
+) -> Option<Arc<Crm>> {
+    let crm = runtime.writer(writer).await;
+    if crm.is_none() {
+        for &i in indices {
+            work[i].fail(
+                RecordError::input(
+                    "connection_changed",
+                    "the rep's connection changed while the batch ran; send it again".into(),
+                    Some("acting_for".into()),
+                )
+                .retryable(),
+            );
+        }
+    }
+    crm
+}
+
+/// Sends one group's updates; fields moved back go in requests of their
+/// own, after the rest.
+async fn update(crm: &Crm, object_schema: &ObjectSchema, work: &mut [Work], indices: &[usize]) {
+    let object = object_schema.name.as_str();
+    let mut plain = Vec::new();
+    let mut records: Vec<(String, Fields)> = Vec::new();
+    for &i in indices {
+        let Some(plan) = &work[i].plan else { continue };
+        let mut payload = plan.payload();
+        payload.retain(|field, _| !plan.regressions().contains_key(field));
+        if payload.is_empty() {
+            work[i].status = Status::Updated;
+            continue;
+        }
+        plain.push(i);
+        records.push((work[i].crm_id.clone().unwrap_or_default(), payload));
+    }
+    let answers = crm.update_many(object, object_schema, records).await;
+    for (&i, answer) in plain.iter().zip(answers) {
+        match answer {
+            Ok(()) => work[i].status = Status::Updated,
+            Err(e) => work[i].fail(RecordError::crm(e)),
+        }
+    }
+
+    for &i in indices {
+        let regressions = match &work[i].plan {
+            Some(plan) if work[i].ok() => plan.regressions(),
+            _ => continue,
+        };
+        let id = work[i].crm_id.clone().unwrap_or_default();
+        for (field, value) in regressions {
+            if let Err(error) = move_back(crm, object_schema, &id, &field, value).await {
+                work[i].fail(error);
+                break;
             }
         }
     }
@@ -102,7 +137,7 @@ pub(super) async fn send(runtime: &CustomerRuntime, schema: &OrgSchema, work: &m
 /// the field is cleared, then set, in two ordered requests, and read back to
 /// confirm it holds the value.
 async fn move_back(
-    runtime: &CustomerRuntime,
+    crm: &Crm,
     schema: &ObjectSchema,
     id: &str,
     field: &str,
@@ -111,8 +146,7 @@ async fn move_back(
     let object = schema.name.as_str();
     for step in [Value::Null, value.clone()] {
         let fields = Fields::from([(field.to_owned(), step)]);
-        let answer = runtime
-            .crm
+        let answer = crm
             .update_many(object, schema, vec![(id.to_owned(), fields)])
             .await;
         if let Some(Err(e)) = answer.into_iter().next() {
@@ -120,8 +154,7 @@ async fn move_back(
         }
     }
 
-    let read = runtime
-        .crm
+    let read = crm
         .read(object, id, &[field.to_owned()])
         .await
         .map_err(RecordError::crm)?;

@@ -334,19 +334,17 @@ impl Store {
         Ok(deleted.rows_affected() > 0)
     }
 
-    /// Remembers the `state` of an authorization-code flow for ten minutes.
-    pub async fn put_oauth_state(
-        &self,
-        state: &str,
-        customer: &str,
-        subject: &str,
-    ) -> anyhow::Result<()> {
+    /// Remembers the `state` of an authorization-code flow for ten minutes,
+    /// with whom it is for and where the CRM sends the rep back.
+    pub async fn put_oauth_state(&self, state: &str, flow: &OAuthFlow) -> anyhow::Result<()> {
         sqlx::query(
-            "INSERT INTO oauth_states (state, customer, subject, expires_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO oauth_states (state, customer, subject, redirect_uri, expires_at) \
+             VALUES (?, ?, ?, ?, ?)",
         )
         .bind(state)
-        .bind(customer)
-        .bind(subject)
+        .bind(&flow.customer)
+        .bind(&flow.subject)
+        .bind(&flow.redirect_uri)
         .bind(timestamp(Utc::now() + Duration::minutes(10)))
         .execute(&self.pool)
         .await
@@ -354,18 +352,32 @@ impl Store {
         Ok(())
     }
 
-    /// The customer and subject a live `state` was issued for; a state is
-    /// used once.
-    pub async fn take_oauth_state(&self, state: &str) -> anyhow::Result<Option<(String, String)>> {
+    /// The flow a live `state` was issued for; a state is used once.
+    pub async fn take_oauth_state(&self, state: &str) -> anyhow::Result<Option<OAuthFlow>> {
         let row = sqlx::query(
             "DELETE FROM oauth_states WHERE state = ? AND expires_at > ? \
-             RETURNING customer, subject",
+             RETURNING customer, subject, redirect_uri",
         )
         .bind(state)
         .bind(now())
         .fetch_optional(&self.pool)
         .await
         .context("reading an authorization state")?;
-        Ok(row.map(|r| (r.get("customer"), r.get("subject"))))
+        Ok(row.map(|r| OAuthFlow {
+            customer: r.get("customer"),
+            subject: r.get("subject"),
+            redirect_uri: r.get("redirect_uri"),
+        }))
     }
+}
+
+/// An authorization-code flow in progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthFlow {
+    /// The customer.
+    pub customer: String,
+    /// The rep's email in lowercase.
+    pub subject: String,
+    /// Where the CRM sends the rep back with the code.
+    pub redirect_uri: String,
 }

@@ -24,7 +24,7 @@ pub use dashboard::{
     ConnectionState, ErrorGroup, LatestWrite, ObjectCounts, SeriesPoint, SkipCount, Totals,
     WriteStats,
 };
-pub use grants::{Grant, GrantSecrets, GrantState, GrantSummary, ORG, StoredAccess};
+pub use grants::{Grant, GrantSecrets, GrantState, GrantSummary, ORG, OAuthFlow, StoredAccess};
 
 /// Rows per multi-row statement: 12 columns each stays far below SQLite's
 /// limit on bound parameters.

@@ -35,6 +35,7 @@ pub struct Response {
 pub struct Transport {
     http: reqwest::Client,
     connection: Arc<Connection>,
+    headers: reqwest::header::HeaderMap,
     calls: AtomicU64,
 }
 
@@ -44,8 +45,23 @@ impl Transport {
         Self {
             http,
             connection,
+            headers: reqwest::header::HeaderMap::new(),
             calls: AtomicU64::new(0),
         }
+    }
+
+    /// The same transport, sending `name: value` with every request.
+    pub fn with_header(mut self, name: &'static str, value: &'static str) -> Self {
+        self.headers.insert(
+            reqwest::header::HeaderName::from_static(name),
+            reqwest::header::HeaderValue::from_static(value),
+        );
+        self
+    }
+
+    /// The connection requests are made with.
+    pub fn connection(&self) -> &Connection {
+        &self.connection
     }
 
     /// CRM API calls made so far, token refreshes excluded.
@@ -95,6 +111,7 @@ impl Transport {
                 .http
                 .request(method.clone(), &url)
                 .bearer_auth(&token.value)
+                .headers(self.headers.clone())
                 .query(query);
             if let Some(body) = body {
                 request = request.json(body);
