@@ -23,6 +23,7 @@
 
 pub mod hubspot;
 mod index;
+mod redirect;
 mod request_log;
 pub mod salesforce;
 mod server;

@@ -13,6 +13,9 @@ pub struct LoggedRequest {
     pub path: String,
     /// The status code the simulator answered with.
     pub status: u16,
+    /// Who the call ran as: the Salesforce user Id or HubSpot `userId` of its token; `None`
+    /// for calls without one (token requests, refused calls).
+    pub user: Option<String>,
 }
 
 /// Requests served so far; its own lock so logging never waits on the org's state.
@@ -23,12 +26,19 @@ pub(crate) struct RequestLog {
 
 impl RequestLog {
     /// Records one request and returns how many have been served, this one included.
-    pub(crate) fn record(&self, method: &str, path: &str, status: u16) -> u64 {
+    pub(crate) fn record(
+        &self,
+        method: &str,
+        path: &str,
+        status: u16,
+        user: Option<String>,
+    ) -> u64 {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.push(LoggedRequest {
             method: method.to_owned(),
             path: path.to_owned(),
             status,
+            user,
         });
         entries.len() as u64
     }

@@ -1,7 +1,10 @@
-//! A HubSpot CRM v3 simulator: OAuth refresh, properties and pipelines, objects with batch and
-//! search, v4 associations and owners, with HubSpot's validation errors.
+//! A HubSpot CRM v3 simulator: OAuth (authorize, code and refresh grants, revoke) and private
+//! app tokens, properties and pipelines, objects with batch and search, v4 associations and
+//! owners, with HubSpot's validation errors. Every token belongs to a user, and records record
+//! who created and last updated them (`hs_created_by_user_id`, `hs_updated_by_user_id`).
 
 mod lookup;
+mod oauth;
 mod objects;
 mod profile;
 mod properties;
@@ -9,16 +12,16 @@ mod properties;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use serde_json::{Map, Value, json};
 
 pub use crate::{LoggedRequest, OAuthClient, Sim};
@@ -64,7 +67,12 @@ pub(crate) struct PortalState {
     /// Record ids by unique property values, per object type.
     index: HashMap<String, ValueIndex<u64>>,
     owners: Vec<Owner>,
-    tokens: HashMap<String, Instant>,
+    tokens: oauth::Tokens,
+    /// The `userId` of the integration user, who holds the profile's refresh tokens and
+    /// the private app tokens; not an owner.
+    integration_user: u64,
+    /// The `userId` the call being served runs as; `None` for the Rust API.
+    actor: Option<u64>,
     clients: Vec<OAuthClient>,
     ttl: Duration,
     next_id: u64,
@@ -76,6 +84,9 @@ pub struct Org {
     state: Mutex<PortalState>,
     log: RequestLog,
 }
+
+/// The integration user's `userId`; owners' `userId`s start after it.
+const INTEGRATION_USER: u64 = 9_000_000;
 
 /// The object types the simulator has.
 pub(crate) const OBJECT_TYPES: [&str; 3] = ["companies", "contacts", "deals"];
@@ -120,10 +131,15 @@ pub async fn serve(profile: Profile, addr: SocketAddr) -> anyhow::Result<Sim<Org
             "/crm/v4/objects/{from}/{id}/associations/default/{to}/{to_id}",
             put(objects::associate_default),
         )
-        .route_layer(middleware::from_fn_with_state(org.clone(), require_token));
+        .route_layer(middleware::from_fn_with_state(
+            org.clone(),
+            oauth::require_token,
+        ));
     let router = Router::new()
         .merge(api)
-        .route("/oauth/v1/token", post(token))
+        .route("/oauth/authorize", get(oauth::authorize))
+        .route("/oauth/v1/token", post(oauth::token))
+        .route("/oauth/v1/refresh-tokens/{token}", delete(oauth::revoke))
         .route(
             "/__sim/requests",
             get(|State(org): State<Arc<Org>>| async move { Json(org.requests()) }),
@@ -143,7 +159,10 @@ async fn log_request(State(org): State<Arc<Org>>, request: Request, next: Next) 
         .unwrap_or_default();
     let response = next.run(request).await;
     if !path.starts_with("/__sim/") {
-        org.log.record(&method, &path, response.status().as_u16());
+        let user = response.extensions().get::<oauth::Caller>();
+        let user = user.map(|c| c.0.to_string());
+        org.log
+            .record(&method, &path, response.status().as_u16(), user);
     }
     response
 }
@@ -163,79 +182,6 @@ pub(crate) fn error(
         body.extend(extra);
     }
     (status, Json(body)).into_response()
-}
-
-async fn require_token(State(org): State<Arc<Org>>, request: Request, next: Next) -> Response {
-    let token = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::to_owned);
-    let expiry = token.and_then(|t| org.with_state(|s| s.tokens.get(&t).copied()));
-    match expiry {
-        Some(expiry) if expiry > Instant::now() => next.run(request).await,
-        Some(_) => error(
-            StatusCode::UNAUTHORIZED,
-            "EXPIRED_AUTHENTICATION",
-            "The OAuth token used to make this call expired 0 second(s) ago.",
-            Map::new(),
-        ),
-        None => error(
-            StatusCode::UNAUTHORIZED,
-            "INVALID_AUTHENTICATION",
-            "Authentication credentials not found. This API supports OAuth 2.0 authentication \
-             and you can find more details at \
-             https://developers.hubspot.com/docs/methods/auth/oauth-overview",
-            Map::new(),
-        ),
-    }
-}
-
-/// `POST /oauth/v1/token` with `grant_type=refresh_token`.
-async fn token(State(org): State<Arc<Org>>, body: Bytes) -> Response {
-    let params: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let param = |k: &str| params.get(k).map(String::as_str);
-    let client = org.with_state(|s| {
-        s.clients
-            .iter()
-            .find(|c| Some(c.refresh_token.as_str()) == param("refresh_token"))
-            .cloned()
-    });
-    let Some(client) = client.filter(|_| param("grant_type") == Some("refresh_token")) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "BAD_REFRESH_TOKEN",
-            "missing or unknown refresh token",
-            Map::new(),
-        )
-        .into_response();
-    };
-    if Some(client.client_id.as_str()) != param("client_id")
-        || Some(client.client_secret.as_str()) != param("client_secret")
-    {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "BAD_CLIENT_ID",
-            "missing or invalid client_id or client_secret",
-            Map::new(),
-        );
-    }
-    let access = format!("CO{}", uuid::Uuid::new_v4().simple());
-    let ttl = org.with_state(|s| {
-        s.tokens.insert(access.clone(), Instant::now() + s.ttl);
-        s.ttl.as_secs()
-    });
-    Json(json!({
-        "access_token": access,
-        "refresh_token": client.refresh_token,
-        "expires_in": ttl,
-        "token_type": "bearer"
-    }))
-    .into_response()
 }
 
 async fn list_properties(State(org): State<Arc<Org>>, Path(object_type): Path<String>) -> Response {
@@ -334,17 +280,26 @@ impl Org {
                 properties::load(object_type, &custom, &pipelines, false)?,
             );
         }
-        let state = PortalState {
+        let mut state = PortalState {
             properties: props,
             pipelines,
             records: BTreeMap::new(),
             index: HashMap::new(),
             owners: Vec::new(),
-            tokens: HashMap::new(),
+            tokens: oauth::Tokens::default(),
+            integration_user: INTEGRATION_USER,
+            actor: None,
             clients: profile.oauth_clients.clone(),
             ttl: Duration::from_secs(profile.token_ttl_seconds),
             next_id: 1001,
         };
+        for client in &profile.oauth_clients {
+            let (id, token) = (&client.client_id, &client.refresh_token);
+            state.tokens.insert_refresh(id, INTEGRATION_USER, token);
+        }
+        for token in &profile.private_app_tokens {
+            state.tokens.insert_private_app(INTEGRATION_USER, token);
+        }
         let org = Self {
             state: Mutex::new(state),
             log: RequestLog::default(),
@@ -360,13 +315,27 @@ impl Org {
         f(&mut state)
     }
 
+    /// Runs `f` with the state locked, as `caller`: what it writes carries their `userId`.
+    pub(crate) fn with_caller<T>(
+        &self,
+        caller: oauth::Caller,
+        f: impl FnOnce(&mut PortalState) -> T,
+    ) -> T {
+        self.with_state(|s| {
+            s.actor = Some(caller.0);
+            let out = f(s);
+            s.actor = None;
+            out
+        })
+    }
+
     /// Adds an owner; returns its `id` (distinct from its `userId`).
     pub fn add_owner(&self, email: &str, first: &str, last: &str) -> String {
         self.with_state(|s| {
             let n = s.owners.len() as u64 + 1;
             let owner = Owner {
                 id: (70_000_000 + n).to_string(),
-                user_id: (9_000_000 + n).to_string(),
+                user_id: (INTEGRATION_USER + n).to_string(),
                 email: email.to_owned(),
                 first: first.to_owned(),
                 last: last.to_owned(),
@@ -433,8 +402,55 @@ impl Org {
         self.log.entries()
     }
 
-    /// Ends every access token now, as if they had all expired.
+    /// Ends every OAuth access token now, as if they had all expired; private app tokens,
+    /// which never expire, keep working.
     pub fn expire_tokens(&self) {
-        self.with_state(|s| s.tokens.values_mut().for_each(|e| *e = Instant::now()));
+        self.with_state(|s| s.tokens.expire());
+    }
+
+    /// The integration user's `userId`, as recorded on what its tokens write.
+    pub fn integration_user_id(&self) -> String {
+        self.with_state(|s| s.integration_user.to_string())
+    }
+
+    /// Installs `client_id` as the owner with this email, as if they had been through
+    /// `/oauth/authorize`; returns the install's refresh token.
+    pub fn grant_for(&self, client_id: &str, email: &str) -> anyhow::Result<String> {
+        self.with_state(|s| {
+            anyhow::ensure!(
+                s.clients.iter().any(|c| c.client_id == client_id),
+                "no oauth client `{client_id}` in the simulated portal"
+            );
+            let user = s
+                .user_of(email)
+                .ok_or_else(|| anyhow::anyhow!("no owner `{email}` in the simulated portal"))?;
+            Ok(oauth::new_install(s, client_id, user))
+        })
+    }
+
+    /// Revokes a refresh token, as `DELETE /oauth/v1/refresh-tokens/{token}` does; returns
+    /// whether it was known. Its access tokens work until they expire.
+    pub fn revoke_refresh_token(&self, token: &str) -> bool {
+        self.with_state(|s| s.tokens.revoke_refresh(token))
+    }
+
+    /// Accepts `token` as a private app token: a bearer token acting as the integration user
+    /// that never expires.
+    pub fn add_private_app_token(&self, token: &str) {
+        self.with_state(|s| {
+            let user = s.integration_user;
+            s.tokens.insert_private_app(user, token)
+        });
+    }
+}
+
+impl PortalState {
+    /// The `userId` of the owner with this email (case-insensitive).
+    pub(crate) fn user_of(&self, email: &str) -> Option<u64> {
+        let owner = self
+            .owners
+            .iter()
+            .find(|o| o.email.eq_ignore_ascii_case(email))?;
+        owner.user_id.parse().ok()
     }
 }

@@ -15,6 +15,7 @@ use crate::OAuthClient;
 ///   - client_id: conduit-demo
 ///     client_secret: demo-secret
 ///     refresh_token: hs-refresh-integration
+/// private_app_tokens: [pat-na1-demo]
 /// owners:
 ///   - { email: ada@example.com, first_name: Ada, last_name: Lovelace }
 /// custom_properties:
@@ -26,8 +27,13 @@ pub struct Profile {
     /// Seconds an access token stays valid; 1800 (HubSpot's) if not set.
     #[serde(default = "default_ttl")]
     pub token_ttl_seconds: u64,
-    /// OAuth clients the token endpoint accepts; the first is the integration's.
+    /// OAuth clients the token endpoint accepts; the first is the integration's. Their
+    /// refresh tokens act as the integration user.
     pub oauth_clients: Vec<OAuthClient>,
+    /// Private app access tokens, accepted as bearer tokens acting as the integration user;
+    /// they never expire. None by default.
+    #[serde(default)]
+    pub private_app_tokens: Vec<String>,
     /// Owners seeded at start.
     #[serde(default)]
     pub owners: Vec<ProfileOwner>,
@@ -100,6 +106,7 @@ impl Default for Profile {
                 client_secret: "demo-secret".to_owned(),
                 refresh_token: "hs-refresh-integration".to_owned(),
             }],
+            private_app_tokens: Vec::new(),
             owners: Vec::new(),
             custom_properties: vec![external_id("deals"), external_id("companies")],
         }

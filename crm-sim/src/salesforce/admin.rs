@@ -1,19 +1,55 @@
 //! The simulator's own admin surface under `/__sim/`, for seeding and inspection.
+//!
+//! Bodies are JSON; a body that does not parse answers 400 `{"error"}`, anything else 204
+//! unless it says otherwise.
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::Org;
+use super::{Org, Territory};
 use crate::LoggedRequest;
 
+/// Every `/__sim/` route.
+pub(crate) fn routes() -> Router<Arc<Org>> {
+    Router::new()
+        .route("/__sim/requests", get(requests))
+        .route("/__sim/users", post(add_user))
+        .route("/__sim/rotation", put(set_rotation))
+        .route("/__sim/jwt-keys", post(register_jwt_key))
+        .route("/__sim/preauthorized", post(preauthorize))
+        .route("/__sim/territory", put(set_territory))
+        .route("/__sim/lead-assignment", put(set_lead_assignment))
+}
+
+type Answer = (StatusCode, Json<Value>);
+
+fn bad_request(error: impl std::fmt::Display) -> Answer {
+    let body = json!({ "error": error.to_string() });
+    (StatusCode::BAD_REQUEST, Json(body))
+}
+
+fn done() -> Answer {
+    (StatusCode::NO_CONTENT, Json(Value::Null))
+}
+
+/// Parses `body` and runs `apply` with it.
+fn with_body<T: DeserializeOwned>(body: &[u8], apply: impl FnOnce(T) -> Answer) -> Answer {
+    match serde_json::from_slice::<T>(body) {
+        Ok(parsed) => apply(parsed),
+        Err(error) => bad_request(error),
+    }
+}
+
 /// `GET /__sim/requests`: every API request served, oldest first.
-pub(crate) async fn requests(State(org): State<Arc<Org>>) -> Json<Vec<LoggedRequest>> {
+async fn requests(State(org): State<Arc<Org>>) -> Json<Vec<LoggedRequest>> {
     Json(org.requests())
 }
 
@@ -25,19 +61,78 @@ struct NewUser {
     last_name: String,
 }
 
-/// `POST /__sim/users` `{email, firstName, lastName}`: adds a user, answers `{"id"}`.
-pub(crate) async fn add_user(
-    State(org): State<Arc<Org>>,
-    body: Bytes,
-) -> (StatusCode, Json<Value>) {
-    match serde_json::from_slice::<NewUser>(&body) {
-        Ok(user) => {
-            let id = org.add_user(&user.email, &user.first_name, &user.last_name);
-            (StatusCode::CREATED, Json(json!({ "id": id })))
+/// `POST /__sim/users` `{email, firstName, lastName}`: adds a user, answers 201 `{"id"}`.
+async fn add_user(State(org): State<Arc<Org>>, body: Bytes) -> Answer {
+    with_body(&body, |user: NewUser| {
+        let id = org.add_user(&user.email, &user.first_name, &user.last_name);
+        (StatusCode::CREATED, Json(json!({ "id": id })))
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rotation {
+    enabled: bool,
+}
+
+/// `PUT /__sim/rotation` `{"enabled": bool}`: turns refresh token rotation on or off.
+async fn set_rotation(State(org): State<Arc<Org>>, body: Bytes) -> Answer {
+    with_body(&body, |r: Rotation| {
+        org.set_rotation(r.enabled);
+        done()
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewJwtKey {
+    client_id: String,
+    public_key: String,
+}
+
+/// `POST /__sim/jwt-keys` `{clientId, publicKey}`: registers a client's JWT public key (PEM).
+async fn register_jwt_key(State(org): State<Arc<Org>>, body: Bytes) -> Answer {
+    with_body(&body, |k: NewJwtKey| {
+        match org.register_jwt_key(&k.client_id, &k.public_key) {
+            Ok(()) => done(),
+            Err(error) => bad_request(error),
         }
-        Err(error) => (
-            StatusCode::BAD_REQUEST,
-            Json(json!({ "error": error.to_string() })),
-        ),
-    }
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewPreauthorization {
+    client_id: String,
+    username: String,
+}
+
+/// `POST /__sim/preauthorized` `{clientId, username}`: pre-authorizes a user for JWT bearer.
+async fn preauthorize(State(org): State<Arc<Org>>, body: Bytes) -> Answer {
+    with_body(&body, |p: NewPreauthorization| {
+        org.preauthorize(&p.client_id, &p.username);
+        done()
+    })
+}
+
+/// `PUT /__sim/territory` `{objects, members, reroute_to}` or `null`: sets or clears the rule.
+async fn set_territory(State(org): State<Arc<Org>>, body: Bytes) -> Answer {
+    with_body(&body, |t: Option<Territory>| {
+        org.set_territory(t);
+        done()
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LeadAssignment {
+    owner: Option<String>,
+}
+
+/// `PUT /__sim/lead-assignment` `{"owner": user id or username | null}`.
+async fn set_lead_assignment(State(org): State<Arc<Org>>, body: Bytes) -> Answer {
+    with_body(&body, |a: LeadAssignment| {
+        org.set_lead_assignment(a.owner.as_deref());
+        done()
+    })
 }

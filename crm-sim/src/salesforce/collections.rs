@@ -9,13 +9,13 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use serde_json::{Map, Value, json};
 
 use super::Org;
 use super::errors::{ApiError, SfError, parse_json};
 use super::sobjects::{Upserted, render, upsert_one};
-use super::store::OrgState;
+use super::store::{Caller, OrgState};
 use super::write::{self, WriteFailure};
 
 /// The most records one collection call takes.
@@ -63,14 +63,15 @@ fn record_type(record: &Map<String, Value>) -> Option<String> {
 ///
 /// Salesforce reads the whole request before it writes anything, so a value
 /// it cannot deserialize refuses the call with nothing written, whatever
-/// `allOrNone` says. `object_of` names each record's sObject type.
+/// `allOrNone` says. `object_of` names each record's sObject type; `caller` is who writes.
 fn run(
     org: &Org,
+    caller: &Caller,
     request: Request,
     object_of: impl Fn(&Map<String, Value>) -> Option<String>,
     op: impl Fn(&mut OrgState, &Map<String, Value>) -> Result<Value, WriteFailure>,
 ) -> Result<Json<Value>, ApiError> {
-    org.with_state(|s| {
+    org.with_caller(caller, |s| {
         for record in &request.records {
             if let Some(object) = object_of(record) {
                 write::deserializable(s, &object, record).map_err(ApiError::bad_request)?;
@@ -137,10 +138,11 @@ fn missing_type() -> WriteFailure {
 /// `POST /composite/sobjects`: creates each record.
 pub(crate) async fn create(
     State(org): State<Arc<Org>>,
+    Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let request = parse_request(&body)?;
-    run(&org, request, record_type, |s, record| {
+    run(&org, &caller, request, record_type, |s, record| {
         let object = record_type(record).ok_or_else(missing_type)?;
         let id = write::create(s, &object, record)?;
         Ok(json!({"id": id, "success": true, "errors": []}))
@@ -150,10 +152,11 @@ pub(crate) async fn create(
 /// `PATCH /composite/sobjects`: updates each record by its `Id`.
 pub(crate) async fn update(
     State(org): State<Arc<Org>>,
+    Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let request = parse_request(&body)?;
-    run(&org, request, record_type, |s, record| {
+    run(&org, &caller, request, record_type, |s, record| {
         let object = record_type(record).ok_or_else(missing_type)?;
         let Some(id) = record.get("Id").and_then(Value::as_str) else {
             return Err(WriteFailure::Record(vec![SfError::on_fields(
@@ -175,12 +178,14 @@ pub(crate) async fn update(
 /// `PATCH /composite/sobjects/{Object}/{ExtIdField}`: upserts each record, with `created`.
 pub(crate) async fn upsert(
     State(org): State<Arc<Org>>,
+    Extension(caller): Extension<Caller>,
     Path((object, field)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let request = parse_request(&body)?;
     run(
         &org,
+        &caller,
         request,
         |_| Some(object.clone()),
         |s, record| {

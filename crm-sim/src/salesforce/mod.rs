@@ -1,24 +1,30 @@
 //! A Salesforce REST API (v60.0) simulator.
 //!
-//! Serves OAuth refresh, describe, sObject rows and upsert, SOQL queries with paging and sObject
-//! Collections, with Salesforce's own enforcement and error codes on every write. State lives in
-//! [`Org`], which tests can seed and inspect directly.
+//! Serves OAuth (web server flow, refresh with optional rotation, JWT bearer, revoke), describe,
+//! sObject rows and upsert, SOQL queries with paging and sObject Collections, with Salesforce's
+//! own enforcement and error codes on every write. Every access token belongs to a user, and
+//! data calls run as that user: new records are created by and owned by them, then the org's
+//! lead assignment and territory rules may give them to someone else. State lives in [`Org`],
+//! which tests can seed and inspect directly.
 
 mod admin;
+mod authorize;
 mod collections;
 mod describe;
 mod errors;
+mod grants;
+mod jwt;
 mod oauth;
 mod profile;
+mod rules;
 mod sobjects;
 mod soql;
 mod store;
 mod write;
 
-use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -29,10 +35,11 @@ use axum::routing::{get, patch, post};
 use serde_json::{Map, Value};
 
 pub use crate::{LoggedRequest, OAuthClient, Sim};
-pub use profile::{CustomField, Profile, ProfileUser};
+pub use profile::{CustomField, JwtKey, Preauthorization, Profile, ProfileUser, Territory};
 
 use crate::request_log::RequestLog;
 use describe::Schema;
+use store::Caller;
 
 /// The API version the simulator serves.
 pub(crate) const API_VERSION: &str = "v60.0";
@@ -94,10 +101,11 @@ fn router(org: Arc<Org>) -> Router {
     Router::new()
         .merge(api)
         .route("/services/oauth2/token", post(oauth::token))
+        .route("/services/oauth2/authorize", get(authorize::authorize))
+        .route("/services/oauth2/revoke", post(authorize::revoke))
         .route("/services/data", get(versions))
         .route("/services/data/", get(versions))
-        .route("/__sim/requests", get(admin::requests))
-        .route("/__sim/users", post(admin::add_user))
+        .merge(admin::routes())
         .layer(middleware::from_fn_with_state(org.clone(), log_and_limit))
         .with_state(org)
 }
@@ -114,7 +122,13 @@ async fn log_and_limit(State(org): State<Arc<Org>>, request: Request, next: Next
     if path.starts_with("/__sim/") {
         return response;
     }
-    let count = org.log.record(&method, &path, response.status().as_u16());
+    let user = response
+        .extensions()
+        .get::<Caller>()
+        .map(|c| c.user.clone());
+    let count = org
+        .log
+        .record(&method, &path, response.status().as_u16(), user);
     if path.starts_with("/services/data/") {
         let usage = format!("api-usage={count}/{API_LIMIT}");
         if let Ok(value) = HeaderValue::from_str(&usage) {
@@ -144,22 +158,31 @@ pub struct Org {
 impl Org {
     fn new(profile: &Profile, base_url: String) -> anyhow::Result<Self> {
         let schema = Schema::load(&profile.custom_fields)?;
-        let mut state = store::OrgState {
-            schema,
-            records: BTreeMap::new(),
-            index: HashMap::new(),
-            sessions: HashMap::new(),
-            cursors: HashMap::new(),
-            next_id: 1,
-            integration_user: String::new(),
-            clients: profile.oauth_clients.clone(),
-            ttl: Duration::from_secs(profile.token_ttl_seconds),
-        };
+        let ttl = Duration::from_secs(profile.token_ttl_seconds);
+        let mut state = store::OrgState::new(schema, profile.oauth_clients.clone(), ttl);
         state.integration_user =
             state.insert_user("integration@conduit.example", "Integration", "User");
         for user in &profile.users {
             state.insert_user(&user.email, &user.first_name, &user.last_name);
         }
+        let integration = state.integration_user.clone();
+        for client in &profile.oauth_clients {
+            let (id, token) = (&client.client_id, &client.refresh_token);
+            state.auth.insert_grant(id, &integration, token);
+        }
+        for key in &profile.jwt_keys {
+            jwt::check_key(&key.public_key)
+                .map_err(|e| e.context(format!("jwt key of client `{}`", key.client_id)))?;
+            let pem = key.public_key.clone();
+            state.auth.jwt_keys.insert(key.client_id.clone(), pem);
+        }
+        for pre in &profile.preauthorized {
+            let pair = (pre.client_id.clone(), pre.username.clone());
+            state.auth.preauthorized.insert(pair);
+        }
+        state.auth.rotate = profile.rotate_refresh_tokens;
+        state.territory = profile.territory.clone();
+        state.lead_owner = profile.lead_assignment_owner.clone();
         Ok(Self {
             base_url,
             org_id: "00D5g000004SimAEAU".to_owned(),
@@ -172,6 +195,20 @@ impl Org {
     pub(crate) fn with_state<T>(&self, f: impl FnOnce(&mut store::OrgState) -> T) -> T {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut state)
+    }
+
+    /// Runs `f` with the state locked, as `caller`: what it writes is theirs.
+    pub(crate) fn with_caller<T>(
+        &self,
+        caller: &Caller,
+        f: impl FnOnce(&mut store::OrgState) -> T,
+    ) -> T {
+        self.with_state(|s| {
+            s.caller = Some(caller.clone());
+            let out = f(s);
+            s.caller = None;
+            out
+        })
     }
 
     /// Adds an active user and returns its 18-character Id.
@@ -228,11 +265,64 @@ impl Org {
 
     /// Ends every access token now, as if they had all expired.
     pub fn expire_sessions(&self) {
+        self.with_state(|s| s.auth.expire_sessions());
+    }
+
+    /// The Id of the user with this username or email (case-insensitive), if any.
+    pub fn user_id(&self, username: &str) -> Option<String> {
+        self.with_state(|s| s.user_id(username))
+    }
+
+    /// Grants `client_id` access as `username`, as if that user had been through the web
+    /// server flow; returns the grant's refresh token.
+    pub fn grant_for(&self, client_id: &str, username: &str) -> anyhow::Result<String> {
         self.with_state(|s| {
-            let now = Instant::now();
-            for expiry in s.sessions.values_mut() {
-                *expiry = now;
-            }
+            anyhow::ensure!(
+                s.clients.iter().any(|c| c.client_id == client_id),
+                "no oauth client `{client_id}` in the simulated org"
+            );
+            let user = s
+                .user_id(username)
+                .ok_or_else(|| anyhow::anyhow!("no user `{username}` in the simulated org"))?;
+            Ok(s.auth.new_grant(client_id, &user).1)
+        })
+    }
+
+    /// Revokes a refresh token (with every token of its grant) or an access token, as
+    /// `POST /services/oauth2/revoke` does; returns whether the token was known.
+    pub fn revoke(&self, token: &str) -> bool {
+        self.with_state(|s| s.auth.revoke(token))
+    }
+
+    /// Turns refresh token rotation on or off (the profile's `rotate_refresh_tokens`).
+    pub fn set_rotation(&self, rotate: bool) {
+        self.with_state(|s| s.auth.rotate = rotate);
+    }
+
+    /// Registers the RSA public key (PEM) that verifies `client_id`'s JWT bearer assertions,
+    /// replacing any earlier one. Fails when `public_pem` is not an RSA public key.
+    pub fn register_jwt_key(&self, client_id: &str, public_pem: &str) -> anyhow::Result<()> {
+        jwt::check_key(public_pem)?;
+        self.with_state(|s| {
+            let pem = public_pem.to_owned();
+            s.auth.jwt_keys.insert(client_id.to_owned(), pem)
         });
+        Ok(())
+    }
+
+    /// Pre-authorizes `username` for `client_id`, which the JWT bearer grant requires.
+    pub fn preauthorize(&self, client_id: &str, username: &str) {
+        let pair = (client_id.to_owned(), username.to_owned());
+        self.with_state(|s| s.auth.preauthorized.insert(pair));
+    }
+
+    /// Sets or clears the territory rule.
+    pub fn set_territory(&self, territory: Option<Territory>) {
+        self.with_state(|s| s.territory = territory);
+    }
+
+    /// Sets or clears the owner the lead assignment rule gives new Leads (an Id or username).
+    pub fn set_lead_assignment(&self, owner: Option<&str>) {
+        self.with_state(|s| s.lead_owner = owner.map(str::to_owned));
     }
 }

@@ -1,5 +1,5 @@
 //! What a simulated Salesforce org holds beyond the embedded describes: custom fields, users,
-//! OAuth clients and the access-token lifetime.
+//! OAuth clients, the access-token lifetime, JWT bearer setup and the ownership rules.
 
 use std::path::Path;
 
@@ -18,8 +18,19 @@ use crate::OAuthClient;
 ///   - client_id: conduit-demo
 ///     client_secret: demo-secret
 ///     refresh_token: sf-refresh-integration
+/// rotate_refresh_tokens: false
+/// jwt_keys:
+///   - { client_id: conduit-demo, public_key: "-----BEGIN PUBLIC KEY-----\n..." }
+/// preauthorized:
+///   - { client_id: conduit-demo, username: ada@example.com }
 /// users:
 ///   - { email: ada@example.com, first_name: Ada, last_name: Lovelace }
+///   - { email: queue@example.com, first_name: Sales, last_name: Queue }
+/// territory:
+///   objects: [Account, Opportunity]
+///   members: [ada@example.com]
+///   reroute_to: queue@example.com
+/// lead_assignment_owner: queue@example.com
 /// custom_fields:
 ///   - { object: Opportunity, name: External_Id__c, type: string, length: 32,
 ///       unique: true, external_id: true }
@@ -38,6 +49,25 @@ pub struct Profile {
     /// Users besides the integration user, who always exists.
     #[serde(default)]
     pub users: Vec<ProfileUser>,
+    /// Whether each refresh answers a new refresh token and retires the one presented, as a
+    /// connected app with refresh token rotation does. Off by default, as in Salesforce, where
+    /// a refresh token is reused until revoked.
+    #[serde(default)]
+    pub rotate_refresh_tokens: bool,
+    /// Public keys that verify each client's JWT bearer assertions; none by default, so the
+    /// JWT bearer grant is refused until a key is registered.
+    #[serde(default)]
+    pub jwt_keys: Vec<JwtKey>,
+    /// Users an admin pre-authorized for a client; JWT bearer refuses everyone else.
+    #[serde(default)]
+    pub preauthorized: Vec<Preauthorization>,
+    /// A territory rule that takes records away from owners outside it; none by default.
+    #[serde(default)]
+    pub territory: Option<Territory>,
+    /// The owner the active lead assignment rule gives every Lead created through the API
+    /// (a user id or username); none by default, so Leads keep the owner they were sent with.
+    #[serde(default)]
+    pub lead_assignment_owner: Option<String>,
     /// Custom fields added to the embedded objects (Account, Contact, Lead, Opportunity, Event).
     #[serde(default)]
     pub custom_fields: Vec<CustomField>,
@@ -53,6 +83,41 @@ pub struct ProfileUser {
     pub first_name: String,
     /// Last name.
     pub last_name: String,
+}
+
+/// A public key registered on a connected app for JWT bearer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtKey {
+    /// The connected app's client id (the assertion's `iss`).
+    pub client_id: String,
+    /// The RSA public key, PEM (`BEGIN PUBLIC KEY` or `BEGIN RSA PUBLIC KEY`).
+    pub public_key: String,
+}
+
+/// A user pre-authorized for a connected app ("admin approved users are pre-authorized").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preauthorization {
+    /// The connected app's client id.
+    pub client_id: String,
+    /// The user's username (email).
+    pub username: String,
+}
+
+/// A territory rule: after an API create or update of a record of `objects`, an owner who is
+/// not one of `members` loses the record to `reroute_to`. It is how a record the integration
+/// user owns slips away from the rep it was written for.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Territory {
+    /// The objects the rule watches, e.g. `Account`.
+    pub objects: Vec<String>,
+    /// The users who may own those records: user ids or usernames.
+    pub members: Vec<String>,
+    /// Who gets records owned by anyone else: a user id or username.
+    #[serde(alias = "rerouteTo")]
+    pub reroute_to: String,
 }
 
 /// A custom field, rendered as a full describe field object.
@@ -149,6 +214,11 @@ impl Default for Profile {
                 refresh_token: "sf-refresh-integration".to_owned(),
             }],
             users: Vec::new(),
+            rotate_refresh_tokens: false,
+            jwt_keys: Vec::new(),
+            preauthorized: Vec::new(),
+            territory: None,
+            lead_assignment_owner: None,
             custom_fields: vec![
                 external_id("Opportunity"),
                 CustomField {

@@ -5,12 +5,13 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::errors::{ApiError, SfError, parse_json};
+use super::store::Caller;
 use super::write::{self, WriteFailure};
 use super::{API_VERSION, Org};
 
@@ -68,11 +69,12 @@ pub(crate) fn render(
 /// `POST /sobjects/{Object}` → 201 `{"id","success":true,"errors":[]}`.
 pub(crate) async fn create(
     State(org): State<Arc<Org>>,
+    Extension(caller): Extension<Caller>,
     Path(object): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let fields = parse_fields(&body)?;
-    org.with_state(|s| {
+    org.with_caller(&caller, |s| {
         if s.schema.object(&object).is_none() {
             return Err(ApiError::unknown_object(&object));
         }
@@ -118,11 +120,12 @@ pub(crate) async fn get(
 /// `PATCH /sobjects/{Object}/{id}` → 204.
 pub(crate) async fn update(
     State(org): State<Arc<Org>>,
+    Extension(caller): Extension<Caller>,
     Path((object, id)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     let fields = parse_fields(&body)?;
-    org.with_state(|s| {
+    org.with_caller(&caller, |s| {
         let sobject = s
             .schema
             .object(&object)
@@ -232,11 +235,12 @@ pub(crate) fn upsert_one(
 /// `PATCH /sobjects/{Object}/{ExtIdField}/{value}`: 201 created, 200 updated, 300 ambiguous.
 pub(crate) async fn upsert(
     State(org): State<Arc<Org>>,
+    Extension(caller): Extension<Caller>,
     Path((object, field, value)): Path<(String, String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let fields = parse_fields(&body)?;
-    org.with_state(|s| {
+    org.with_caller(&caller, |s| {
         if s.schema.object(&object).is_none() {
             return Err(ApiError::unknown_object(&object));
         }

@@ -1,13 +1,24 @@
-//! The org's records and sessions, and the system fields Salesforce maintains.
+//! The org's records, tokens and ownership rules, and the system fields Salesforce maintains.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
 use super::describe::Schema;
+use super::grants::Grants;
+use super::profile::Territory;
 use crate::OAuthClient;
 use crate::index::ValueIndex;
+
+/// Who a data call runs as, from its access token and headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Caller {
+    /// The acting user's Id.
+    pub user: String,
+    /// Whether assignment rules run (`Sforce-Auto-Assign` is not `FALSE`).
+    pub auto_assign: bool,
+}
 
 /// Everything behind the org's lock.
 #[derive(Debug)]
@@ -19,8 +30,15 @@ pub(crate) struct OrgState {
     /// Ids by unique and external id field values, per object; kept in step
     /// with `records` by the methods below, and snapshotted with it.
     pub index: HashMap<String, ValueIndex<String>>,
-    /// Access tokens and when they expire.
-    pub sessions: HashMap<String, Instant>,
+    /// Access and refresh tokens, codes, JWT keys and pre-authorizations.
+    pub auth: Grants,
+    /// Who the call being served runs as; `None` outside a data call (the Rust API), which
+    /// then acts as the integration user.
+    pub caller: Option<Caller>,
+    /// The territory rule, if any.
+    pub territory: Option<Territory>,
+    /// The owner the lead assignment rule gives new Leads (user id or username), if any.
+    pub lead_owner: Option<String>,
     /// Rows of queries still to be fetched, by query locator.
     pub cursors: HashMap<String, Vec<Value>>,
     /// The counter behind new Ids.
@@ -56,6 +74,54 @@ pub(crate) fn case_safe(id15: &str) -> String {
 }
 
 impl OrgState {
+    /// An org with `schema`, no records or users, and no tokens yet.
+    pub fn new(schema: Schema, clients: Vec<OAuthClient>, ttl: Duration) -> Self {
+        Self {
+            schema,
+            records: BTreeMap::new(),
+            index: HashMap::new(),
+            auth: Grants::default(),
+            caller: None,
+            territory: None,
+            lead_owner: None,
+            cursors: HashMap::new(),
+            next_id: 1,
+            integration_user: String::new(),
+            clients,
+            ttl,
+        }
+    }
+
+    /// The Id of the user the current call runs as.
+    pub fn acting_user(&self) -> String {
+        match &self.caller {
+            Some(caller) => caller.user.clone(),
+            None => self.integration_user.clone(),
+        }
+    }
+
+    /// The Id of the user named by `name`: an Id, a username or an email (case-insensitive).
+    pub fn user_id(&self, name: &str) -> Option<String> {
+        let matches = |field: &str, user: &Map<String, Value>| {
+            user.get(field)
+                .and_then(Value::as_str)
+                .is_some_and(|v| v.eq_ignore_ascii_case(name))
+        };
+        let by_id =
+            |user: &Map<String, Value>| user.get("Id").and_then(Value::as_str) == Some(name);
+        self.records_of("User")
+            .find(|u| by_id(u) || matches("Username", u) || matches("Email", u))
+            .and_then(|u| u.get("Id").and_then(Value::as_str).map(str::to_owned))
+    }
+
+    /// Whether the user with this Id exists and is active.
+    pub fn is_active(&self, id: &str) -> bool {
+        let user = self.get("User", id);
+        user.and_then(|u| u.get("IsActive"))
+            .and_then(Value::as_bool)
+            == Some(true)
+    }
+
     /// A fresh 18-character Id with `prefix`.
     pub fn new_id(&mut self, prefix: &str) -> String {
         let n = self.next_id;
@@ -125,10 +191,11 @@ impl OrgState {
         };
         let id = self.new_id(&prefix);
         let now = now_datetime();
+        // The integration user is the first record: it creates itself.
         let user = if self.integration_user.is_empty() {
             id.clone()
         } else {
-            self.integration_user.clone()
+            self.acting_user()
         };
         fields.remove("attributes");
         fields.insert("Id".into(), json!(id));
@@ -161,7 +228,7 @@ impl OrgState {
         else {
             return;
         };
-        let user = self.integration_user.clone();
+        let user = self.acting_user();
         let object = self.canonical(object);
         if let Some(before) = self.records.get(&object).and_then(|r| r.get(&full_id)) {
             let before = before.clone();
@@ -182,6 +249,16 @@ impl OrgState {
             record.insert("LastModifiedDate".into(), json!(now));
             record.insert("SystemModstamp".into(), json!(now));
             record.insert("LastModifiedById".into(), json!(user));
+        }
+    }
+
+    /// Gives a record to `owner` without touching its modification stamps, as Salesforce's
+    /// assignment and territory rules do.
+    pub fn set_owner(&mut self, object: &str, id: &str, owner: &str) {
+        let object = self.canonical(object);
+        let record = self.records.get_mut(&object).and_then(|r| r.get_mut(id));
+        if let Some(record) = record {
+            record.insert("OwnerId".into(), json!(owner));
         }
     }
 

@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 
 use super::describe::{Field, SObject};
 use super::errors::SfError;
+use super::rules;
 use super::store::OrgState;
 
 /// Whether a write creates or updates.
@@ -317,7 +318,9 @@ pub(crate) fn create(
         )]));
     };
     let fields = check(state, &sobject, input, Op::Create, None)?;
-    Ok(state.insert_unchecked(&sobject.name, fields))
+    let id = state.insert_unchecked(&sobject.name, fields);
+    rules::after_create(state, &sobject.name, &id);
+    Ok(id)
 }
 
 /// Updates a record after the checks.
@@ -348,6 +351,7 @@ pub(crate) fn update(
     };
     let fields = check(state, &sobject, input, Op::Update, Some(&full_id))?;
     state.update_unchecked(&sobject.name, &full_id, fields);
+    rules::after_update(state, &sobject.name, &full_id);
     Ok(())
 }
 
@@ -359,17 +363,12 @@ mod tests {
 
     fn state() -> OrgState {
         let profile = Profile::default();
-        OrgState {
-            schema: Schema::load(&profile.custom_fields).expect("schema"),
-            records: Default::default(),
-            index: Default::default(),
-            sessions: Default::default(),
-            cursors: Default::default(),
-            next_id: 1,
-            integration_user: String::new(),
-            clients: profile.oauth_clients,
-            ttl: std::time::Duration::from_secs(60),
-        }
+        let schema = Schema::load(&profile.custom_fields).expect("schema");
+        OrgState::new(
+            schema,
+            profile.oauth_clients,
+            std::time::Duration::from_secs(60),
+        )
     }
 
     fn fields(value: Value) -> Map<String, Value> {

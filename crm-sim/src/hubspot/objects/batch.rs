@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
@@ -16,6 +16,7 @@ use super::{
     create_one, find_id, not_found, now_iso, parse_body, properties_of, render, rendered,
     requested_properties, store_update,
 };
+use crate::hubspot::oauth::Caller;
 use crate::hubspot::{Org, error};
 
 /// What a batch read says about ids it could not find.
@@ -100,6 +101,7 @@ pub(crate) async fn batch_read(
 /// `POST .../batch/create` → 201; any invalid input fails the whole batch.
 pub(crate) async fn batch_create(
     State(org): State<Arc<Org>>,
+    Extension(caller): Extension<Caller>,
     Path(object_type): Path<String>,
     body: Bytes,
 ) -> Response {
@@ -112,7 +114,7 @@ pub(crate) async fn batch_create(
         Ok(inputs) => inputs,
         Err(r) => return r,
     };
-    org.with_state(|s| {
+    org.with_caller(caller, |s| {
         let next_id = s.next_id;
         let mut results = Vec::new();
         let mut created = Vec::new();
@@ -137,6 +139,7 @@ pub(crate) async fn batch_create(
 /// `POST .../batch/update` `{"inputs":[{"id","properties"}],"idProperty"?}` → 200.
 pub(crate) async fn batch_update(
     State(org): State<Arc<Org>>,
+    Extension(caller): Extension<Caller>,
     Path(object_type): Path<String>,
     body: Bytes,
 ) -> Response {
@@ -149,7 +152,7 @@ pub(crate) async fn batch_update(
         Ok(inputs) => inputs,
         Err(r) => return r,
     };
-    org.with_state(|s| {
+    org.with_caller(caller, |s| {
         let mut planned = Vec::new();
         for one in &inputs {
             let key = one.get("id").and_then(Value::as_str).unwrap_or_default();

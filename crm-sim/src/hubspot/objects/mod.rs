@@ -17,11 +17,12 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+use super::oauth::Caller;
 use super::{HubspotRecord, Org, PortalState, Stored, error, lookup};
 use associations::{add_inverse, inline_associations};
 pub(super) use associations::{associate_default, list_associations};
@@ -51,7 +52,8 @@ pub(crate) fn stringify(properties: Map<String, Value>) -> Map<String, Value> {
         .collect()
 }
 
-/// Stores a new record without checks; returns its id.
+/// Stores a new record without checks; returns its id. A call made with a token records its
+/// user as creator and last updater, as HubSpot does.
 pub(crate) fn store_new(
     s: &mut PortalState,
     object_type: &str,
@@ -64,6 +66,10 @@ pub(crate) fn store_new(
     properties.insert("hs_object_id".into(), json!(id.to_string()));
     properties.insert("createdate".into(), json!(now));
     properties.insert("hs_lastmodifieddate".into(), json!(now));
+    if let Some(user) = s.actor {
+        properties.insert("hs_created_by_user_id".into(), json!(user.to_string()));
+        properties.insert("hs_updated_by_user_id".into(), json!(user.to_string()));
+    }
     lookup::index_values(s, object_type, id, &properties, true);
     let record = HubspotRecord {
         id: id.to_string(),
@@ -103,10 +109,11 @@ pub(crate) fn store_update(
     if let Some(stored) = s.records.get_mut(object_type).and_then(|r| r.get_mut(&id)) {
         let now = now_iso();
         stored.record.properties.extend(properties);
-        stored
-            .record
-            .properties
-            .insert("hs_lastmodifieddate".into(), json!(now));
+        let record = &mut stored.record.properties;
+        record.insert("hs_lastmodifieddate".into(), json!(now));
+        if let Some(user) = s.actor {
+            record.insert("hs_updated_by_user_id".into(), json!(user.to_string()));
+        }
         stored.updated_at = now;
     }
 }
@@ -279,6 +286,7 @@ fn rendered(s: &PortalState, object_type: &str, id: u64, wanted: Option<&[String
 /// `POST /crm/v3/objects/{type}` → 201.
 pub(crate) async fn create(
     State(org): State<Arc<Org>>,
+    Extension(caller): Extension<Caller>,
     Path(object_type): Path<String>,
     body: Bytes,
 ) -> Response {
@@ -286,7 +294,7 @@ pub(crate) async fn create(
         Ok(v) => v,
         Err(r) => return r,
     };
-    org.with_state(|s| match create_one(s, &object_type, &input) {
+    org.with_caller(caller, |s| match create_one(s, &object_type, &input) {
         Ok(id) => {
             let created = rendered(s, &object_type, id.parse().unwrap_or(0), None);
             (StatusCode::CREATED, Json(created)).into_response()
@@ -318,6 +326,7 @@ pub(crate) async fn get(
 /// `PATCH /crm/v3/objects/{type}/{id}[?idProperty=x]` → 200.
 pub(crate) async fn update(
     State(org): State<Arc<Org>>,
+    Extension(caller): Extension<Caller>,
     Path((object_type, id)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
     body: Bytes,
@@ -326,7 +335,7 @@ pub(crate) async fn update(
         Ok(v) => v,
         Err(r) => return r,
     };
-    org.with_state(|s| {
+    org.with_caller(caller, |s| {
         let Some(found) = find_id(
             s,
             &object_type,
