@@ -30,6 +30,7 @@ async fn org_grant(
         client_id: oauth.client_id,
         client_secret: oauth.client_secret,
         refresh_token: refresh_token.to_owned(),
+        jwt_key: None,
     };
     store
         .put_grant(&Grant::org("acme", "salesforce", credentials))

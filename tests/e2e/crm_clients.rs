@@ -35,6 +35,7 @@ async fn a_collection_refused_for_one_record_is_split_until_that_record_fails_al
         client_id: oauth.client_id,
         client_secret: oauth.client_secret,
         refresh_token: oauth.refresh_token,
+        jwt_key: None,
     };
     store
         .put_grant(&Grant::org("acme", "salesforce", credentials))

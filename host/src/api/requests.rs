@@ -16,8 +16,13 @@ use crate::store::AuditFilter;
 pub(super) const WRITE_KEYS: &[&str] = &["records", "dry_run"];
 
 /// The keys of a connection.
-pub(super) const CONNECTION_KEYS: &[&str] =
-    &["base_url", "client_id", "client_secret", "refresh_token"];
+pub(super) const CONNECTION_KEYS: &[&str] = &[
+    "base_url",
+    "client_id",
+    "client_secret",
+    "refresh_token",
+    "jwt_private_key",
+];
 
 /// The query parameters of the audit.
 const AUDIT_PARAMETERS: &[&str] = &["record", "object", "since", "until", "limit"];
@@ -95,8 +100,17 @@ pub(super) fn credentials(body: &[u8]) -> Result<Credentials, Problem> {
         client_id: text(&object, "client_id")?,
         client_secret: text(&object, "client_secret")?,
         refresh_token: text(&object, "refresh_token")?,
+        jwt_key: match object.get("jwt_private_key") {
+            None | Some(Value::Null) => None,
+            Some(_) => Some(text(&object, "jwt_private_key")?),
+        },
     };
     check_base_url(&credentials.base_url)?;
+    if let Some(pem) = &credentials.jwt_key {
+        crate::auth::check_jwt_key(pem).map_err(|e| {
+            bad_request(format!("`jwt_private_key` is not usable: {e}")).field("jwt_private_key")
+        })?;
+    }
     Ok(credentials)
 }
 

@@ -52,12 +52,26 @@ impl Identity {
     }
 }
 
+/// Where a connection's tokens come from.
+enum Source {
+    /// The stored grant's refresh token.
+    Stored(Store),
+    /// Salesforce's JWT bearer flow: the org's connected app signs an
+    /// assertion for the rep, who is pre-authorised for it. Tokens are
+    /// minted, not refreshed, so nothing of them is stored.
+    Jwt {
+        base_url: String,
+        client_id: String,
+        key: String,
+    },
+}
+
 /// One identity's connection, its token cached here and kept in the store.
 pub struct Connection {
     customer: String,
     identity: Identity,
     provider: Provider,
-    store: Store,
+    source: Source,
     token: Mutex<Option<AccessToken>>,
     http: reqwest::Client,
 }
@@ -75,7 +89,31 @@ impl Connection {
             customer: customer.to_owned(),
             identity,
             provider,
-            store,
+            source: Source::Stored(store),
+            token: Mutex::new(None),
+            http,
+        }
+    }
+
+    /// A rep's connection through the org's connected app (Salesforce JWT
+    /// bearer): `key` is the app's private key in PEM.
+    pub fn jwt(
+        customer: &str,
+        email: &str,
+        base_url: &str,
+        client_id: &str,
+        key: &str,
+        http: reqwest::Client,
+    ) -> Self {
+        Self {
+            customer: customer.to_owned(),
+            identity: Identity::Rep(email.to_owned()),
+            provider: Provider::Salesforce,
+            source: Source::Jwt {
+                base_url: base_url.to_owned(),
+                client_id: client_id.to_owned(),
+                key: key.to_owned(),
+            },
             token: Mutex::new(None),
             http,
         }
@@ -131,11 +169,18 @@ impl Connection {
     /// A usable stored token, or a refresh under the store's lease, or the
     /// token another caller stored while this one waited.
     async fn obtain(&self, rejected: Option<&str>) -> Result<AccessToken, CrmError> {
+        let store = match &self.source {
+            Source::Stored(store) => store,
+            Source::Jwt {
+                base_url,
+                client_id,
+                key,
+            } => return self.mint(base_url, client_id, key).await,
+        };
         let subject = self.identity.subject();
         let started = std::time::Instant::now();
         loop {
-            let grant = self
-                .store
+            let grant = store
                 .grant(&self.customer, subject)
                 .await
                 .map_err(|e| CrmError::connection(format!("reading the connection: {e:#}")))?
@@ -155,15 +200,13 @@ impl Connection {
                 }
             }
 
-            let leased = self
-                .store
+            let leased = store
                 .lease_refresh(&self.customer, subject, LEASE)
                 .await
                 .map_err(|e| CrmError::connection(format!("leasing the refresh: {e:#}")))?;
             if leased {
-                return self
-                    .refresh(grant.base_url, grant.client_id, grant.secrets)
-                    .await;
+                let refreshed = self.refresh(store, grant.base_url, grant.client_id, grant.secrets);
+                return refreshed.await;
             }
             if started.elapsed() > WAIT {
                 return Err(CrmError::connection(format!(
@@ -180,6 +223,7 @@ impl Connection {
     /// rotated refresh token) or the connection marked `needs_reauth`.
     async fn refresh(
         &self,
+        store: &Store,
         base_url: String,
         client_id: String,
         mut secrets: GrantSecrets,
@@ -206,11 +250,7 @@ impl Connection {
                     error.type = "token_refresh_refused",
                     "token refresh refused; connection needs authorising again"
                 );
-                if let Err(e) = self
-                    .store
-                    .mark_needs_reauth(&self.customer, subject, &reason)
-                    .await
-                {
+                if let Err(e) = store.mark_needs_reauth(&self.customer, subject, &reason).await {
                     warn!(customer = %self.customer, error = %format!("{e:#}"), "not marked");
                 }
                 return Err(self.needs_reauth(&reason));
@@ -235,11 +275,40 @@ impl Connection {
             api_base: token.api_base.clone(),
             expires_at: token.expires_at,
         };
-        self.store
+        store
             .store_refresh(&self.customer, subject, &secrets, &stored)
             .await
             .map_err(|e| CrmError::connection(format!("storing the refreshed token: {e:#}")))?;
         Ok(token)
+    }
+
+    /// A token for the rep from the JWT bearer flow.
+    async fn mint(&self, base_url: &str, client_id: &str, key: &str) -> Result<AccessToken, CrmError> {
+        let Identity::Rep(username) = &self.identity else {
+            return Err(CrmError::protocol("the JWT bearer flow acts only as a rep".into()));
+        };
+        let audience = base_url.trim_end_matches('/');
+        let assertion =
+            super::jwt_assertion(key, client_id, username, audience).map_err(CrmError::protocol)?;
+        let form = [
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("assertion", assertion.as_str()),
+        ];
+        match token_grant(&self.http, self.provider, base_url, &form).await {
+            Ok(answer) => Ok(answer.access(self.provider, base_url)),
+            Err(TokenError::Refused { reason, .. }) => Err(CrmError {
+                status: None,
+                code: "rep_not_authorized".into(),
+                message: format!(
+                    "{} refused to let the org's app act as rep `{username}` ({reason}); \
+                     the rep must be pre-authorised for the connected app",
+                    self.provider
+                ),
+                fields: Vec::new(),
+                retryable: false,
+            }),
+            Err(other) => Err(CrmError::connection(other.to_string())),
+        }
     }
 
     fn not_connected(&self) -> CrmError {

@@ -24,6 +24,10 @@ pub struct Credentials {
     pub client_secret: String,
     /// The refresh token of the integration user's grant.
     pub refresh_token: String,
+    /// The connected app's private key (PEM), with which it acts as reps
+    /// who are pre-authorised for it (Salesforce JWT bearer flow).
+    #[serde(default)]
+    pub jwt_key: Option<String>,
 }
 
 impl fmt::Debug for Credentials {
@@ -33,6 +37,7 @@ impl fmt::Debug for Credentials {
             .field("client_id", &self.client_id)
             .field("client_secret", &"<redacted>")
             .field("refresh_token", &"<redacted>")
+            .field("jwt_key", &self.jwt_key.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -92,6 +97,41 @@ impl TokenResponse {
                 .map(|seconds| Utc::now() + chrono::Duration::seconds(seconds)),
         }
     }
+}
+
+/// Checks that `pem` is an RSA private key the JWT bearer flow can sign
+/// with.
+pub fn check_jwt_key(pem: &str) -> Result<(), String> {
+    jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes())
+        .map(|_| ())
+        .map_err(|e| format!("not an RSA private key in PEM ({e})"))
+}
+
+/// A signed assertion for Salesforce's JWT bearer flow: the app
+/// (`client_id`) asks for a token as `username`, for three minutes.
+pub(crate) fn jwt_assertion(
+    pem: &str,
+    client_id: &str,
+    username: &str,
+    audience: &str,
+) -> Result<String, String> {
+    #[derive(serde::Serialize)]
+    struct Claims<'a> {
+        iss: &'a str,
+        sub: &'a str,
+        aud: &'a str,
+        exp: i64,
+    }
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes())
+        .map_err(|e| format!("the stored JWT key is unusable: {e}"))?;
+    let claims = Claims {
+        iss: client_id,
+        sub: username,
+        aud: audience,
+        exp: (Utc::now() + chrono::Duration::minutes(3)).timestamp(),
+    };
+    let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    jsonwebtoken::encode(&header, &claims, &key).map_err(|e| format!("signing: {e}"))
 }
 
 /// The page a rep opens to grant the org's app access as themselves; the

@@ -10,11 +10,11 @@ use tracing::{info, warn};
 
 use super::RecordError;
 use crate::auth::{Connection, Identity};
-use crate::config::{CustomerConfig, Provider};
+use crate::config::{CustomerConfig, Provider, RepAuth};
 use crate::crm::Crm;
 use crate::owner::OwnerDirectory;
 use crate::schema::OrgSchema;
-use crate::store::{GrantState, Store};
+use crate::store::{GrantState, ORG, Store};
 
 /// One customer's CRM client and caches.
 pub struct CustomerRuntime {
@@ -69,6 +69,11 @@ impl CustomerRuntime {
         if let Some(crm) = reps.get(email) {
             return Ok(Some(crm.clone()));
         }
+        if config.connections.rep_auth == RepAuth::Jwt {
+            let crm = self.jwt_client(config, email).await?;
+            reps.insert(email.to_owned(), crm.clone());
+            return Ok(Some(crm));
+        }
         let grant = self
             .store
             .grant(&self.customer, email)
@@ -100,6 +105,44 @@ impl CustomerRuntime {
         ));
         reps.insert(email.to_owned(), crm.clone());
         Ok(Some(crm))
+    }
+
+    /// A client acting as `email` through the org's connected app.
+    async fn jwt_client(
+        &self,
+        config: &CustomerConfig,
+        email: &str,
+    ) -> Result<Arc<Crm>, RecordError> {
+        let org = self
+            .store
+            .grant(&self.customer, ORG)
+            .await
+            .map_err(|e| RecordError::input("store_unavailable", format!("{e:#}"), None))?;
+        let Some((org, key)) = org.and_then(|g| g.secrets.jwt_key.clone().map(|k| (g, k))) else {
+            return Err(RecordError::input(
+                "rep_not_connected",
+                format!(
+                    "customer `{}` connects reps through the JWT bearer flow, but its org-wide \
+                     connection has no `jwt_private_key`",
+                    self.customer
+                ),
+                None,
+            ));
+        };
+        let connection = Arc::new(Connection::jwt(
+            &self.customer,
+            email,
+            &org.base_url,
+            &org.client_id,
+            &key,
+            self.http.clone(),
+        ));
+        Ok(Arc::new(Crm::with_assignment_rules(
+            config.provider,
+            self.http.clone(),
+            connection,
+            config.connections.assignment_rules,
+        )))
     }
 
     /// The client that writes a record: the org-wide one, or for a rep

@@ -111,7 +111,7 @@ impl Grant {
             secrets: GrantSecrets {
                 client_secret: credentials.client_secret,
                 refresh_token: Some(credentials.refresh_token),
-                jwt_key: None,
+                jwt_key: credentials.jwt_key,
             },
             access: None,
             state: GrantState::Active,
