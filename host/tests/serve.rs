@@ -150,3 +150,26 @@ fn serve_refuses_to_start_without_a_secret_key() -> anyhow::Result<()> {
     assert!(err.contains("64 hex digits"), "{err}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_database_refuses_a_key_other_than_its_own() -> anyhow::Result<()> {
+    use conduit_host::secrets::SecretKey;
+    use conduit_host::store::Store;
+
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("conduit.db");
+    let first = SecretKey::from_hex(&"ab".repeat(32))?;
+    drop(Store::open_sqlite(&path, first.clone()).await?);
+    assert!(
+        Store::open_sqlite(&path, first).await.is_ok(),
+        "its own key opens it"
+    );
+
+    let other = SecretKey::from_hex(&"cd".repeat(32))?;
+    let refused = Store::open_sqlite(&path, other)
+        .await
+        .err()
+        .context("refused")?;
+    assert!(format!("{refused:#}").contains("not the one this database was sealed with"));
+    Ok(())
+}

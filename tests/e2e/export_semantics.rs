@@ -374,3 +374,21 @@ async fn the_audit_keeps_each_fields_before_and_after_per_record() -> anyhow::Re
     assert_eq!(audit("object=deals").await?.len(), 0);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_value_over_hubspots_text_limit_fails_its_record_alone() -> anyhow::Result<()> {
+    let harness = start().await?;
+    let huge = "x".repeat(70_000);
+    let records = json!([
+        company("Huge", json!({ "description": huge })),
+        company("Small", json!({ "description": "fits" })),
+    ]);
+
+    let answer = harness.write("initech", records).await?;
+    let answers = results(&answer);
+    assert_eq!(answers[0]["status"], "failed", "{answer:.300}");
+    assert_eq!(answers[0]["error"]["code"], "value_too_long");
+    assert_eq!(answers[1]["status"], "created");
+    assert_eq!(hubspot_company(&harness, "Small")?["description"], "fits");
+    Ok(())
+}

@@ -83,12 +83,20 @@ async fn conduit_check_passes_the_examples_and_refuses_a_broken_mapping() -> any
         "      close_date:\n        field: Close Date\n",
     );
     std::fs::write(&customer, text)?;
+    // And an error in another customer's file, which must not hide it.
+    let globex = dir.path().join("customers/globex.yaml");
+    let text = std::fs::read_to_string(&globex)?.replace("version: 0.1.0", "version: one");
+    std::fs::write(&globex, text)?;
 
     let (passed, _, err) = check(dir.path());
     assert!(!passed, "a broken mapping must fail the check");
     assert!(
+        err.contains("globex.yaml:") && err.contains("`plugin.version`"),
+        "{err}"
+    );
+    assert!(
         err.contains("northwind.yaml:")
-            && err.contains("`entities.deal.fields.close_date`")
+            && err.contains("`entities.deal.fields.close_date.field`")
             && err.contains("is the label of `CloseDate`"),
         "{err}"
     );

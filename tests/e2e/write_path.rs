@@ -405,3 +405,29 @@ async fn requests_without_the_api_key_are_refused() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn an_explicit_null_on_create_takes_the_default_like_an_absent_value() -> anyhow::Result<()> {
+    let harness = Harness::start(&examples_dir()).await?;
+    harness
+        .salesforce
+        .org
+        .add_user(NORTHWIND_REP, "Anna", "Snelling");
+    let open = deal(
+        "NULL0001",
+        NORTHWIND_REP,
+        json!({ "name": "Null close", "product": "MG Special", "stage": "Prospecting",
+                "close_date": null, "amount": "" }),
+    );
+
+    let answer = harness.write("northwind", json!([open])).await?;
+    assert_eq!(status(&results(&answer)[0]), "created", "{answer}");
+    let stored = harness.salesforce.org.records("Opportunity");
+    let stored = salesforce_record(&stored, "External_Id__c", "NULL0001")?;
+    assert_eq!(stored["CloseDate"], "2017-12-31");
+    assert!(
+        stored.get("Amount").is_none_or(Value::is_null),
+        "an empty amount is nothing"
+    );
+    Ok(())
+}

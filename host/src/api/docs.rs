@@ -105,6 +105,9 @@ pub(super) struct Connection {
     client_secret: String,
     /// OAuth refresh token.
     refresh_token: String,
+    /// The connected app's RSA private key (PEM), for reps connected
+    /// through Salesforce's JWT bearer flow (`rep_auth: jwt`).
+    jwt_private_key: Option<String>,
 }
 
 /// The schema objects read again.

@@ -85,9 +85,7 @@ pub(super) async fn authorize(
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .ok_or_else(|| {
-            Problem::new(StatusCode::BAD_REQUEST, "bad_request", "no `Host` header")
-        })?;
+        .ok_or_else(|| Problem::new(StatusCode::BAD_REQUEST, "bad_request", "no `Host` header"))?;
     let redirect_uri = format!("http://{host}{CALLBACK}");
 
     let url = state
@@ -95,7 +93,9 @@ pub(super) async fn authorize(
         .authorize_rep(&config, &email, &redirect_uri)
         .await
         .map_err(record_problem)?;
-    Ok(Json(json!({ "authorize_url": url, "redirect_uri": redirect_uri })))
+    Ok(Json(
+        json!({ "authorize_url": url, "redirect_uri": redirect_uri }),
+    ))
 }
 
 /// `DELETE /v1/customers/{customer}/reps/{rep}/connection`.

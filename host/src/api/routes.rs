@@ -124,11 +124,9 @@ impl Drop for QueuedRecords<'_> {
 
 fn count_outcomes(customer: &str, results: &[RecordResult]) {
     for r in results {
-        let object = r
-            .object
-            .as_deref()
-            .or(r.entity.as_deref())
-            .unwrap_or("unknown");
+        // The CRM object from the customer's config, never what the caller
+        // typed: an unknown entity must not make a metric series of its own.
+        let object = r.object.as_deref().unwrap_or("unknown");
         let outcome = match r.status {
             _ if r.replayed => "replayed",
             Status::Created => "created",

@@ -250,7 +250,10 @@ impl Connection {
                     error.type = "token_refresh_refused",
                     "token refresh refused; connection needs authorising again"
                 );
-                if let Err(e) = store.mark_needs_reauth(&self.customer, subject, &reason).await {
+                if let Err(e) = store
+                    .mark_needs_reauth(&self.customer, subject, &reason)
+                    .await
+                {
                     warn!(customer = %self.customer, error = %format!("{e:#}"), "not marked");
                 }
                 return Err(self.needs_reauth(&reason));
@@ -283,9 +286,16 @@ impl Connection {
     }
 
     /// A token for the rep from the JWT bearer flow.
-    async fn mint(&self, base_url: &str, client_id: &str, key: &str) -> Result<AccessToken, CrmError> {
+    async fn mint(
+        &self,
+        base_url: &str,
+        client_id: &str,
+        key: &str,
+    ) -> Result<AccessToken, CrmError> {
         let Identity::Rep(username) = &self.identity else {
-            return Err(CrmError::protocol("the JWT bearer flow acts only as a rep".into()));
+            return Err(CrmError::protocol(
+                "the JWT bearer flow acts only as a rep".into(),
+            ));
         };
         let audience = base_url.trim_end_matches('/');
         let assertion =

@@ -34,7 +34,8 @@ pub(super) fn key_line(text: &str, key: &str) -> Option<usize> {
         let Some((found, rest)) = block_key(trimmed) else {
             continue;
         };
-        if found != want {
+        // Value-map keys compare ignoring case, and are reported lowercased.
+        if !found.eq_ignore_ascii_case(want) {
             continue;
         }
         match segments.next() {
@@ -68,4 +69,20 @@ fn in_flow(rest: &str, want: &str) -> bool {
         && rest
             .split(['{', ','])
             .any(|item| block_key(item.trim_start()).is_some_and(|(key, _)| key == want))
+}
+
+/// Whether `key` is written in `text` as a shorthand scalar (`name: Name`),
+/// which sets the CRM field.
+pub(super) fn is_shorthand(text: &str, key: &str) -> bool {
+    let Some(number) = key_line(text, key) else {
+        return false;
+    };
+    let last = key.rsplit('.').next().unwrap_or(key);
+    text.lines()
+        .nth(number - 1)
+        .and_then(|line| block_key(line.trim_start()))
+        .is_some_and(|(found, rest)| {
+            let rest = rest.trim();
+            found.eq_ignore_ascii_case(last) && !rest.is_empty() && !rest.starts_with(['{', '#'])
+        })
 }

@@ -29,8 +29,8 @@ use sha2::{Digest, Sha256};
 
 pub use files::{
     ConnectionsFile, CustomerEntityFile, CustomerFile, EntityFile, FieldEntry, FieldFile,
-    IntegrationFile, ObjectFile, OwnerFile, PluginFile, PolicyPair, Provider, RepAuth,
-    RepMissing, UnknownRep, Writer,
+    IntegrationFile, ObjectFile, OwnerFile, PluginFile, PolicyPair, Provider, RepAuth, RepMissing,
+    UnknownRep, Writer,
 };
 pub use resolve::{CustomerConfig, EntityMapping, FieldMapping, PluginRef};
 pub use schema_check::{SchemaProblem, check as check_schema};
@@ -130,6 +130,18 @@ impl ConfigSet {
     /// Loads `dir/integration.yaml` and every `dir/customers/*.yaml`,
     /// collecting every error rather than stopping at the first.
     pub fn load_dir(dir: &Path) -> Result<Self, ConfigErrors> {
+        let (set, errors) = Self::load_dir_partial(dir);
+        if errors.is_empty() {
+            Ok(set)
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    /// Loads what can be loaded of `dir`: every customer whose files are
+    /// sound, and every error of the rest, so that a check reports the
+    /// problems of all customers at once.
+    pub fn load_dir_partial(dir: &Path) -> (Self, Vec<ConfigError>) {
         let mut errors = Vec::new();
 
         let integration_path = dir.join("integration.yaml");
@@ -186,11 +198,7 @@ impl ConfigSet {
             }
         }
 
-        if errors.is_empty() {
-            Ok(Self { customers })
-        } else {
-            Err(ConfigErrors(errors))
-        }
+        (Self { customers }, errors)
     }
 
     /// The effective config of one customer.
@@ -290,15 +298,12 @@ impl ConfigSet {
 /// its snapshot where there is one, writes a line per customer to `out` and
 /// every problem to `err`. True when nothing is wrong.
 pub fn check_dir(dir: &Path, out: &mut impl std::io::Write, err: &mut impl std::io::Write) -> bool {
-    let set = match ConfigSet::load_dir(dir) {
-        Ok(set) => set,
-        Err(errors) => {
-            let _ = writeln!(err, "{errors}");
-            return false;
-        }
-    };
+    let (set, errors) = ConfigSet::load_dir_partial(dir);
+    for error in &errors {
+        let _ = writeln!(err, "{error}");
+    }
 
-    let mut passed = true;
+    let mut passed = errors.is_empty();
     for customer in set.customers() {
         let schema = match set.check_snapshot(dir, customer) {
             SnapshotCheck::NoSnapshot => format!(
@@ -328,9 +333,9 @@ pub fn check_dir(dir: &Path, out: &mut impl std::io::Write, err: &mut impl std::
     passed
 }
 
-/// The file, line and key a schema problem belongs to: the customer's file
-/// when it sets the key, else the integration's, whichever names more of
-/// the key's path.
+/// The file, line and key a schema problem belongs to: the file that sets
+/// the key (the customer's first, as it overrides), else the deepest part
+/// of the key either file names.
 fn locate_problem(
     config: &CustomerConfig,
     problem: &SchemaProblem,
@@ -346,27 +351,52 @@ fn locate_problem(
         tail.push(option.clone());
     }
     let entity = &problem.entity;
-    let customer_key = std::iter::once(format!("entities.{entity}"))
-        .chain(tail.iter().cloned())
-        .collect::<Vec<_>>()
-        .join(".");
-    let integration_key = std::iter::once(format!("entities.{entity}.{}", config.provider))
-        .chain(tail.iter().cloned())
-        .collect::<Vec<_>>()
-        .join(".");
+    let join = |head: String| {
+        std::iter::once(head)
+            .chain(tail.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(".")
+    };
+    let customer_key = join(format!("entities.{entity}"));
+    let integration_key = join(format!("entities.{entity}.{}", config.provider));
+    let in_customer = (customer.0.to_owned(), customer_key.clone());
+    let in_integration = (integration.0.to_owned(), integration_key.clone());
+
+    // A problem of the whole entity (a required field nothing maps) is the
+    // integration's, unless the customer chose the object.
+    if problem.field.is_none() && problem.option.is_none() {
+        let object = format!("entities.{entity}.object");
+        if let Some(line) = locate::key_line(customer.1, &object) {
+            return (customer.0.to_owned(), Some(line), object);
+        }
+        let line = locate::key_line(integration.1, &integration_key);
+        return (integration.0.to_owned(), line, integration_key);
+    }
+
+    // The CRM field name may be written as the shorthand `name: Name`.
+    let sets = |text: &str, key: &str| {
+        locate::key_line(text, key).or_else(|| {
+            let parent = key.strip_suffix(".field")?;
+            locate::is_shorthand(text, parent).then(|| locate::key_line(text, parent))?
+        })
+    };
+    if let Some(line) = sets(customer.1, &customer_key) {
+        return (in_customer.0, Some(line), in_customer.1);
+    }
+    if let Some(line) = sets(integration.1, &integration_key) {
+        return (in_integration.0, Some(line), in_integration.1);
+    }
 
     let (c_depth, c_line) = deepest(customer.1, &customer_key);
     let (i_depth, i_line) = deepest(integration.1, &integration_key);
     // The integration key has one segment more (the provider) before the
     // same tail; compare how much of the tail each file names.
-    let c_tail = c_depth.saturating_sub(2);
-    let i_tail = i_depth.saturating_sub(3);
-    if c_line.is_some() && c_tail >= i_tail {
-        (customer.0.to_owned(), c_line, customer_key)
+    if c_line.is_some() && c_depth.saturating_sub(2) >= i_depth.saturating_sub(3) {
+        (in_customer.0, c_line, in_customer.1)
     } else if i_line.is_some() {
-        (integration.0.to_owned(), i_line, integration_key)
+        (in_integration.0, i_line, in_integration.1)
     } else {
-        (customer.0.to_owned(), None, customer_key)
+        (in_customer.0, None, in_customer.1)
     }
 }
 

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use super::ConfigError;
 use super::files::{
-    ConnectionsFile, CustomerFile, FieldFile, IntegrationFile, ObjectFile, OwnerFile, PolicyPair, Provider,
+    ConnectionsFile, CustomerFile, FieldFile, IntegrationFile, ObjectFile, OwnerFile, PolicyPair,
+    Provider,
 };
 use crate::export::{Policy, PolicyRule};
 use crate::record::Value;
@@ -196,7 +197,9 @@ pub(super) fn resolve(
         let layers_above_field = [customer.export, overrides.export];
 
         let mut fields = BTreeMap::new();
-        let agent_fields: Vec<&String> = object_file
+        // Each agent field once, whether the integration, the customer or
+        // both name it, so that a field's error is reported once.
+        let agent_fields: std::collections::BTreeSet<&String> = object_file
             .fields
             .keys()
             .chain(overrides.fields.keys())
@@ -405,6 +408,13 @@ fn field_mapping(
 ) -> Result<FieldMapping, String> {
     if needs_crm_field(&file, provider) {
         return Err("no CRM `field` given".into());
+    }
+    if file.clear == Some(true) && policy.update != Policy::Overwrite {
+        return Err(
+            "`clear: true` needs `update: overwrite`: under `fill_if_empty` or `skip` a field \
+             that holds a value is never changed, so it is never cleared either"
+                .into(),
+        );
     }
     let default = match &file.default {
         Some(value) => Some(yaml_value(value).map_err(|m| format!("default: {m}"))?),

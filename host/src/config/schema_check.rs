@@ -92,7 +92,7 @@ fn field_problems(
     let field = match resolve_field(object, name) {
         Ok(field) => field,
         Err(message) => {
-            problems.push((None, message));
+            problems.push((Some("field".into()), message));
             return problems;
         }
     };
@@ -101,7 +101,7 @@ fn field_problems(
         mapping.policy.create == Policy::Skip && mapping.policy.update == Policy::Skip;
     if !field.createable && !field.updateable && !never_written {
         problems.push((
-            None,
+            Some("field".into()),
             format!(
                 "`{}.{name}` is read-only for the integration user (calculated, system or \
                  locked by field-level security); map another field or set `create: skip` \

@@ -135,7 +135,7 @@ entities:
     let case = one(&found, "`name`");
     assert!(case.contains("did you mean `Name`?"), "{case}");
     assert!(
-        case.contains("customers/acme.yaml:7: `entities.deal.fields.name`"),
+        case.contains("customers/acme.yaml:7: `entities.deal.fields.name.field`"),
         "{case}"
     );
 
@@ -145,6 +145,21 @@ entities:
     let label = one(&found, "`Opportunity Type`");
     assert!(
         label.contains("is the label of `Type`; use the API name"),
+        "{label}"
+    );
+
+    // A label in the integration is the integration's, even where the
+    // customer overrides another option of that field.
+    let integration = INTEGRATION.replace(
+        "        amount: Amount\n",
+        "        amount: Amount\n        kind: Opportunity Type\n",
+    );
+    let overriding = "customer: acme\ncrm: salesforce\nentities:\n  deal:\n    fields:\n      \
+                      kind: { update: skip }\n";
+    let found = problems(&integration, overriding);
+    let label = one(&found, "`Opportunity Type`");
+    assert!(
+        label.contains("integration.yaml:14: `entities.deal.salesforce.fields.kind.field`"),
         "{label}"
     );
 }
@@ -238,6 +253,10 @@ fn required_read_only_and_create_only_fields_are_judged_by_the_describe() {
     let found = problems(&integration, ACME);
     let required = one(&found, "CloseDate");
     assert!(required.contains("is required on create"), "{required}");
+    assert!(
+        required.contains("integration.yaml:3: `entities.deal.salesforce`"),
+        "{required}"
+    );
 
     // IsClosed is calculated; writing it is refused, skipping it is fine.
     let customer = "\
@@ -271,7 +290,7 @@ entities:
     fields:
       close_date: { default: next friday }
       amount: { allow_regression: true, fallback: '0' }
-      name: { clear: true }
+      name: { clear: true, update: overwrite }
 ";
     let found = problems(INTEGRATION, customer);
     one(&found, "`next friday`");

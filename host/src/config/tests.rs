@@ -692,3 +692,27 @@ plugin:
     assert_eq!(key_line(text, "entities.invoice"), None);
     assert_eq!(key_line(text, "entities.deal.fields.amount"), None);
 }
+
+#[test]
+fn clearing_is_refused_where_the_update_policy_never_changes_a_value() {
+    let customer = "customer: acme\ncrm: salesforce\nentities:\n  company:\n    fields:\n      \
+                    name: { clear: true }\n";
+    let (dir, errors) = load_errors(INTEGRATION, &[("acme.yaml", customer)]);
+    let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(shown.len(), 1, "{shown:#?}");
+    assert!(
+        shown[0].contains("`entities.company.fields.name`"),
+        "{}",
+        shown[0]
+    );
+    assert!(
+        shown[0].contains("needs `update: overwrite`"),
+        "{}",
+        shown[0]
+    );
+    drop(dir);
+
+    let allowed = "customer: acme\ncrm: salesforce\nentities:\n  company:\n    fields:\n      \
+                   name: { clear: true, update: overwrite }\n";
+    assert!(load_one(INTEGRATION, allowed).entities["company"].fields["name"].clear);
+}

@@ -150,9 +150,15 @@ pub fn map_record(config: &CustomerConfig, record: &AgentRecord) -> Result<Draft
         draft.sources.insert(crm_field, Source::Agent);
     }
 
+    // An explicit empty value is "nothing" too: on create it takes the
+    // default like an absent one.
     for field in mapping.fields.values() {
         if let (Some(default), Some(crm_field)) = (&field.default, &field.crm_field)
-            && !draft.write.fields.contains_key(crm_field)
+            && draft
+                .write
+                .fields
+                .get(crm_field)
+                .is_none_or(Value::is_empty)
         {
             draft.defaults.insert(crm_field.clone(), default.clone());
         }
@@ -225,7 +231,7 @@ pub fn rules_for<'a>(mapping: &'a EntityMapping, crm_field: &str) -> FieldRules<
 /// the schema check to judge.
 fn translate(values: &BTreeMap<String, String>, value: &Value) -> Value {
     match value {
-        Value::Text(text) => match values.get(&text.to_lowercase()) {
+        Value::Text(text) => match values.get(&text.trim().to_lowercase()) {
             Some(mapped) => Value::Text(mapped.clone()),
             None => value.clone(),
         },
@@ -234,7 +240,7 @@ fn translate(values: &BTreeMap<String, String>, value: &Value) -> Value {
                 .iter()
                 .map(|item| {
                     values
-                        .get(&item.to_lowercase())
+                        .get(&item.trim().to_lowercase())
                         .cloned()
                         .unwrap_or(item.clone())
                 })

@@ -71,18 +71,13 @@ pub(super) async fn run(
         tracing::info_span!("write_batch", customer = %config.customer, records = intents.len());
     async move {
         let started = std::time::Instant::now();
-        let keys: Vec<(usize, Option<String>, String)> = intents
-            .iter()
-            .map(|(i, intent)| (*i, intent.idempotency_key.clone(), intent.entity.clone()))
-            .collect();
+        let whole: Vec<(usize, WriteIntent)> = intents.clone();
 
         let results = match stages(pipeline, &config, intents, dry_run).await {
             Ok(results) => results,
-            Err(error) => keys
+            Err(error) => whole
                 .iter()
-                .map(|(i, key, entity)| {
-                    RecordResult::failed(*i, key.clone(), Some(entity.clone()), error.clone())
-                })
+                .map(|(i, intent)| super::idempotency::fail(*i, intent, error.clone()))
                 .collect(),
         };
 
@@ -148,12 +143,14 @@ async fn stages(
             Ok(prepared) => work.push(Work::new(prepared)),
             Err(failed) => {
                 let (index, intent, error) = *failed;
-                results.push(RecordResult::failed(
-                    index,
-                    intent.idempotency_key,
-                    Some(intent.entity),
-                    error,
-                ));
+                let object = config
+                    .entities
+                    .get(&intent.entity)
+                    .map(|e| e.object.clone());
+                results.push(RecordResult {
+                    object,
+                    ..super::idempotency::fail(index, &intent, error)
+                });
             }
         }
     }

@@ -27,12 +27,12 @@ use tracing::info;
 pub use customer::CustomerRuntime;
 pub use result::{Link, RecordError, RecordResult, Status};
 
+use crate::auth;
 use crate::auth::Credentials;
 use crate::config::{ConfigSet, CustomerConfig, Provider};
 use crate::plugin::{Plugin, PluginRuntime};
 use crate::record::{Fields, Operation};
-use crate::auth;
-use crate::store::{Grant, GrantSecrets, ORG, OAuthFlow, Store, StoredAccess, StoredPlugin};
+use crate::store::{Grant, GrantSecrets, OAuthFlow, ORG, Store, StoredAccess, StoredPlugin};
 
 /// One write intent as the agent sends it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -113,7 +113,9 @@ pub(super) async fn plan_all(
 
         if creating {
             for (field, value) in &w.prepared.defaults {
-                if !w.prepared.write.fields.contains_key(field) {
+                let sent = w.prepared.write.fields.get(field);
+                if sent.is_none_or(Value::is_empty) {
+                    desired.retain(|d| &d.field != field);
                     desired.push(DesiredField {
                         note: w.prepared.notes.get(field).cloned(),
                         ..DesiredField::new(

@@ -10,7 +10,9 @@ use crate::config::{CustomerConfig, EntityMapping, RepMissing, Writer};
 use crate::export::Plan;
 
 /// CRM objects that hold activities: written as `log_activity`.
-const ACTIVITY_OBJECTS: [&str; 7] = ["Task", "Event", "calls", "emails", "meetings", "notes", "tasks"];
+const ACTIVITY_OBJECTS: [&str; 7] = [
+    "Task", "Event", "calls", "emails", "meetings", "notes", "tasks",
+];
 
 /// The kinds of write the config chooses a connection for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -92,7 +92,9 @@ pub fn coerce_with(
     value: Value,
     rules: CoerceRules<'_>,
 ) -> Result<Coerced, FieldError> {
-    if value == Value::Null {
+    // Empty in any form (null, blank text, an empty list) is "nothing": the
+    // planner decides whether it clears, whatever the field's type.
+    if value.is_empty() {
         return Ok(Value::Null.into());
     }
     match field.kind {
@@ -273,17 +275,15 @@ fn datetime(field: &FieldSchema, value: Value, zone: Tz) -> Result<Value, FieldE
     })
 }
 
-/// An instant from text: with an offset (or as epoch milliseconds) as
-/// given, without one as a wall-clock time in `zone`.
+/// An instant from an agent's text: with an offset as given, without one
+/// as a wall-clock time in `zone`. Bare digits are refused: `20170305`,
+/// `2017` and epoch seconds or milliseconds are all plausible readings.
 fn local_datetime(text: &str, zone: Tz) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Some(t.with_timezone(&Utc));
     }
     if let Ok(t) = DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z") {
         return Some(t.with_timezone(&Utc));
-    }
-    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        return text.parse().ok().and_then(DateTime::from_timestamp_millis);
     }
     let naive = [
         "%Y-%m-%dT%H:%M:%S%.f",
@@ -656,6 +656,33 @@ mod tests {
             with_rules(&date, "2024-03-05", new_york).value,
             day("2024-03-05")
         );
+
+        // Bare digits are not guessed at: a compact date, a year, epoch time.
+        for digits in ["20170305", "2017", "1488672000", "1488672000000"] {
+            let refused = coerce(&date, Value::Text(digits.into()));
+            assert_eq!(code(refused), "invalid_date", "{digits}");
+            let refused = coerce(&field(FieldType::Datetime), Value::Text(digits.into()));
+            assert_eq!(code(refused), "invalid_datetime", "{digits}");
+        }
+    }
+
+    #[test]
+    fn an_empty_value_of_any_type_is_nothing_not_an_error() {
+        for kind in [
+            FieldType::Number,
+            FieldType::Boolean,
+            FieldType::Date,
+            FieldType::Picklist,
+        ] {
+            for empty in [
+                Value::Null,
+                Value::Text(String::new()),
+                Value::Text("  ".into()),
+            ] {
+                let kept = coerce(&picklist(kind), empty.clone());
+                assert_eq!(kept, Ok(Value::Null), "{kind:?} {empty:?}");
+            }
+        }
     }
 
     #[test]

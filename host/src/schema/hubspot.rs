@@ -41,6 +41,9 @@ struct PropertyOption {
     display_order: Option<i64>,
 }
 
+/// The longest value a HubSpot string property takes.
+const MAX_TEXT: u32 = 65_536;
+
 /// Options in the order HubSpot shows them; those without an order keep
 /// their place after the rest.
 fn by_display_order(mut options: Vec<PropertyOption>) -> Vec<PropertyOption> {
@@ -110,7 +113,17 @@ pub fn hubspot_object(
                 } else {
                     Vec::new()
                 },
-                length: None,
+                // HubSpot refuses string values over 65,536 characters, for
+                // the whole batch they came in: checked here, per record.
+                length: matches!(
+                    kind,
+                    FieldType::Text
+                        | FieldType::Textarea
+                        | FieldType::Email
+                        | FieldType::Phone
+                        | FieldType::Url
+                )
+                .then_some(MAX_TEXT),
                 unique: p.has_unique_value,
                 // HubSpot numbers are decimals of any scale.
                 integer: false,

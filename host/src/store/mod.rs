@@ -24,7 +24,7 @@ pub use dashboard::{
     ConnectionState, ErrorGroup, LatestWrite, ObjectCounts, SeriesPoint, SkipCount, Totals,
     WriteStats,
 };
-pub use grants::{Grant, GrantSecrets, GrantState, GrantSummary, ORG, OAuthFlow, StoredAccess};
+pub use grants::{Grant, GrantSecrets, GrantState, GrantSummary, OAuthFlow, ORG, StoredAccess};
 
 /// Rows per multi-row statement: 12 columns each stays far below SQLite's
 /// limit on bound parameters.
@@ -154,8 +154,36 @@ impl Store {
             .await
             .context("migrating the database")?;
         let store = Self { pool, key };
+        store.check_key().await?;
         store.seal_legacy_connections().await?;
         Ok(store)
+    }
+
+    /// Refuses a key other than the one the database was first opened with.
+    async fn check_key(&self) -> anyhow::Result<()> {
+        const CHECK: &str = "conduit key check";
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT value FROM store_meta WHERE name = 'key_check'")
+                .fetch_optional(&self.pool)
+                .await
+                .context("reading the key check")?;
+        match stored {
+            Some(sealed) => match self.key.open(&sealed) {
+                Ok(text) if text == CHECK => Ok(()),
+                _ => anyhow::bail!(
+                    "the secret key is not the one this database was sealed with; start the \
+                     host with that key (its stored tokens open with no other)"
+                ),
+            },
+            None => {
+                sqlx::query("INSERT INTO store_meta (name, value) VALUES ('key_check', ?)")
+                    .bind(self.key.seal(CHECK))
+                    .execute(&self.pool)
+                    .await
+                    .context("storing the key check")?;
+                Ok(())
+            }
+        }
     }
 
     /// Moves connections from the old clear-text table into sealed grants.

@@ -7,6 +7,9 @@ use serde_json::{Map, Value, json};
 
 use crate::hubspot::{PortalState, Property, error, lookup};
 
+/// The longest value HubSpot takes for a string property.
+const MAX_STRING: usize = 65_536;
+
 /// One property that failed validation.
 struct Invalid {
     code: &'static str,
@@ -141,6 +144,12 @@ fn normalize(
     text: &str,
 ) -> Result<String, (&'static str, String)> {
     let name = &prop.name;
+    if prop.kind == "string" && text.chars().count() > MAX_STRING {
+        return Err((
+            "INVALID_LONG_STRING",
+            format!("{name} is longer than {MAX_STRING} characters"),
+        ));
+    }
     match prop.kind.as_str() {
         "number" => text
             .trim()
