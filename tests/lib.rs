@@ -70,6 +70,8 @@ pub struct Harness {
     pub base: String,
     /// The API key the host requires.
     pub api_key: String,
+    /// The host's write path, for what the API does not show (the store).
+    pub pipeline: Arc<Pipeline>,
     http: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
@@ -95,7 +97,7 @@ impl Harness {
         let base = format!("http://{}", listener.local_addr()?);
         let api_key = "test-key".to_owned();
         let state = AppState {
-            pipeline,
+            pipeline: pipeline.clone(),
             api_key: Some(api_key.clone().into()),
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -108,6 +110,7 @@ impl Harness {
             hubspot,
             base,
             api_key,
+            pipeline,
             http: reqwest::Client::new(),
             stop: Some(stop),
             _dir: dir,

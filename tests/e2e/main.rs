@@ -11,6 +11,7 @@ mod idempotency;
 mod metrics;
 mod openapi;
 mod operations;
+mod owners;
 mod plugin_sandbox;
 mod sandbox_over_http;
 mod schema_snapshots;

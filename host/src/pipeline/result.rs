@@ -59,6 +59,18 @@ impl RecordError {
 
     /// The CRM refused or could not be reached.
     pub fn crm(error: CrmError) -> Self {
+        // A connection that cannot write is said as such, with whose it is:
+        // the agent's fix is a person reconnecting, not a different record.
+        if CONNECTION_CODES.contains(&error.code.as_str()) {
+            return Self {
+                code: error.code.clone(),
+                message: error.message.clone(),
+                field: None,
+                retryable: false,
+                crm: Some(Box::new(error)),
+                plugin: None,
+            };
+        }
         let code = if error.retryable {
             "crm_unavailable"
         } else {
@@ -86,6 +98,15 @@ impl From<FieldError> for RecordError {
         Self::input(e.code, e.message, Some(e.field))
     }
 }
+
+/// Codes of connections that cannot write, from [`crate::auth::Connection`].
+const CONNECTION_CODES: [&str; 5] = [
+    "needs_reauth",
+    "rep_needs_reauth",
+    "not_connected",
+    "rep_not_connected",
+    "rep_not_authorized",
+];
 
 /// A record another record is linked to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

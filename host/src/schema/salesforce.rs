@@ -102,7 +102,9 @@ fn field_type(kind: &str) -> FieldType {
         "boolean" => FieldType::Boolean,
         "date" => FieldType::Date,
         "datetime" => FieldType::Datetime,
-        "picklist" | "combobox" => FieldType::Picklist,
+        "picklist" => FieldType::Picklist,
+        // A combobox suggests values but takes any text.
+        "combobox" => FieldType::Text,
         "multipicklist" => FieldType::MultiPicklist,
         "reference" => FieldType::Reference,
         "id" => FieldType::Id,
