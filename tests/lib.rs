@@ -60,6 +60,43 @@ pub fn plugin_wasm(package: &str) -> anyhow::Result<Vec<u8>> {
     Ok(wasm)
 }
 
+/// Everything the host logged in this test process, at debug level.
+static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+
+/// Sends the host's logs, at debug level, into [`logged`]; once per process.
+fn capture_logs() {
+    let buffer = LOGS.get_or_init(Default::default).clone();
+    let writer = move || Capture(buffer.clone());
+    let filter = tracing_subscriber::EnvFilter::new("debug,hyper=info,h2=info,sqlx=warn");
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(writer)
+        .try_init();
+}
+
+/// What the host has logged so far in this test process.
+pub fn logged() -> String {
+    let buffer = LOGS.get_or_init(Default::default);
+    let bytes = buffer.lock().map(|b| b.clone()).unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut buffer) = self.0.lock() {
+            buffer.extend_from_slice(bytes);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A running host with both simulators behind it.
 pub struct Harness {
     /// The Salesforce simulator.
@@ -81,6 +118,7 @@ impl Harness {
     /// Starts everything on `config_dir`, connects every customer to the
     /// simulator of its CRM and uploads the plugins they run.
     pub async fn start(config_dir: &Path) -> anyhow::Result<Self> {
+        capture_logs();
         let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
         let salesforce = salesforce::serve(salesforce::Profile::default(), loopback).await?;
         let hubspot = hubspot::serve(hubspot::Profile::default(), loopback).await?;

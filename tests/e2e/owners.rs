@@ -7,7 +7,7 @@ use anyhow::Context;
 use serde_json::{Map, Value, json};
 
 use conduit_crm_sim::salesforce::Territory;
-use conduit_tests::{Harness, results, workspace_root};
+use conduit_tests::{Harness, logged, results, workspace_root};
 
 const REP: &str = "ada.lovelace@initech.example";
 
@@ -250,5 +250,112 @@ async fn twenty_concurrent_writes_on_an_expired_token_refresh_it_once() -> anyho
         assert_eq!(results(&answer)[0]["status"], "created", "{answer}");
     }
     assert_eq!(tokens() - before, 1, "one refresh for twenty writes");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_org_app_acts_as_a_preauthorised_rep_through_jwt_bearer() -> anyhow::Result<()> {
+    let harness = start().await?;
+    let org = &harness.salesforce.org;
+    let rep = org.add_user(REP, "Ada", "Lovelace");
+    let outsider = "eve@initech.example";
+    org.add_user(outsider, "Eve", "Outsider");
+    let keys = workspace_root().join("tests/fixtures/jwt");
+    let oauth = org.oauth_client();
+    org.register_jwt_key(
+        &oauth.client_id,
+        &std::fs::read_to_string(keys.join("public.pem"))?,
+    )?;
+    org.preauthorize(&oauth.client_id, REP);
+
+    // The org's connection gains the app's private key.
+    let connection = json!({
+        "base_url": harness.salesforce.base_url, "client_id": oauth.client_id,
+        "client_secret": oauth.client_secret, "refresh_token": oauth.refresh_token,
+        "jwt_private_key": std::fs::read_to_string(keys.join("private.pem"))?,
+    });
+    harness
+        .request(reqwest::Method::PUT, "/v1/customers/hooli/connection")
+        .json(&connection)
+        .send()
+        .await?
+        .error_for_status()?;
+
+    let deal = |key: &str, rep: &str| {
+        json!({ "entity": "deal", "operation": "upsert", "key": key, "acting_for": rep,
+                "fields": { "name": key, "stage": "Prospecting", "close_date": "2026-12-31" } })
+    };
+    let answer = harness
+        .write("hooli", json!([deal("J-1", REP), deal("J-2", outsider)]))
+        .await?;
+    let answers = results(&answer);
+    assert_eq!(answers[0]["status"], "created", "{answer}");
+    let opportunities = org.records("Opportunity");
+    let stored = record(&opportunities, "External_Id__c", "J-1").context("deal")?;
+    assert_eq!(
+        stored["CreatedById"].as_str(),
+        Some(rep.as_str()),
+        "written as the rep"
+    );
+
+    // A rep the admin did not pre-authorise is refused, and nothing is
+    // written in their name by anyone else.
+    assert_eq!(
+        answers[1]["error"]["code"], "rep_not_authorized",
+        "{answer}"
+    );
+    assert!(record(&opportunities, "External_Id__c", "J-2").is_none());
+    Ok(())
+}
+
+#[tokio::test]
+async fn no_token_or_secret_is_logged_answered_or_audited() -> anyhow::Result<()> {
+    let harness = start().await?;
+    let org = &harness.salesforce.org;
+    org.add_user(REP, "Ada", "Lovelace");
+    connect_rep(&harness, "initech", REP).await?;
+    let deal = json!({ "entity": "deal", "operation": "upsert", "key": "S-1", "acting_for": REP,
+                       "fields": { "name": "Secret", "stage": "Prospecting",
+                                   "close_date": "2026-12-31" } });
+    harness.write("initech", json!([deal.clone()])).await?;
+    // Expired sessions make both connections refresh, logging as they go.
+    org.expire_sessions();
+    harness.write("initech", json!([deal])).await?;
+
+    let store = harness.pipeline.store();
+    let mut secrets = vec![org.oauth_client().client_secret];
+    for subject in ["", REP] {
+        let grant = store.grant("initech", subject).await?.context("grant")?;
+        assert!(!format!("{grant:?}").contains(&grant.secrets.client_secret));
+        secrets.push(grant.secrets.client_secret.clone());
+        secrets.extend(grant.secrets.refresh_token.clone());
+        secrets.extend(grant.access.map(|a| a.value));
+    }
+    assert!(
+        secrets.len() >= 5,
+        "the org's and the rep's tokens: {}",
+        secrets.len()
+    );
+
+    let answers = [
+        "/v1/customers/initech/connections",
+        "/v1/customers/initech/audit",
+        "/v1/customers/initech/dashboard",
+    ];
+    let mut shown = logged();
+    for path in answers {
+        let answer = harness.request(reqwest::Method::GET, path).send().await?;
+        shown.push_str(&answer.text().await?);
+    }
+    for secret in &secrets {
+        assert!(
+            !shown.contains(secret.as_str()),
+            "a secret was logged or answered"
+        );
+    }
+    assert!(
+        shown.contains("refreshing access token"),
+        "the capture holds the host's logs"
+    );
     Ok(())
 }
