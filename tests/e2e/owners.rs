@@ -359,3 +359,83 @@ async fn no_token_or_secret_is_logged_answered_or_audited() -> anyhow::Result<()
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn the_owner_changes_on_update_only_where_the_config_says_so() -> anyhow::Result<()> {
+    let harness = start().await?;
+    let org = &harness.salesforce.org;
+    let first = org.add_user(REP, "Ada", "Lovelace");
+    let second = org.add_user("grace.hopper@initech.example", "Grace", "Hopper");
+    connect_rep(&harness, "initech", REP).await?;
+    let deal = |key: &str, rep: &str, stage: &str| {
+        json!({ "entity": "deal", "operation": "upsert", "key": key, "acting_for": rep,
+                "fields": { "name": key, "stage": stage, "close_date": "2026-12-31" } })
+    };
+    let owner = |key: &str| {
+        let records = org.records("Opportunity");
+        record(&records, "External_Id__c", key)
+            .and_then(|r| r["OwnerId"].as_str().map(str::to_owned))
+    };
+
+    // Initech keeps the owner set on create.
+    harness
+        .write("initech", json!([deal("O-1", REP, "Prospecting")]))
+        .await?;
+    let answer = harness
+        .write(
+            "initech",
+            json!([deal("O-1", "grace.hopper@initech.example", "Won")]),
+        )
+        .await?;
+    assert_eq!(results(&answer)[0]["status"], "updated", "{answer}");
+    assert_eq!(owner("O-1"), Some(first.clone()));
+
+    // Umbrella maps the owner as overwritable: the update reassigns it.
+    harness
+        .write("umbrella", json!([deal("O-2", REP, "Prospecting")]))
+        .await?;
+    assert_eq!(owner("O-2"), Some(first));
+    let answer = harness
+        .write(
+            "umbrella",
+            json!([deal("O-2", "grace.hopper@initech.example", "Prospecting")]),
+        )
+        .await?;
+    let result = &results(&answer)[0];
+    assert_eq!(result["status"], "updated", "{answer}");
+    assert_eq!(owner("O-2"), Some(second));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_hubspot_rep_connects_and_writes_as_their_own_user() -> anyhow::Result<()> {
+    let harness = start().await?;
+    let hubspot = &harness.hubspot.org;
+    let rep = "dinesh@piedpiper.example";
+    let owner_id = hubspot.add_owner(rep, "Dinesh", "Chugtai");
+    connect_rep(&harness, "piedpiper", rep).await?;
+
+    let deal = json!({ "entity": "deal", "operation": "upsert", "key": "P-1", "acting_for": rep,
+                       "fields": { "name": "Compression", "stage": "Prospecting",
+                                   "close_date": "2026-12-31" } });
+    let answer = harness.write("piedpiper", json!([deal])).await?;
+    assert_eq!(results(&answer)[0]["status"], "created", "{answer}");
+
+    let stored = hubspot
+        .records("deals")
+        .into_iter()
+        .find(|r| r.properties.get("external_id").and_then(Value::as_str) == Some("P-1"))
+        .context("deal")?;
+    // The owner is the owner's `id`; the writer is the rep's user, not the
+    // integration user.
+    assert_eq!(
+        stored.properties["hubspot_owner_id"].as_str(),
+        Some(owner_id.as_str())
+    );
+    let writer = stored.properties["hs_created_by_user_id"]
+        .as_str()
+        .unwrap_or_default();
+    assert_ne!(writer, hubspot.integration_user_id());
+    assert_ne!(writer, owner_id, "a user id is not an owner id");
+    Ok(())
+}

@@ -90,6 +90,22 @@ pub struct OwnerFile {
     /// What to do when the rep is not a user of the org.
     #[serde(default)]
     pub unknown_rep: UnknownRep,
+    /// The owner on update: `skip` (the default: the owner is set on
+    /// create and then left to the CRM's people and rules) or `overwrite`
+    /// (the rep the agent acts for becomes the owner).
+    #[serde(default)]
+    pub update: OwnerUpdate,
+}
+
+/// Whether an update may change a record's owner.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OwnerUpdate {
+    /// Never: the owner is set on create only.
+    #[default]
+    Skip,
+    /// The rep in `acting_for` becomes the owner.
+    Overwrite,
 }
 
 /// What to do when the rep the agent acts for is not found in the CRM.

@@ -29,8 +29,8 @@ use sha2::{Digest, Sha256};
 
 pub use files::{
     ConnectionsFile, CustomerEntityFile, CustomerFile, EntityFile, FieldEntry, FieldFile,
-    IntegrationFile, ObjectFile, OwnerFile, PluginFile, PolicyPair, Provider, RepAuth, RepMissing,
-    UnknownRep, Writer,
+    IntegrationFile, ObjectFile, OwnerFile, OwnerUpdate, PluginFile, PolicyPair, Provider, RepAuth,
+    RepMissing, UnknownRep, Writer,
 };
 pub use resolve::{CustomerConfig, EntityMapping, FieldMapping, PluginRef};
 pub use schema_check::{SchemaProblem, check as check_schema};

@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::execute::Work;
 use super::{CustomerRuntime, RecordError};
-use crate::config::{CustomerConfig, UnknownRep};
+use crate::config::{CustomerConfig, OwnerUpdate, UnknownRep};
 use crate::export::{self, DesiredField, Plan, PlanInput, Policy, PolicyRule, Source};
 use crate::mapping;
 use crate::record::{Operation, Value};
@@ -67,9 +67,8 @@ pub(super) async fn plan_all(
             ));
             continue;
         }
-        if w.existing.is_none()
-            && let Some(email) = &intent.acting_for
-        {
+        let owner_written = w.existing.is_none() || owner_overwritten(config, &intent.entity);
+        if owner_written && let Some(email) = &intent.acting_for {
             emails.insert(email.trim().to_lowercase());
         }
     }
@@ -127,28 +126,33 @@ pub(super) async fn plan_all(
                     });
                 }
             }
-            if let Some(owner) = &entity.owner {
-                match owner_id(
-                    &owners,
-                    w.prepared.intent.acting_for.as_deref(),
-                    owner.unknown_rep,
-                ) {
-                    // The owner is set on create; changing it later is a
-                    // decision for the customer's config, not the agent.
-                    Ok(Some(id)) => desired.push(DesiredField::new(
-                        &owner.field,
-                        Value::Text(id),
-                        PolicyRule {
-                            create: Policy::Overwrite,
-                            update: Policy::Skip,
+        }
+        if let Some(owner) = &entity.owner
+            && (creating || owner.update == OwnerUpdate::Overwrite)
+        {
+            match owner_id(
+                &owners,
+                w.prepared.intent.acting_for.as_deref(),
+                owner.unknown_rep,
+            ) {
+                // The owner is set on create; changing it later is a
+                // decision for the customer's config, not the agent.
+                Ok(Some(id)) => desired.push(DesiredField::new(
+                    &owner.field,
+                    Value::Text(id),
+                    PolicyRule {
+                        create: Policy::Overwrite,
+                        update: match owner.update {
+                            OwnerUpdate::Skip => Policy::Skip,
+                            OwnerUpdate::Overwrite => Policy::Overwrite,
                         },
-                        Source::Owner,
-                    )),
-                    Ok(None) => {}
-                    Err(error) => {
-                        w.fail(error);
-                        continue;
-                    }
+                    },
+                    Source::Owner,
+                )),
+                Ok(None) => {}
+                Err(error) => {
+                    w.fail(error);
+                    continue;
                 }
             }
         }
@@ -167,6 +171,15 @@ pub(super) async fn plan_all(
         w.crm_id = w.existing.as_ref().map(|(id, _)| id.clone());
         w.plan = Some(plan);
     }
+}
+
+/// Whether the config lets an update change the entity's owner.
+fn owner_overwritten(config: &CustomerConfig, entity: &str) -> bool {
+    config
+        .entities
+        .get(entity)
+        .and_then(|e| e.owner.as_ref())
+        .is_some_and(|o| o.update == OwnerUpdate::Overwrite)
 }
 
 fn owner_id(
