@@ -60,6 +60,8 @@ async fn twenty_holders_of_an_expired_connection_refresh_it_once() -> anyhow::Re
             ))
         })
         .collect();
+    // The org rotates refresh tokens: presenting a used one kills the grant.
+    sim.org.set_rotation(true);
     let first = holders[0].token().await?;
     assert_eq!(token_requests(&sim), 1);
 
@@ -95,6 +97,16 @@ async fn twenty_holders_of_an_expired_connection_refresh_it_once() -> anyhow::Re
         !text.contains(&refresh),
         "the refresh token is sealed at rest"
     );
+
+    // Each rotated refresh token was stored before its access token was
+    // used: refreshing again works, twice over.
+    for _ in 0..2 {
+        sim.org.expire_sessions();
+        let current = holders[0].token().await?;
+        let next = holders[0].refresh_after_rejection(&current).await?;
+        assert_ne!(next.value, current.value);
+    }
+    assert_eq!(token_requests(&sim), 4);
     sim.shutdown().await;
     Ok(())
 }
