@@ -340,3 +340,26 @@ async fn plugin_names_and_versions_are_checked() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_record_that_is_not_an_object_fails_alone_saying_what_a_record_is() -> anyhow::Result<()>
+{
+    let harness = Harness::start(&examples_dir()).await?;
+    harness
+        .salesforce
+        .org
+        .add_user(NORTHWIND_REP, "Anna", "Snelling");
+
+    let answer = harness
+        .write("northwind", json!(["a deal", 7, deal("GOOD0002")]))
+        .await?;
+    let answers = results(&answer);
+    for (bad, kind) in [(&answers[0], "string"), (&answers[1], "number")] {
+        assert_eq!(bad["error"]["code"], "invalid_record", "{answer}");
+        let message = bad["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(&format!("not a {kind}")), "{message}");
+        assert!(!message.contains("WriteIntent"), "{message}");
+    }
+    assert_eq!(answers[2]["status"], "created", "{answer}");
+    Ok(())
+}

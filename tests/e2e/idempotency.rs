@@ -103,3 +103,40 @@ async fn a_rep_added_after_a_refusal_is_found_when_the_record_is_sent_again() ->
     assert_eq!(stored[0]["OwnerId"].as_str(), Some(rep_id.as_str()));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_dry_run_answers_what_a_real_run_would_for_its_keys_and_takes_none() -> anyhow::Result<()>
+{
+    let harness = harness_with_rep().await?;
+    let first = harness
+        .write("northwind", json!([deal("IDEMD", "d1", "Won")]))
+        .await?;
+    assert_eq!(results(&first)[0]["status"], "created", "{first}");
+
+    let dry = harness
+        .dry_run(
+            "northwind",
+            json!([
+                deal("IDEMD", "d1", "Lost"),
+                deal("IDEMD", "d1", "Won"),
+                deal("IDEME", "d2", "Won")
+            ]),
+        )
+        .await?;
+    let answers = results(&dry);
+    assert_eq!(code(&answers[0]), "idempotency_key_reused", "{dry}");
+    assert_eq!(code(&answers[1]), "duplicate_idempotency_key", "{dry}");
+    assert_eq!(answers[2]["status"], "planned", "{dry}");
+
+    let replay = harness
+        .dry_run("northwind", json!([deal("IDEMD", "d1", "Won")]))
+        .await?;
+    assert_eq!(results(&replay)[0]["replayed"], true, "{replay}");
+
+    // The dry run took no key: the real run with `d2` writes.
+    let real = harness
+        .write("northwind", json!([deal("IDEME", "d2", "Won")]))
+        .await?;
+    assert_eq!(results(&real)[0]["status"], "created", "{real}");
+    Ok(())
+}

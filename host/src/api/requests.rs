@@ -69,6 +69,23 @@ pub(super) fn write_request(body: &[u8]) -> Result<WriteRequest, Problem> {
 
 /// One record of a write request.
 pub(super) fn write_intent(record: &Value) -> Result<WriteIntent, RecordError> {
+    if !record.is_object() {
+        let kind = match record {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "list",
+            Value::Object(_) => "object",
+        };
+        return Err(RecordError::input(
+            "invalid_record",
+            format!(
+                "a record is a JSON object with `entity`, `operation` and `fields`, not a {kind}"
+            ),
+            None,
+        ));
+    }
     WriteIntent::deserialize(record).map_err(|e| {
         // serde names no map key: look for the field value at fault.
         invalid_field(record).unwrap_or_else(|| {
@@ -161,13 +178,14 @@ pub(super) fn audit_filter(query: Option<&str>) -> Result<AuditFilter, Problem> 
             "since" => filter.since = Some(time(&value)?),
             "until" => filter.until = Some(time(&value)?),
             "limit" => {
-                let limit: i64 = value.parse().map_err(|_| {
+                let limit: i64 = value.parse().ok().filter(|l| *l >= 1).ok_or_else(|| {
                     bad_request(format!(
-                        "query parameter `limit` must be a whole number, not `{value}`"
+                        "query parameter `limit` must be a whole number from 1, not \
+                             `{value}` (more than 1,000 reads 1,000)"
                     ))
                     .field("limit")
                 })?;
-                filter.limit = limit.clamp(1, 1000);
+                filter.limit = limit.min(1000);
             }
             _ => {
                 return Err(bad_request(format!(
@@ -347,6 +365,10 @@ mod tests {
         let problem = limit("limit=abc").expect_err("not a number");
         assert_eq!(problem.field.as_deref(), Some("limit"));
         assert!(problem.detail.contains("`abc`"), "{}", problem.detail);
+        for below in ["limit=0", "limit=-1"] {
+            let problem = limit(below).expect_err("below one");
+            assert_eq!(problem.field.as_deref(), Some("limit"));
+        }
         let problem = limit("limt=5").expect_err("misspelt");
         assert_eq!(problem.field.as_deref(), Some("limt"));
 

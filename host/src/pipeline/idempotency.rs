@@ -23,11 +23,13 @@ pub(super) struct Claimed {
     pub answered: Vec<RecordResult>,
 }
 
-/// Claims the keys of `keyed` records for `customer`.
+/// Claims the keys of `keyed` records for `customer`; in a dry run, only
+/// looks, so the plan says what a real run would answer.
 pub(super) async fn claim(
     store: &Store,
     customer: &str,
     keyed: Vec<(usize, WriteIntent)>,
+    dry_run: bool,
 ) -> Claimed {
     let mut claimed = Claimed::default();
 
@@ -54,7 +56,12 @@ pub(super) async fn claim(
         .iter()
         .map(|(_, intent, key)| (key.clone(), fingerprint(intent)))
         .collect();
-    let claims = match store.claim_keys(customer, &keys).await {
+    let claims = if dry_run {
+        store.peek_keys(customer, &keys).await
+    } else {
+        store.claim_keys(customer, &keys).await
+    };
+    let claims = match claims {
         Ok(claims) => claims,
         Err(e) => {
             for (index, intent, _) in unique {

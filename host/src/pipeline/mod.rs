@@ -346,14 +346,14 @@ impl Pipeline {
         for (index, intent) in intents.into_iter().enumerate() {
             match intent {
                 Err(e) => results[index] = Some(RecordResult::failed(index, None, None, e)),
-                Ok(intent) if dry_run || intent.idempotency_key.is_none() => {
+                Ok(intent) if intent.idempotency_key.is_none() => {
                     claimed.push((index, intent));
                 }
                 Ok(intent) => keyed.push((index, intent)),
             }
         }
         if !keyed.is_empty() {
-            let outcome = idempotency::claim(&self.store, &config.customer, keyed).await;
+            let outcome = idempotency::claim(&self.store, &config.customer, keyed, dry_run).await;
             claimed.extend(outcome.run);
             // Later stages treat the first of two records as the earlier one.
             claimed.sort_by_key(|(index, _)| *index);

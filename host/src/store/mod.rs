@@ -304,6 +304,49 @@ impl Store {
         Ok(claims)
     }
 
+    /// What [`claim_keys`](Self::claim_keys) would answer, claiming
+    /// nothing: a free key reads as `Claimed`. For dry runs, which must
+    /// plan what a real run would do without taking its keys.
+    pub async fn peek_keys(
+        &self,
+        customer: &str,
+        keys: &[(String, String)],
+    ) -> anyhow::Result<Vec<KeyClaim>> {
+        let mut earlier: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
+        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+            let mut select = QueryBuilder::<Sqlite>::new(
+                "SELECT key, result, fingerprint FROM idempotency WHERE customer = ",
+            );
+            select.push_bind(customer).push(" AND key IN (");
+            let mut list = select.separated(", ");
+            for (key, _) in chunk {
+                list.push_bind(key);
+            }
+            list.push_unseparated(")");
+            let rows = select
+                .build()
+                .fetch_all(&self.pool)
+                .await
+                .context("reading idempotency keys")?;
+            for row in rows {
+                earlier.insert(row.get("key"), (row.get("result"), row.get("fingerprint")));
+            }
+        }
+        Ok(keys
+            .iter()
+            .map(|(key, _)| match earlier.get(key) {
+                None => KeyClaim::Claimed,
+                Some((Some(text), stored)) => KeyClaim::Done {
+                    result: serde_json::from_str(text).unwrap_or_default(),
+                    fingerprint: stored.clone(),
+                },
+                Some((None, stored)) => KeyClaim::InFlight {
+                    fingerprint: stored.clone(),
+                },
+            })
+            .collect())
+    }
+
     /// Stores a batch's audit entries and the outcomes of their keys in one
     /// transaction, and gives back `released` keys so the agent can retry
     /// after failures that retrying can fix.
