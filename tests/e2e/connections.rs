@@ -4,11 +4,13 @@
 
 use std::sync::Arc;
 
+use anyhow::Context;
+
 use conduit_crm_sim::salesforce;
 use conduit_host::auth::{Connection, Credentials, Identity};
 use conduit_host::config::Provider;
 use conduit_host::secrets::SecretKey;
-use conduit_host::store::{Grant, GrantState, Store};
+use conduit_host::store::{Grant, GrantState, Store, StoredAccess};
 
 /// Token requests the simulator has answered.
 fn token_requests(sim: &conduit_crm_sim::Sim<salesforce::Org>) -> usize {
@@ -145,6 +147,101 @@ async fn a_refused_refresh_marks_the_connection_and_says_whose_it_is() -> anyhow
     let again = connection.token().await.expect_err("still refused");
     assert_eq!(again.code, "needs_reauth");
     assert_eq!(token_requests(&sim), before);
+    sim.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unavailable_token_endpoint_is_retryable_and_marks_nothing() -> anyhow::Result<()> {
+    // A token endpoint that is down: 503 to every request.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base_url = format!("http://{}", listener.local_addr()?);
+    let down = axum::Router::new().route(
+        "/services/oauth2/token",
+        axum::routing::post(|| async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down") }),
+    );
+    tokio::spawn(async move { axum::serve(listener, down).await });
+
+    let dir = tempfile::tempdir()?;
+    let store = Store::open_sqlite(&dir.path().join("conduit.db"), SecretKey::ephemeral()).await?;
+    let credentials = Credentials {
+        base_url,
+        client_id: "app".into(),
+        client_secret: "secret".into(),
+        refresh_token: "still-valid".into(),
+        jwt_key: None,
+    };
+    store
+        .put_grant(&Grant::org("acme", "salesforce", credentials))
+        .await?;
+    let http = reqwest::Client::new();
+    let connection = Connection::stored(
+        "acme",
+        Identity::Org,
+        Provider::Salesforce,
+        store.clone(),
+        http,
+    );
+
+    let error = connection
+        .token()
+        .await
+        .expect_err("no token while it is down");
+    assert_eq!(error.code, "token_endpoint_unavailable");
+    assert!(error.retryable);
+    assert_eq!(store.grants("acme").await?[0].state, GrantState::Active);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_connection_removed_or_replaced_elsewhere_is_not_used_from_a_cache() -> anyhow::Result<()>
+{
+    let sim = salesforce::serve(salesforce::Profile::default(), "127.0.0.1:0".parse()?).await?;
+    let dir = tempfile::tempdir()?;
+    let store = Store::open_sqlite(&dir.path().join("conduit.db"), SecretKey::ephemeral()).await?;
+    org_grant(&store, &sim, &sim.org.oauth_client().refresh_token).await?;
+    let http = reqwest::Client::new();
+    let here = Connection::stored(
+        "acme",
+        Identity::Org,
+        Provider::Salesforce,
+        store.clone(),
+        http,
+    );
+    let first = here.token().await?;
+
+    // Another replica refreshes: this one's cached token is of the old
+    // generation, so it takes the stored one.
+    let generation = store.grant_state("acme", "").await?.context("stored")?.1;
+    let grant = store.grant("acme", "").await?.context("stored")?;
+    let newer = StoredAccess {
+        value: "a-newer-token".into(),
+        api_base: sim.base_url.clone(),
+        expires_at: None,
+    };
+    let stored = store
+        .store_refresh("acme", "", &grant.secrets, &newer, generation)
+        .await?;
+    assert!(stored.is_some());
+    assert_eq!(here.token().await?.value, "a-newer-token");
+    assert_ne!(first.value, "a-newer-token");
+
+    // A refresh of an older generation neither stores nor marks anything.
+    let stale = store
+        .store_refresh("acme", "", &grant.secrets, &newer, generation)
+        .await?;
+    assert_eq!(stale, None);
+    assert!(
+        !store
+            .mark_needs_reauth("acme", "", "late refusal", generation)
+            .await?
+    );
+    assert_eq!(store.grants("acme").await?[0].state, GrantState::Active);
+
+    // Removed elsewhere: the cache does not outlive it.
+    assert!(store.delete_grant("acme", "").await?);
+    let error = here.token().await.expect_err("the connection is gone");
+    assert_eq!(error.code, "not_connected");
     sim.shutdown().await;
     Ok(())
 }

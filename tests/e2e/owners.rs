@@ -439,3 +439,64 @@ async fn a_hubspot_rep_connects_and_writes_as_their_own_user() -> anyhow::Result
     assert_ne!(writer, owner_id, "a user id is not an owner id");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_grant_made_by_another_user_than_the_rep_is_refused() -> anyhow::Result<()> {
+    let harness = start().await?;
+    harness.salesforce.org.add_user(REP, "Ada", "Lovelace");
+    harness
+        .salesforce
+        .org
+        .add_user("eve@initech.example", "Eve", "Admin");
+    harness
+        .hubspot
+        .org
+        .add_owner("dinesh@piedpiper.example", "Dinesh", "Chugtai");
+    harness
+        .hubspot
+        .org
+        .add_owner("gilfoyle@piedpiper.example", "Bertram", "Gilfoyle");
+
+    // The rep's browser is signed in as someone else: the CRM grants as Eve.
+    for (customer, rep, signed_in) in [
+        ("initech", REP, "eve@initech.example"),
+        (
+            "piedpiper",
+            "dinesh@piedpiper.example",
+            "gilfoyle@piedpiper.example",
+        ),
+    ] {
+        let path = format!("/v1/customers/{customer}/reps/{rep}/authorize");
+        let answer: Value = harness
+            .request(reqwest::Method::POST, &path)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let authorize = answer["authorize_url"].as_str().context("authorize_url")?;
+        let hint = url::form_urlencoded::byte_serialize(rep.as_bytes()).collect::<String>();
+        let other = url::form_urlencoded::byte_serialize(signed_in.as_bytes()).collect::<String>();
+        let tampered = authorize.replace(
+            &format!("login_hint={hint}"),
+            &format!("login_hint={other}"),
+        );
+        assert_ne!(tampered, authorize);
+
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let consent = browser.get(&tampered).send().await?;
+        let back = consent
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .context("the CRM sends the rep back")?;
+        let landed = browser.get(back).send().await?;
+        assert_eq!(landed.status(), 400, "{customer}");
+        let problem: Value = landed.json().await?;
+        assert_eq!(problem["code"], "wrong_user", "{problem}");
+        let stored = harness.pipeline.store().grant(customer, rep).await?;
+        assert!(stored.is_none(), "{customer}: nothing stored for the rep");
+    }
+    Ok(())
+}

@@ -140,6 +140,7 @@ pub async fn serve(profile: Profile, addr: SocketAddr) -> anyhow::Result<Sim<Org
         .route("/oauth/authorize", get(oauth::authorize))
         .route("/oauth/v1/token", post(oauth::token))
         .route("/oauth/v1/refresh-tokens/{token}", delete(oauth::revoke))
+        .route("/oauth/v1/access-tokens/{token}", get(oauth::token_info))
         .route(
             "/__sim/requests",
             get(|State(org): State<Arc<Org>>| async move { Json(org.requests()) }),

@@ -238,6 +238,34 @@ fn exchange_code(
 }
 
 /// `DELETE /oauth/v1/refresh-tokens/{token}` → 204, or 400 `BAD_REFRESH_TOKEN` if unknown.
+/// `GET /oauth/v1/access-tokens/{token}`: whom a live access token acts
+/// for, as HubSpot answers it (`user` is the user's email).
+pub(crate) async fn token_info(State(org): State<Arc<Org>>, Path(token): Path<String>) -> Response {
+    let found = org.with_state(|s| {
+        let access = s.tokens.access.get(&token)?;
+        if access.expires.is_some_and(|at| at <= Instant::now()) {
+            return None;
+        }
+        let user_id = access.user.to_string();
+        let email = s
+            .owners
+            .iter()
+            .find(|o| o.user_id == user_id)
+            .map(|o| o.email.clone());
+        Some((access.user, email))
+    });
+    match found {
+        Some((user, email)) => Json(json!({
+            "token": token,
+            "user": email,
+            "user_id": user,
+            "token_type": "access",
+        }))
+        .into_response(),
+        None => Refused("BAD_ACCESS_TOKEN", "missing or unknown access token").into_response(),
+    }
+}
+
 pub(crate) async fn revoke(State(org): State<Arc<Org>>, Path(token): Path<String>) -> Response {
     if org.with_state(|s| s.tokens.revoke_refresh(&token)) {
         StatusCode::NO_CONTENT.into_response()

@@ -72,7 +72,8 @@ pub struct Connection {
     identity: Identity,
     provider: Provider,
     source: Source,
-    token: Mutex<Option<AccessToken>>,
+    /// The cached token and the stored connection's generation it is of.
+    token: Mutex<Option<(AccessToken, i64)>>,
     http: reqwest::Client,
 }
 
@@ -134,17 +135,19 @@ impl Connection {
         self.provider
     }
 
-    /// The current token: the cached one unless it is about to expire, else
-    /// the stored one, else a fresh one.
+    /// The current token: the cached one while the stored connection is
+    /// unchanged (another replica may have replaced, marked or removed it)
+    /// and it is not about to expire; else the stored one, else a fresh one.
     pub async fn token(&self) -> Result<AccessToken, CrmError> {
         let mut token = self.token.lock().await;
-        if let Some(current) = token.as_ref()
+        if let Some((current, generation)) = token.as_ref()
             && !current.expiring()
+            && self.unchanged(*generation).await?
         {
             return Ok(current.clone());
         }
-        let fresh = self.obtain(None).await?;
-        *token = Some(fresh.clone());
+        let (fresh, generation) = self.obtain(None).await?;
+        *token = Some((fresh.clone(), generation));
         Ok(fresh)
     }
 
@@ -155,27 +158,48 @@ impl Connection {
         rejected: &AccessToken,
     ) -> Result<AccessToken, CrmError> {
         let mut token = self.token.lock().await;
-        if let Some(current) = token.as_ref()
+        if let Some((current, generation)) = token.as_ref()
             && current.value != rejected.value
             && !current.expiring()
+            && self.unchanged(*generation).await?
         {
             return Ok(current.clone());
         }
-        let fresh = self.obtain(Some(&rejected.value)).await?;
-        *token = Some(fresh.clone());
+        let (fresh, generation) = self.obtain(Some(&rejected.value)).await?;
+        *token = Some((fresh.clone(), generation));
         Ok(fresh)
     }
 
+    /// Whether the stored connection is still the one a cached token of
+    /// `generation` came from; an error when it is gone or marked.
+    async fn unchanged(&self, generation: i64) -> Result<bool, CrmError> {
+        let Source::Stored(store) = &self.source else {
+            return Ok(true);
+        };
+        let state = store
+            .grant_state(&self.customer, self.identity.subject())
+            .await
+            .map_err(|e| CrmError::connection(format!("reading the connection: {e:#}")))?;
+        match state {
+            None => Err(self.not_connected()),
+            Some((GrantState::NeedsReauth, _)) => {
+                Err(self.needs_reauth("it was marked for authorising again"))
+            }
+            Some((GrantState::Active, stored)) => Ok(stored == generation),
+        }
+    }
+
     /// A usable stored token, or a refresh under the store's lease, or the
-    /// token another caller stored while this one waited.
-    async fn obtain(&self, rejected: Option<&str>) -> Result<AccessToken, CrmError> {
+    /// token another caller stored while this one waited; with the
+    /// generation of the stored connection it belongs to.
+    async fn obtain(&self, rejected: Option<&str>) -> Result<(AccessToken, i64), CrmError> {
         let store = match &self.source {
             Source::Stored(store) => store,
             Source::Jwt {
                 base_url,
                 client_id,
                 key,
-            } => return self.mint(base_url, client_id, key).await,
+            } => return Ok((self.mint(base_url, client_id, key).await?, 0)),
         };
         let subject = self.identity.subject();
         let started = std::time::Instant::now();
@@ -196,7 +220,7 @@ impl Connection {
                     expires_at: access.expires_at,
                 };
                 if !token.expiring() {
-                    return Ok(token);
+                    return Ok((token, grant.generation));
                 }
             }
 
@@ -205,8 +229,20 @@ impl Connection {
                 .await
                 .map_err(|e| CrmError::connection(format!("leasing the refresh: {e:#}")))?;
             if leased {
-                let refreshed = self.refresh(store, grant.base_url, grant.client_id, grant.secrets);
-                return refreshed.await;
+                let generation = grant.generation;
+                let base_url = grant.base_url;
+                let refreshed = self.refresh(
+                    store,
+                    &base_url,
+                    &grant.client_id,
+                    grant.secrets,
+                    generation,
+                );
+                match refreshed.await? {
+                    Some(done) => return Ok(done),
+                    // Replaced while refreshing: use what replaced it.
+                    None => continue,
+                }
             }
             if started.elapsed() > WAIT {
                 return Err(CrmError::connection(format!(
@@ -219,30 +255,40 @@ impl Connection {
         }
     }
 
-    /// Refreshes under the lease and stores the outcome: a new token (and a
-    /// rotated refresh token) or the connection marked `needs_reauth`.
+    /// Refreshes under the lease and stores the outcome, if the stored
+    /// connection is still `generation`: a new token (and a rotated refresh
+    /// token), or the connection marked `needs_reauth` when the CRM refused
+    /// the grant. None when the connection was replaced meanwhile.
     async fn refresh(
         &self,
         store: &Store,
-        base_url: String,
-        client_id: String,
+        base_url: &str,
+        client_id: &str,
         mut secrets: GrantSecrets,
-    ) -> Result<AccessToken, CrmError> {
+        generation: i64,
+    ) -> Result<Option<(AccessToken, i64)>, CrmError> {
         let subject = self.identity.subject();
         debug!(customer = %self.customer, provider = %self.provider, "refreshing access token");
         let Some(refresh_token) = secrets.refresh_token.clone() else {
-            return Err(self.needs_reauth("no refresh token is stored"));
+            let reason = "no refresh token is stored";
+            self.mark(store, reason, generation).await;
+            return Err(self.needs_reauth(reason));
         };
+        // A rep's grant refreshes through the org's app, with its current
+        // secret: rotating the app's secret must not cut every rep off.
+        let (client_id, client_secret) = self.app_credentials(store, client_id, &secrets).await;
         let form = [
             ("grant_type", "refresh_token"),
             ("client_id", client_id.as_str()),
-            ("client_secret", secrets.client_secret.as_str()),
+            ("client_secret", client_secret.as_str()),
             ("refresh_token", refresh_token.as_str()),
         ];
-        let answer = token_grant(&self.http, self.provider, &base_url, &form).await;
-        let answer = match answer {
+        let answer = match token_grant(&self.http, self.provider, base_url, &form).await {
             Ok(answer) => answer,
-            Err(TokenError::Refused { status, reason, .. }) => {
+            // Only a refusal of the grant itself needs a person; an outage
+            // or a rate limit at the token endpoint passes, and the lease
+            // lapses for the next caller to try again.
+            Err(TokenError::Refused { status, reason, .. }) if matches!(status, 400 | 401) => {
                 info!(
                     customer = %self.customer,
                     provider = %self.provider,
@@ -250,26 +296,33 @@ impl Connection {
                     error.type = "token_refresh_refused",
                     "token refresh refused; connection needs authorising again"
                 );
-                if let Err(e) = store
-                    .mark_needs_reauth(&self.customer, subject, &reason)
-                    .await
-                {
-                    warn!(customer = %self.customer, error = %format!("{e:#}"), "not marked");
+                if !self.mark(store, &reason, generation).await {
+                    return Ok(None);
                 }
                 return Err(self.needs_reauth(&reason));
             }
-            Err(other) => {
-                // The lease lapses on its own; the next caller tries again.
-                return Err(match other {
-                    TokenError::Unexpected { .. } => CrmError::protocol(other.to_string()),
-                    _ => CrmError::connection(other.to_string()),
+            Err(TokenError::Refused { status, reason, .. }) => {
+                return Err(CrmError {
+                    status: Some(status),
+                    code: "token_endpoint_unavailable".into(),
+                    message: format!(
+                        "{}'s token endpoint answered {status} ({reason}) while refreshing {}",
+                        self.provider,
+                        self.identity.describe()
+                    ),
+                    fields: Vec::new(),
+                    retryable: true,
                 });
             }
+            Err(other @ TokenError::Unexpected { .. }) => {
+                return Err(CrmError::protocol(other.to_string()));
+            }
+            Err(other) => return Err(CrmError::connection(other.to_string())),
         };
 
         // A rotated refresh token replaces the old one in the store before
         // the new access token is used: the old one no longer works.
-        let token = answer.access(self.provider, &base_url);
+        let token = answer.access(self.provider, base_url);
         if let Some(rotated) = answer.refresh_token {
             secrets.refresh_token = Some(rotated);
         }
@@ -278,11 +331,43 @@ impl Connection {
             api_base: token.api_base.clone(),
             expires_at: token.expires_at,
         };
-        store
-            .store_refresh(&self.customer, subject, &secrets, &stored)
+        let stored = store
+            .store_refresh(&self.customer, subject, &secrets, &stored, generation)
             .await
             .map_err(|e| CrmError::connection(format!("storing the refreshed token: {e:#}")))?;
-        Ok(token)
+        Ok(stored.map(|generation| (token, generation)))
+    }
+
+    /// The app credentials a refresh goes through: for a rep, the org
+    /// connection's current ones; else this connection's own.
+    async fn app_credentials(
+        &self,
+        store: &Store,
+        client_id: &str,
+        secrets: &GrantSecrets,
+    ) -> (String, String) {
+        if let Identity::Rep(_) = self.identity
+            && let Ok(Some(org)) = store.grant(&self.customer, ORG).await
+        {
+            return (org.client_id, org.secrets.client_secret);
+        }
+        (client_id.to_owned(), secrets.client_secret.clone())
+    }
+
+    /// Marks the connection `needs_reauth` if it is still `generation`;
+    /// false when it was replaced meanwhile.
+    async fn mark(&self, store: &Store, reason: &str, generation: i64) -> bool {
+        let subject = self.identity.subject();
+        match store
+            .mark_needs_reauth(&self.customer, subject, reason, generation)
+            .await
+        {
+            Ok(marked) => marked,
+            Err(e) => {
+                warn!(customer = %self.customer, error = %format!("{e:#}"), "not marked");
+                true
+            }
+        }
     }
 
     /// A token for the rep from the JWT bearer flow.

@@ -80,6 +80,45 @@ pub(crate) struct TokenResponse {
     /// Seconds until the access token expires (HubSpot; Salesforce does not
     /// say).
     pub expires_in: Option<i64>,
+    /// Salesforce's identity URL, ending in the id of the user who granted.
+    pub id: Option<String>,
+}
+
+/// Who granted `answer`'s token: Salesforce's user id (from the identity
+/// URL) or HubSpot's user email (from the access-token endpoint).
+pub(crate) async fn granted_by(
+    http: &reqwest::Client,
+    provider: Provider,
+    base_url: &str,
+    answer: &TokenResponse,
+) -> Result<String, String> {
+    match provider {
+        Provider::Salesforce => answer
+            .id
+            .as_deref()
+            .and_then(|id| id.trim_end_matches('/').rsplit('/').next())
+            .map(str::to_owned)
+            .ok_or_else(|| "the token answer names no user".to_owned()),
+        Provider::Hubspot => {
+            let url = format!(
+                "{}/oauth/v1/access-tokens/{}",
+                base_url.trim_end_matches('/'),
+                answer.access_token
+            );
+            let info: serde_json::Value = http
+                .get(url)
+                .send()
+                .await
+                .map_err(|e| format!("asking HubSpot whose token it is: {e}"))?
+                .json()
+                .await
+                .map_err(|e| format!("reading HubSpot's token information: {e}"))?;
+            info.get("user")
+                .and_then(|u| u.as_str())
+                .map(str::to_lowercase)
+                .ok_or_else(|| "HubSpot names no user for the token".to_owned())
+        }
+    }
 }
 
 impl TokenResponse {

@@ -249,6 +249,8 @@ impl Pipeline {
             .map_err(|e| {
                 RecordError::input("authorization_refused", e.to_string(), Some("code".into()))
             })?;
+        self.check_granted_by(&config, &flow.subject, &org.base_url, &answer)
+            .await?;
         let access = answer.access(config.provider, &org.base_url);
         let grant = Grant {
             subject: flow.subject.clone(),
@@ -270,6 +272,46 @@ impl Pipeline {
         }
         info!(customer = %flow.customer, "rep connected");
         Ok(flow)
+    }
+
+    /// Refuses a grant made by someone other than the rep the flow was for:
+    /// a browser signed in as a colleague or an admin must not give the rep
+    /// their identity.
+    async fn check_granted_by(
+        &self,
+        config: &CustomerConfig,
+        email: &str,
+        base_url: &str,
+        answer: &auth::TokenResponse,
+    ) -> Result<(), RecordError> {
+        let wrong = |message: String| RecordError::input("wrong_user", message, None);
+        let granted = auth::granted_by(&self.http, config.provider, base_url, answer)
+            .await
+            .map_err(wrong)?;
+        let expected = match config.provider {
+            Provider::Hubspot => Some(email.to_owned()),
+            Provider::Salesforce => {
+                let runtime = self.customer(config).await?;
+                let users = runtime
+                    .crm
+                    .find_owners(&[email.to_owned()])
+                    .await
+                    .map_err(RecordError::crm)?;
+                users.get(email).cloned()
+            }
+        };
+        match expected {
+            Some(expected) if expected.eq_ignore_ascii_case(&granted) => Ok(()),
+            Some(_) => Err(wrong(format!(
+                "access was granted by another {} user than rep `{email}`; the rep must sign \
+                 in as themselves and connect again",
+                config.provider
+            ))),
+            None => Err(wrong(format!(
+                "rep `{email}` is not a user of the customer's {}",
+                config.provider
+            ))),
+        }
     }
 
     /// Removes a rep's connection. True if there was one.

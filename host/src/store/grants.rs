@@ -274,53 +274,87 @@ impl Store {
         Ok(taken.rows_affected() == 1)
     }
 
+    /// A connection's state and generation, without opening its secrets:
+    /// what a cached token is checked against before each use.
+    pub async fn grant_state(
+        &self,
+        customer: &str,
+        subject: &str,
+    ) -> anyhow::Result<Option<(GrantState, i64)>> {
+        let row =
+            sqlx::query("SELECT state, generation FROM grants WHERE customer = ? AND subject = ?")
+                .bind(customer)
+                .bind(subject)
+                .fetch_optional(&self.pool)
+                .await
+                .context("reading a connection's state")?;
+        Ok(row.map(|r| {
+            let state: String = r.get("state");
+            let state = if state == "needs_reauth" {
+                GrantState::NeedsReauth
+            } else {
+                GrantState::Active
+            };
+            (state, r.get("generation"))
+        }))
+    }
+
     /// Stores what a refresh gave, a rotated refresh token first of all, and
-    /// gives the lease back. Returns the new generation.
+    /// gives the lease back, if the connection is still `generation`: a
+    /// connection replaced meanwhile keeps its new grant. Returns the new
+    /// generation, or none when it was replaced.
     pub async fn store_refresh(
         &self,
         customer: &str,
         subject: &str,
         secrets: &GrantSecrets,
         access: &StoredAccess,
-    ) -> anyhow::Result<i64> {
+        generation: i64,
+    ) -> anyhow::Result<Option<i64>> {
         let secrets = self.key.seal(&serde_json::to_string(secrets)?);
         let access = self.key.seal(&serde_json::to_string(access)?);
         let row = sqlx::query(
             "UPDATE grants SET secrets = ?, access = ?, generation = generation + 1, \
-             lease_until = NULL, updated_at = ? WHERE customer = ? AND subject = ? \
-             RETURNING generation",
+             lease_until = NULL, updated_at = ? \
+             WHERE customer = ? AND subject = ? AND generation = ? RETURNING generation",
         )
         .bind(secrets)
         .bind(access)
         .bind(now())
         .bind(customer)
         .bind(subject)
-        .fetch_one(&self.pool)
+        .bind(generation)
+        .fetch_optional(&self.pool)
         .await
         .context("storing a refreshed token")?;
-        Ok(row.get("generation"))
+        Ok(row.map(|r| r.get("generation")))
     }
 
     /// Marks a connection as needing authorisation again, with the CRM's
-    /// reason, and gives the lease back.
+    /// reason, and gives the lease back, if it is still `generation`.
+    /// False when it was replaced meanwhile (the refusal was of the old
+    /// grant).
     pub async fn mark_needs_reauth(
         &self,
         customer: &str,
         subject: &str,
         reason: &str,
-    ) -> anyhow::Result<()> {
-        sqlx::query(
+        generation: i64,
+    ) -> anyhow::Result<bool> {
+        let marked = sqlx::query(
             "UPDATE grants SET state = 'needs_reauth', reason = ?, access = NULL, \
-             lease_until = NULL, updated_at = ? WHERE customer = ? AND subject = ?",
+             lease_until = NULL, updated_at = ? \
+             WHERE customer = ? AND subject = ? AND generation = ?",
         )
         .bind(reason)
         .bind(now())
         .bind(customer)
         .bind(subject)
+        .bind(generation)
         .execute(&self.pool)
         .await
         .context("marking a connection")?;
-        Ok(())
+        Ok(marked.rows_affected() == 1)
     }
 
     /// Removes a connection. True if there was one.
