@@ -39,6 +39,25 @@ async fn org_grant(
         .await
 }
 
+/// A store of its own, in a temporary directory kept while it is used.
+async fn fresh_store() -> anyhow::Result<(tempfile::TempDir, Store)> {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open_sqlite(&dir.path().join("conduit.db"), SecretKey::ephemeral()).await?;
+    Ok((dir, store))
+}
+
+/// The org-wide connection of `acme` on `store`.
+fn org_connection(store: &Store) -> Connection {
+    let http = reqwest::Client::new();
+    Connection::stored(
+        "acme",
+        Identity::Org,
+        Provider::Salesforce,
+        store.clone(),
+        http,
+    )
+}
+
 #[tokio::test]
 async fn twenty_holders_of_an_expired_connection_refresh_it_once() -> anyhow::Result<()> {
     let sim = salesforce::serve(salesforce::Profile::default(), "127.0.0.1:0".parse()?).await?;
@@ -116,17 +135,9 @@ async fn twenty_holders_of_an_expired_connection_refresh_it_once() -> anyhow::Re
 #[tokio::test]
 async fn a_refused_refresh_marks_the_connection_and_says_whose_it_is() -> anyhow::Result<()> {
     let sim = salesforce::serve(salesforce::Profile::default(), "127.0.0.1:0".parse()?).await?;
-    let dir = tempfile::tempdir()?;
-    let store = Store::open_sqlite(&dir.path().join("conduit.db"), SecretKey::ephemeral()).await?;
+    let (_dir, store) = fresh_store().await?;
     org_grant(&store, &sim, "a-refresh-token-the-org-revoked").await?;
-    let http = reqwest::Client::new();
-    let connection = Connection::stored(
-        "acme",
-        Identity::Org,
-        Provider::Salesforce,
-        store.clone(),
-        http,
-    );
+    let connection = org_connection(&store);
 
     let refused = connection
         .token()
@@ -162,8 +173,7 @@ async fn an_unavailable_token_endpoint_is_retryable_and_marks_nothing() -> anyho
     );
     tokio::spawn(async move { axum::serve(listener, down).await });
 
-    let dir = tempfile::tempdir()?;
-    let store = Store::open_sqlite(&dir.path().join("conduit.db"), SecretKey::ephemeral()).await?;
+    let (_dir, store) = fresh_store().await?;
     let credentials = Credentials {
         base_url,
         client_id: "app".into(),
@@ -174,14 +184,7 @@ async fn an_unavailable_token_endpoint_is_retryable_and_marks_nothing() -> anyho
     store
         .put_grant(&Grant::org("acme", "salesforce", credentials))
         .await?;
-    let http = reqwest::Client::new();
-    let connection = Connection::stored(
-        "acme",
-        Identity::Org,
-        Provider::Salesforce,
-        store.clone(),
-        http,
-    );
+    let connection = org_connection(&store);
 
     let error = connection
         .token()
@@ -197,17 +200,9 @@ async fn an_unavailable_token_endpoint_is_retryable_and_marks_nothing() -> anyho
 async fn a_connection_removed_or_replaced_elsewhere_is_not_used_from_a_cache() -> anyhow::Result<()>
 {
     let sim = salesforce::serve(salesforce::Profile::default(), "127.0.0.1:0".parse()?).await?;
-    let dir = tempfile::tempdir()?;
-    let store = Store::open_sqlite(&dir.path().join("conduit.db"), SecretKey::ephemeral()).await?;
+    let (_dir, store) = fresh_store().await?;
     org_grant(&store, &sim, &sim.org.oauth_client().refresh_token).await?;
-    let http = reqwest::Client::new();
-    let here = Connection::stored(
-        "acme",
-        Identity::Org,
-        Provider::Salesforce,
-        store.clone(),
-        http,
-    );
+    let here = org_connection(&store);
     let first = here.token().await?;
 
     // Another replica refreshes: this one's cached token is of the old

@@ -28,27 +28,34 @@ async fn connect_rep(harness: &Harness, customer: &str, rep: &str) -> anyhow::Re
         .await?;
     let authorize = answer["authorize_url"].as_str().context("authorize_url")?;
 
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
-    let consent = browser.get(authorize).send().await?;
-    anyhow::ensure!(
-        consent.status().is_redirection(),
-        "consent: {}",
-        consent.status()
-    );
-    let back = consent
-        .headers()
-        .get(reqwest::header::LOCATION)
-        .and_then(|l| l.to_str().ok())
-        .context("the CRM sends the rep back")?;
-    let landed = browser.get(back).send().await?;
+    let landed = consent(authorize).await?;
     anyhow::ensure!(
         landed.status().is_success(),
         "callback: {}",
         landed.text().await?
     );
     Ok(())
+}
+
+/// What a rep's browser does with an authorization link: the CRM's consent
+/// page (approved by the simulator), then the host's callback it is sent
+/// back to; the callback's answer.
+async fn consent(authorize: &str) -> anyhow::Result<reqwest::Response> {
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let approved = browser.get(authorize).send().await?;
+    anyhow::ensure!(
+        approved.status().is_redirection(),
+        "consent: {}",
+        approved.status()
+    );
+    let back = approved
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .context("the CRM sends the rep back")?;
+    Ok(browser.get(back).send().await?)
 }
 
 fn record<'a>(
@@ -482,16 +489,7 @@ async fn a_grant_made_by_another_user_than_the_rep_is_refused() -> anyhow::Resul
         );
         assert_ne!(tampered, authorize);
 
-        let browser = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        let consent = browser.get(&tampered).send().await?;
-        let back = consent
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .and_then(|l| l.to_str().ok())
-            .context("the CRM sends the rep back")?;
-        let landed = browser.get(back).send().await?;
+        let landed = consent(&tampered).await?;
         assert_eq!(landed.status(), 400, "{customer}");
         let problem: Value = landed.json().await?;
         assert_eq!(problem["code"], "wrong_user", "{problem}");

@@ -225,7 +225,7 @@ impl Connection {
             }
 
             let leased = store
-                .lease_refresh(&self.customer, subject, LEASE)
+                .lease_refresh(&self.customer, subject, LEASE, grant.generation)
                 .await
                 .map_err(|e| CrmError::connection(format!("leasing the refresh: {e:#}")))?;
             if leased {

@@ -252,21 +252,26 @@ impl Store {
     }
 
     /// Takes the right to refresh a connection for `hold`, unless another
-    /// caller (here or in another replica) holds it. True when taken.
+    /// caller (here or in another replica) holds it, or already refreshed
+    /// it past `generation`: a caller that read the connection before that
+    /// refresh must use its result, not present a spent refresh token.
+    /// True when taken.
     pub async fn lease_refresh(
         &self,
         customer: &str,
         subject: &str,
         hold: Duration,
+        generation: i64,
     ) -> anyhow::Result<bool> {
         let now = Utc::now();
         let taken = sqlx::query(
             "UPDATE grants SET lease_until = ? WHERE customer = ? AND subject = ? \
-             AND (lease_until IS NULL OR lease_until < ?)",
+             AND generation = ? AND (lease_until IS NULL OR lease_until < ?)",
         )
         .bind(timestamp(now + hold))
         .bind(customer)
         .bind(subject)
+        .bind(generation)
         .bind(timestamp(now))
         .execute(&self.pool)
         .await
