@@ -34,6 +34,13 @@ fn batch_body(results: Vec<Value>, started: String) -> Value {
 }
 
 /// The `inputs` of a create or update batch; `Err` if there are more than HubSpot's 100.
+/// A batch write's body and its `inputs`, or the error to answer.
+fn batch_request(body: &[u8]) -> Result<(Value, Vec<Value>), Response> {
+    let input = parse_body(body)?;
+    let inputs = batch_inputs(&input)?;
+    Ok((input, inputs))
+}
+
 fn batch_inputs(input: &Value) -> Result<Vec<Value>, Response> {
     let inputs = input
         .get("inputs")
@@ -106,12 +113,8 @@ pub(crate) async fn batch_create(
     body: Bytes,
 ) -> Response {
     let started = now_iso();
-    let input = match parse_body(&body) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let inputs = match batch_inputs(&input) {
-        Ok(inputs) => inputs,
+    let (_, inputs) = match batch_request(&body) {
+        Ok(parsed) => parsed,
         Err(r) => return r,
     };
     org.with_caller(caller, |s| {
@@ -144,12 +147,8 @@ pub(crate) async fn batch_update(
     body: Bytes,
 ) -> Response {
     let started = now_iso();
-    let input = match parse_body(&body) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let inputs = match batch_inputs(&input) {
-        Ok(inputs) => inputs,
+    let (input, inputs) = match batch_request(&body) {
+        Ok(parsed) => parsed,
         Err(r) => return r,
     };
     org.with_caller(caller, |s| {
