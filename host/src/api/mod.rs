@@ -45,6 +45,18 @@ pub struct AppState {
     pub api_key: Option<Arc<str>>,
 }
 
+impl AppState {
+    /// A known customer's config, or the 404 that names the unknown one.
+    pub(crate) fn customer_config(
+        &self,
+        customer: &str,
+    ) -> Result<Arc<crate::config::CustomerConfig>, Problem> {
+        self.pipeline
+            .config(customer)
+            .ok_or_else(|| routes::unknown_customer(customer))
+    }
+}
+
 /// The host's HTTP router.
 pub fn router(state: AppState) -> Router {
     // Counts made before the first scrape must not be lost.

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::input::ApiPath;
 use super::problem::Wire;
-use super::routes::{CustomerPath, internal, record_problem, unknown_customer};
+use super::routes::{CustomerPath, internal, record_problem};
 use super::{AppState, Problem};
 
 /// The path of the callback the CRM sends a rep back to.
@@ -44,10 +44,7 @@ pub(super) async fn list(
     State(state): State<AppState>,
     ApiPath(customer): ApiPath<String>,
 ) -> Result<impl IntoResponse, Problem> {
-    state
-        .pipeline
-        .config(&customer)
-        .ok_or_else(|| unknown_customer(&customer))?;
+    state.customer_config(&customer)?;
     let connections = state
         .pipeline
         .store()
@@ -77,10 +74,7 @@ pub(super) async fn authorize(
     ApiPath((customer, rep)): ApiPath<(String, String)>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, Problem> {
-    let config = state
-        .pipeline
-        .config(&customer)
-        .ok_or_else(|| unknown_customer(&customer))?;
+    let config = state.customer_config(&customer)?;
     let email = rep_email(&rep)?;
     let host = headers
         .get(header::HOST)
@@ -114,10 +108,7 @@ pub(super) async fn disconnect(
     State(state): State<AppState>,
     ApiPath((customer, rep)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, Problem> {
-    state
-        .pipeline
-        .config(&customer)
-        .ok_or_else(|| unknown_customer(&customer))?;
+    state.customer_config(&customer)?;
     let email = rep_email(&rep)?;
     let removed = state
         .pipeline

@@ -78,10 +78,7 @@ async fn write(
     ApiPath(customer): ApiPath<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, Problem> {
-    let config = state
-        .pipeline
-        .config(&customer)
-        .ok_or_else(|| unknown_customer(&customer))?;
+    let config = state.customer_config(&customer)?;
     let body = input::body(body, MAX_WRITE_BYTES)?;
     let request = requests::write_request(&body)?;
 
@@ -175,10 +172,7 @@ async fn connect(
     ApiPath(customer): ApiPath<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, Problem> {
-    let config = state
-        .pipeline
-        .config(&customer)
-        .ok_or_else(|| unknown_customer(&customer))?;
+    let config = state.customer_config(&customer)?;
     let body = input::body(body, MAX_CONNECTION_BYTES)?;
     let credentials = requests::credentials(&body)?;
 
@@ -225,10 +219,7 @@ async fn customer_state(
     state: &AppState,
     customer: &str,
 ) -> Result<(Arc<CustomerConfig>, Arc<CustomerRuntime>), Problem> {
-    let config = state
-        .pipeline
-        .config(customer)
-        .ok_or_else(|| unknown_customer(customer))?;
+    let config = state.customer_config(customer)?;
     let runtime = state
         .pipeline
         .customer(&config)
@@ -333,10 +324,7 @@ async fn audit(
     ApiPath(customer): ApiPath<String>,
     RawQuery(query): RawQuery,
 ) -> Result<impl IntoResponse, Problem> {
-    state
-        .pipeline
-        .config(&customer)
-        .ok_or_else(|| unknown_customer(&customer))?;
+    state.customer_config(&customer)?;
     let filter = requests::audit_filter(query.as_deref())?;
 
     let entries = state

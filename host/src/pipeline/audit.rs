@@ -51,14 +51,31 @@ pub(super) async fn finish(pipeline: &Pipeline, config: &CustomerConfig, results
             outcomes.push((config.customer.clone(), key.clone(), value));
         }
     }
-    if let Err(e) = pipeline
-        .store()
-        .record_batch(&entries, &outcomes, &released)
-        .await
-    {
-        // The CRM has the writes but the audit does not: an invariant of ours.
-        // FIXME(#9): the keys stay claimed without an outcome, so a retry
-        // answers `in_flight`; durable intake resumes such records instead.
+    // The CRM has the writes: a busy or briefly failing database must not
+    // lose their audit, so the transaction is tried again before giving up.
+    let mut last = None;
+    for wait in std::iter::once(std::time::Duration::ZERO).chain(AUDIT_RETRIES) {
+        tokio::time::sleep(wait).await;
+        match pipeline
+            .store()
+            .record_batch(&entries, &outcomes, &released)
+            .await
+        {
+            Ok(()) => return,
+            Err(e) => last = Some(e),
+        }
+    }
+    // Still failing: the batch's keys stay claimed without an outcome, so a
+    // retry answers `in_flight` rather than writing the records a second
+    // time. Resuming such records is the durable intake's work (#9).
+    if let Some(e) = last {
         tracing::error!(error = %format!("{e:#}"), "could not store the audit of a batch");
     }
 }
+
+/// The waits before each new attempt to store a batch's audit.
+const AUDIT_RETRIES: [std::time::Duration; 3] = [
+    std::time::Duration::from_millis(50),
+    std::time::Duration::from_millis(250),
+    std::time::Duration::from_millis(1000),
+];

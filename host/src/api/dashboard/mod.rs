@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 
 use super::input::ApiPath;
 use super::problem::Wire;
-use super::routes::{CustomerPath, LimitQuery, internal, unknown_customer};
+use super::routes::{CustomerPath, LimitQuery, internal};
 use super::{AppState, Problem, observe, requests};
 use crate::store::{AuditEntry, AuditFilter, ConnectionState, WriteStats};
 
@@ -74,10 +74,7 @@ pub(super) async fn data(
     ApiPath(customer): ApiPath<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Dashboard>, Problem> {
-    let config = state
-        .pipeline
-        .config(&customer)
-        .ok_or_else(|| unknown_customer(&customer))?;
+    let config = state.customer_config(&customer)?;
     let recent = recent_filter(query.as_deref())?;
     let plugin = observe::record_customer(&config);
 
@@ -144,10 +141,7 @@ pub(super) async fn page(
     State(state): State<AppState>,
     ApiPath(customer): ApiPath<String>,
 ) -> Result<impl IntoResponse, Problem> {
-    state
-        .pipeline
-        .config(&customer)
-        .ok_or_else(|| unknown_customer(&customer))?;
+    state.customer_config(&customer)?;
     Ok(asset("text/html; charset=utf-8", PAGE))
 }
 
