@@ -71,13 +71,24 @@ pub(super) async fn run(
         tracing::info_span!("write_batch", customer = %config.customer, records = intents.len());
     async move {
         let started = std::time::Instant::now();
-        let whole: Vec<(usize, WriteIntent)> = intents.clone();
+        // What a record's answer names, kept aside in case the whole batch
+        // fails: the intents themselves move into the stages.
+        let named: Vec<(usize, Option<String>, String, Option<String>)> = intents
+            .iter()
+            .map(|(i, intent)| {
+                let keys = (intent.idempotency_key.clone(), intent.key.clone());
+                (*i, keys.0, intent.entity.clone(), keys.1)
+            })
+            .collect();
 
         let results = match stages(pipeline, &config, intents, dry_run).await {
             Ok(results) => results,
-            Err(error) => whole
-                .iter()
-                .map(|(i, intent)| super::idempotency::fail(*i, intent, error.clone()))
+            Err(error) => named
+                .into_iter()
+                .map(|(i, idempotency_key, entity, key)| RecordResult {
+                    key,
+                    ..RecordResult::failed(i, idempotency_key, Some(entity), error.clone())
+                })
                 .collect(),
         };
 
