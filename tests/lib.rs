@@ -18,6 +18,8 @@ use conduit_host::plugin::{PluginRuntime, RuntimeConfig, build_plugin};
 use conduit_host::secrets::SecretKey;
 use conduit_host::store::Store;
 
+pub mod proxy;
+
 /// The checkout's root.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -210,7 +212,9 @@ impl Harness {
         self.send_writes(customer, body).await
     }
 
-    async fn send_writes(&self, customer: &str, body: Value) -> anyhow::Result<Value> {
+    /// Sends a whole write request body (`records`, `activities`,
+    /// `dry_run`) and returns the host's answer.
+    pub async fn send_writes(&self, customer: &str, body: Value) -> anyhow::Result<Value> {
         let path = format!("/v1/customers/{customer}/writes");
         let response = self
             .request(reqwest::Method::POST, &path)

@@ -230,7 +230,7 @@ pub struct CrmWrite {
 }
 
 /// The kinds of activity an agent logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActivityKind {
     /// A phone or video call.
@@ -243,6 +243,44 @@ pub enum ActivityKind {
     Task,
     /// A free-form note.
     Note,
+}
+
+impl ActivityKind {
+    /// Every kind, in the order the API documents them.
+    pub const ALL: [ActivityKind; 5] = [
+        ActivityKind::Call,
+        ActivityKind::Email,
+        ActivityKind::Meeting,
+        ActivityKind::Task,
+        ActivityKind::Note,
+    ];
+
+    /// The kind as the API and the config spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActivityKind::Call => "call",
+            ActivityKind::Email => "email",
+            ActivityKind::Meeting => "meeting",
+            ActivityKind::Task => "task",
+            ActivityKind::Note => "note",
+        }
+    }
+
+    /// The config entity an activity of this kind maps through:
+    /// `activity.call` for the `activities: call:` section.
+    pub fn entity(self) -> String {
+        format!("{ACTIVITY_PREFIX}{}", self.as_str())
+    }
+}
+
+/// What the names of activity entities start with; agent entities never
+/// hold a dot.
+pub const ACTIVITY_PREFIX: &str = "activity.";
+
+impl fmt::Display for ActivityKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A record an activity relates to.

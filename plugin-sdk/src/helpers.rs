@@ -4,8 +4,8 @@
 use std::fmt;
 
 use crate::{
-    Activity, AgentRecord, CrmRecord, CrmWrite, Field, FieldSchema, ObjectSchema, Operation,
-    PicklistValue, PluginError, Value,
+    Activity, ActivityKind, AgentRecord, CrmRecord, CrmWrite, Field, FieldSchema, Host,
+    ObjectSchema, Operation, PicklistValue, PluginError, Value,
 };
 
 /// The value of the field called `name` in a field list.
@@ -14,6 +14,14 @@ fn find<'a>(fields: &'a [Field], name: &str) -> Option<&'a Value> {
         .iter()
         .find(|field| field.name == name)
         .map(|field| &field.value)
+}
+
+/// `text` lowercased without spaces, `-` and `_`, for loose comparison.
+fn plain(text: &str) -> String {
+    text.chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '_'))
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// Sets `name` to `value`, replacing the field when it is already there so a
@@ -170,6 +178,46 @@ impl CrmWrite {
         let index = self.fields.iter().position(|field| field.name == name)?;
         Some(self.fields.remove(index).value)
     }
+
+    /// Sets the picklist `field` of this write's object to the option named
+    /// `wanted` (see [`FieldSchema::option_named`]), as the customer's
+    /// discovered schema lists it. An org without the field, or without such
+    /// an option, is an error naming what the org has, with `code`.
+    pub fn set_option(
+        &mut self,
+        host: &dyn Host,
+        field: &str,
+        wanted: &str,
+        code: &str,
+    ) -> Result<(), PluginError> {
+        let schema = host.schema(&self.object).ok_or_else(|| {
+            PluginError::new(code, format!("the org has no `{}` object", self.object))
+        })?;
+        let Some(picklist) = schema.field(field) else {
+            let message = format!("`{}` has no field `{field}` in the org", self.object);
+            return Err(PluginError::new(code, message).with_field(field));
+        };
+        let Some(option) = picklist.option_named(wanted) else {
+            let options: Vec<String> = picklist
+                .picklist_values
+                .iter()
+                .filter(|entry| entry.active)
+                .map(|entry| match entry.label == entry.value {
+                    true => entry.value.clone(),
+                    false => format!("{} ({})", entry.label, entry.value),
+                })
+                .collect();
+            let message = format!(
+                "`{wanted}` is not a value of `{}.{field}`; the org has: {}",
+                self.object,
+                options.join(", ")
+            );
+            return Err(PluginError::new(code, message).with_field(field));
+        };
+        let value = option.value.clone();
+        self.set_field(field, value);
+        Ok(())
+    }
 }
 
 impl CrmRecord {
@@ -206,6 +254,18 @@ impl FieldSchema {
         self.picklist_value(value).is_some_and(|entry| entry.active)
     }
 
+    /// The active picklist entry whose value or label is `wanted`, compared
+    /// ignoring case, spaces, `-` and `_`: an agent's `discovery call` finds
+    /// `Discovery Call` and `discovery_call`. Read from the discovered
+    /// schema, so a value the customer adds is found after re-discovery.
+    pub fn option_named(&self, wanted: &str) -> Option<&PicklistValue> {
+        let wanted = plain(wanted);
+        self.picklist_values
+            .iter()
+            .filter(|entry| entry.active)
+            .find(|entry| plain(&entry.value) == wanted || plain(&entry.label) == wanted)
+    }
+
     /// The stored values a write may set, in the CRM's order, for messages.
     pub fn allowed_values(&self) -> Vec<&str> {
         let active = self.picklist_values.iter().filter(|entry| entry.active);
@@ -228,6 +288,18 @@ impl PluginError {
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
         self
+    }
+}
+
+impl fmt::Display for ActivityKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ActivityKind::Call => "call",
+            ActivityKind::Email => "email",
+            ActivityKind::Meeting => "meeting",
+            ActivityKind::Task => "task",
+            ActivityKind::Note => "note",
+        })
     }
 }
 

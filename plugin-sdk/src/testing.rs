@@ -16,7 +16,10 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use crate::{Host, LogLevel, ObjectSchema, Value};
+use crate::{
+    Activity, ActivityKind, FieldSchema, FieldType, Host, LogLevel, ObjectSchema, PicklistValue,
+    Value,
+};
 
 /// A [`Host`] for native tests: fixed schemas and settings, recorded logs.
 #[derive(Debug, Default)]
@@ -69,5 +72,47 @@ impl Host for FakeHost {
 
     fn setting(&self, key: &str) -> Option<Value> {
         self.settings.get(key).cloned()
+    }
+}
+
+/// A restricted picklist field whose options have these labels, each
+/// stored as its label: the usual shape of a Salesforce picklist.
+pub fn picklist(name: &str, labels: &[&str]) -> FieldSchema {
+    let picklist_values = labels
+        .iter()
+        .map(|label| PicklistValue {
+            value: (*label).to_owned(),
+            label: (*label).to_owned(),
+            active: true,
+        })
+        .collect();
+    FieldSchema {
+        name: name.to_owned(),
+        label: name.to_owned(),
+        kind: FieldType::Picklist,
+        createable: true,
+        updateable: true,
+        required: false,
+        picklist_values,
+        restricted: true,
+        reference_to: Vec::new(),
+        length: None,
+    }
+}
+
+/// An activity of `kind` at `occurred_at`, with nothing else set.
+pub fn activity(kind: ActivityKind, occurred_at: &str) -> Activity {
+    Activity {
+        kind,
+        subtype: None,
+        subject: None,
+        body: None,
+        occurred_at: occurred_at.to_owned(),
+        duration_seconds: None,
+        direction: None,
+        outcome: None,
+        acting_for: None,
+        related: Vec::new(),
+        fields: Vec::new(),
     }
 }

@@ -1,5 +1,6 @@
 //! End-to-end tests: the real host, the simulators and compiled plugins.
 
+mod activities;
 mod api_input;
 mod batches;
 mod connections;

@@ -23,7 +23,7 @@ async fn the_example_snapshots_are_what_the_host_discovers() -> anyhow::Result<(
     let harness = Harness::start(&examples_dir()).await?;
     let update = std::env::var_os("CONDUIT_UPDATE_SNAPSHOTS").is_some();
 
-    for customer in ["globex", "northwind"] {
+    for customer in ["acme", "globex", "northwind", "soylent", "vandelay"] {
         let answer = served_schema(&harness, customer).await?;
         assert_eq!(
             answer["problems"],

@@ -53,8 +53,12 @@ impl Modify for BearerKey {
 #[allow(dead_code, reason = "describes a body handled by hand")]
 #[derive(Serialize, ToSchema)]
 pub(super) struct WriteRequest {
-    /// At most 1,000 write intents; each succeeds or fails on its own.
-    records: Vec<WriteIntent>,
+    /// Write intents; each succeeds or fails on its own. Records and
+    /// activities together: at most 1,000.
+    records: Option<Vec<WriteIntent>>,
+    /// Activities to log, each in the customer's own pattern. An activity
+    /// relating to a record of `records` is written after it.
+    activities: Option<Vec<ActivityIntent>>,
     /// Plan every record and write nothing.
     #[schema(default = false)]
     dry_run: Option<bool>,
@@ -80,6 +84,56 @@ pub(super) struct WriteIntent {
     idempotency_key: Option<String>,
 }
 
+/// One activity: a call, email, meeting, task or note.
+#[allow(dead_code, reason = "describes a body handled by hand")]
+#[derive(Serialize, ToSchema)]
+pub(super) struct ActivityIntent {
+    /// `call`, `email`, `meeting`, `task` or `note`.
+    #[schema(example = "call")]
+    kind: String,
+    /// The customer's finer category, e.g. `discovery call`.
+    subtype: Option<String>,
+    /// One-line summary.
+    subject: Option<String>,
+    /// Notes, transcript summary or email body.
+    body: Option<String>,
+    /// When it happened, RFC 3339 with an offset; a task's due time.
+    #[schema(example = "2024-05-01T13:00:00Z")]
+    occurred_at: String,
+    /// Length in seconds, for calls and meetings.
+    duration_seconds: Option<u32>,
+    /// `inbound` or `outbound`.
+    direction: Option<String>,
+    /// The result, e.g. `connected` or `left voicemail`.
+    outcome: Option<String>,
+    /// The records it relates to.
+    related: Option<Vec<RelatedRecord>>,
+    /// The email of the rep the agent acts for: the activity's owner.
+    acting_for: Option<String>,
+    /// Required. Sent again with the same activity, answers the first
+    /// outcome; where the activity object has a key field, a create whose
+    /// answer was lost is found in the CRM instead of made twice.
+    idempotency_key: String,
+    /// Further agent fields, mapped through the activity's config.
+    #[schema(value_type = Object)]
+    fields: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+/// A record an activity relates to, by exactly one of `id`, `key` or
+/// `email`.
+#[allow(dead_code, reason = "describes a body handled by hand")]
+#[derive(Serialize, ToSchema)]
+pub(super) struct RelatedRecord {
+    /// The agent entity: `contact`, `company`, `deal`, ….
+    entity: String,
+    /// The record's CRM id.
+    id: Option<String>,
+    /// The record's key (the entity's match field).
+    key: Option<String>,
+    /// The record's email (contacts and leads).
+    email: Option<String>,
+}
+
 /// The answer to a write request.
 #[allow(dead_code, reason = "describes a body handled by hand")]
 #[derive(Serialize, ToSchema)]
@@ -89,7 +143,11 @@ pub(super) struct WriteAnswer {
     /// per-record problem with the CRM's own code and message).
     #[schema(value_type = Vec<Object>)]
     results: Vec<serde_json::Value>,
-    /// Records per status.
+    /// One per activity, in order, in the same shape; present when the
+    /// request had activities.
+    #[schema(value_type = Vec<Object>)]
+    activities: Option<Vec<serde_json::Value>>,
+    /// Records and activities per status.
     summary: super::routes::Summary,
 }
 

@@ -9,11 +9,12 @@ use serde_json::{Map, Value};
 use super::input::{json_object, quoted, refuse_unknown_keys};
 use super::{MAX_BATCH, Problem};
 use crate::auth::Credentials;
-use crate::pipeline::{RecordError, WriteIntent};
+use crate::config::CustomerConfig;
+use crate::pipeline::{ActivityIntent, RecordError, WriteIntent, into_intent};
 use crate::store::AuditFilter;
 
 /// The top-level keys of a write request.
-pub(super) const WRITE_KEYS: &[&str] = &["records", "dry_run"];
+pub(super) const WRITE_KEYS: &[&str] = &["records", "activities", "dry_run"];
 
 /// The keys of a connection.
 pub(super) const CONNECTION_KEYS: &[&str] = &[
@@ -35,6 +36,8 @@ const MAX_PLUGIN_NAME: usize = 64;
 pub(super) struct WriteRequest {
     /// The records as sent.
     pub records: Vec<Value>,
+    /// The activities as sent.
+    pub activities: Vec<Value>,
     /// Plan only, write nothing.
     pub dry_run: bool,
 }
@@ -44,19 +47,26 @@ pub(super) fn write_request(body: &[u8]) -> Result<WriteRequest, Problem> {
     let mut object = json_object(body)?;
     refuse_unknown_keys(&object, WRITE_KEYS)?;
 
-    let Some(Value::Array(records)) = object.remove("records") else {
+    let records = list(&mut object, "records")?;
+    let activities = list(&mut object, "activities")?;
+    if records.is_none() && activities.is_none() {
         return Err(bad_request("`records` must be a list").field("records"));
-    };
-    if records.len() > MAX_BATCH {
+    }
+    let records = records.unwrap_or_default();
+    let activities = activities.unwrap_or_default();
+    let sent = records.len() + activities.len();
+    if sent > MAX_BATCH {
+        let field = if records.len() >= activities.len() {
+            "records"
+        } else {
+            "activities"
+        };
         return Err(Problem::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "batch_too_large",
-            format!(
-                "{} records sent; at most {MAX_BATCH} per request",
-                records.len()
-            ),
+            format!("{sent} records and activities sent; at most {MAX_BATCH} per request"),
         )
-        .field("records"));
+        .field(field));
     }
 
     let dry_run = match object.remove("dry_run") {
@@ -64,7 +74,45 @@ pub(super) fn write_request(body: &[u8]) -> Result<WriteRequest, Problem> {
         Some(Value::Bool(dry_run)) => dry_run,
         Some(_) => return Err(bad_request("`dry_run` must be true or false").field("dry_run")),
     };
-    Ok(WriteRequest { records, dry_run })
+    Ok(WriteRequest {
+        records,
+        activities,
+        dry_run,
+    })
+}
+
+/// The list under `key`, if the request has one.
+fn list(object: &mut Map<String, Value>, key: &str) -> Result<Option<Vec<Value>>, Problem> {
+    match object.remove(key) {
+        None => Ok(None),
+        Some(Value::Array(items)) => Ok(Some(items)),
+        Some(_) => Err(bad_request(format!("`{key}` must be a list")).field(key)),
+    }
+}
+
+/// One activity of a write request, as the write intent of the customer's
+/// activity entity for its kind.
+pub(super) fn activity_intent(
+    config: &CustomerConfig,
+    activity: &Value,
+) -> Result<WriteIntent, RecordError> {
+    if !activity.is_object() {
+        return Err(RecordError::input(
+            "invalid_activity",
+            "an activity is a JSON object with `kind`, `occurred_at` and `idempotency_key`".into(),
+            None,
+        ));
+    }
+    let parsed = ActivityIntent::deserialize(activity).map_err(|e| {
+        invalid_field(activity).unwrap_or_else(|| {
+            RecordError::input(
+                "invalid_activity",
+                format!("activity is malformed: {e}"),
+                None,
+            )
+        })
+    })?;
+    into_intent(config, parsed)
 }
 
 /// One record of a write request.
@@ -279,7 +327,9 @@ mod tests {
             .expect_err("`dryrun` is unknown");
         assert_eq!(problem.field.as_deref(), Some("dryrun"));
         assert!(
-            problem.detail.contains("`records`, `dry_run`"),
+            problem
+                .detail
+                .contains("`records`, `activities`, `dry_run`"),
             "{}",
             problem.detail
         );

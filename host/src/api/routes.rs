@@ -58,7 +58,8 @@ pub struct Summary {
     planned: usize,
 }
 
-/// `POST /v1/customers/{customer}/writes`: `{"records": [...], "dry_run": false}`.
+/// `POST /v1/customers/{customer}/writes`: `{"records": [...], "activities": [...],
+/// "dry_run": false}`.
 #[utoipa::path(
     post,
     path = "/customers/{customer}/writes",
@@ -84,18 +85,39 @@ async fn write(
 
     observe::record_customer(&config);
 
-    // Each record parses on its own: one malformed record fails alone.
-    let intents: Vec<_> = request.records.iter().map(requests::write_intent).collect();
+    // Each record and activity parses on its own: one malformed record
+    // fails alone. Activities follow the records in the batch, so the
+    // order of levels puts one after the record it relates to.
+    let mut intents: Vec<_> = request.records.iter().map(requests::write_intent).collect();
+    let records = intents.len();
+    intents.extend(
+        request
+            .activities
+            .iter()
+            .map(|a| requests::activity_intent(&config, a)),
+    );
 
     let queued = QueuedRecords::enter(&customer, intents.len());
-    let results = state
+    let mut results = state
         .pipeline
         .write_batch(config, intents, request.dry_run)
         .await;
     drop(queued);
     count_outcomes(&customer, &results);
     let summary = summarize(&results);
-    Ok(Json(json!({ "results": results, "summary": summary })))
+
+    if request.activities.is_empty() {
+        return Ok(Json(json!({ "results": results, "summary": summary })));
+    }
+    let mut activities = results.split_off(records);
+    for (index, result) in activities.iter_mut().enumerate() {
+        result.index = index;
+    }
+    Ok(Json(json!({
+        "results": results,
+        "activities": activities,
+        "summary": summary,
+    })))
 }
 
 /// Records of one request counted in the queue depth until it is answered,

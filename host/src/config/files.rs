@@ -9,6 +9,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::export::Policy;
+use crate::record::ActivityKind;
 use crate::schema::TooLong;
 
 /// Which CRM a customer runs on.
@@ -50,6 +51,10 @@ pub struct IntegrationFile {
     pub export: PolicyPair,
     /// Agent entities and how they map, per CRM.
     pub entities: BTreeMap<String, EntityFile>,
+    /// Activity kinds and how each maps, per CRM, like an entity whose
+    /// fields are the activity's (`subject`, `body`, `occurred_at`, ...).
+    #[serde(default)]
+    pub activities: BTreeMap<ActivityKind, EntityFile>,
 }
 
 /// One agent entity in the integration file.
@@ -203,6 +208,10 @@ pub struct CustomerFile {
     /// Per-entity overrides, merged over the integration's mapping.
     #[serde(default)]
     pub entities: BTreeMap<String, CustomerEntityFile>,
+    /// Per-activity-kind overrides: another object (a custom activity
+    /// object), match field, owner or fields.
+    #[serde(default)]
+    pub activities: BTreeMap<ActivityKind, CustomerEntityFile>,
     /// The customer's mapping plugin, pinned to a version.
     pub plugin: Option<PluginFile>,
     /// Which connection writes each kind of operation.

@@ -32,7 +32,7 @@ pub use files::{
     IntegrationFile, ObjectFile, OwnerFile, OwnerUpdate, PluginFile, PolicyPair, Provider, RepAuth,
     RepMissing, UnknownRep, Writer,
 };
-pub use resolve::{CustomerConfig, EntityMapping, FieldMapping, PluginRef};
+pub use resolve::{CustomerConfig, EntityMapping, FieldMapping, PluginRef, entity_key};
 pub use schema_check::{SchemaProblem, check as check_schema};
 
 /// One problem found in a config file, naming the file and where in it.
@@ -321,12 +321,17 @@ pub fn check_dir(dir: &Path, out: &mut impl std::io::Write, err: &mut impl std::
                 continue;
             }
         };
+        let activities = customer
+            .entities
+            .keys()
+            .filter(|name| name.starts_with(crate::record::ACTIVITY_PREFIX))
+            .count();
         let _ = writeln!(
             out,
-            "ok  {} ({}, {} entities, config {}; {schema})",
+            "ok  {} ({}, {} entities, {activities} activity kinds, config {}; {schema})",
             customer.customer,
             customer.provider,
-            customer.entities.len(),
+            customer.entities.len() - activities,
             customer.version
         );
     }
@@ -357,15 +362,15 @@ fn locate_problem(
             .collect::<Vec<_>>()
             .join(".")
     };
-    let customer_key = join(format!("entities.{entity}"));
-    let integration_key = join(format!("entities.{entity}.{}", config.provider));
+    let customer_key = join(entity_key(entity));
+    let integration_key = join(format!("{}.{}", entity_key(entity), config.provider));
     let in_customer = (customer.0.to_owned(), customer_key.clone());
     let in_integration = (integration.0.to_owned(), integration_key.clone());
 
     // A problem of the whole entity (a required field nothing maps) is the
     // integration's, unless the customer chose the object.
     if problem.field.is_none() && problem.option.is_none() {
-        let object = format!("entities.{entity}.object");
+        let object = format!("{}.object", entity_key(entity));
         if let Some(line) = locate::key_line(customer.1, &object) {
             return (customer.0.to_owned(), Some(line), object);
         }
@@ -464,6 +469,21 @@ fn content_version(integration: &str, customer: &str) -> String {
     hasher.update([0]);
     hasher.update(customer.as_bytes());
     hex::encode(&hasher.finalize()[..6])
+}
+
+/// A customer's config loaded from YAML text (its customer file must say
+/// `customer: acme`), for tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) fn from_yaml(integration: &str, customer: &str) -> CustomerConfig {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    std::fs::write(dir.path().join("integration.yaml"), integration).expect("write integration");
+    std::fs::create_dir(dir.path().join("customers")).expect("create customers/");
+    std::fs::write(dir.path().join("customers/acme.yaml"), customer).expect("write customer");
+    let set = ConfigSet::load_dir(dir.path()).unwrap_or_else(|e| panic!("loads:\n{e}"));
+    set.customer("acme")
+        .expect("customer acme")
+        .as_ref()
+        .clone()
 }
 
 #[cfg(test)]

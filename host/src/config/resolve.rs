@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 
 use super::ConfigError;
 use super::files::{
-    ConnectionsFile, CustomerFile, FieldFile, IntegrationFile, ObjectFile, OwnerFile, PolicyPair,
-    Provider,
+    ConnectionsFile, CustomerEntityFile, CustomerFile, EntityFile, FieldFile, IntegrationFile,
+    ObjectFile, OwnerFile, PolicyPair, Provider,
 };
 use crate::export::{Policy, PolicyRule};
-use crate::record::Value;
+use crate::record::{ACTIVITY_PREFIX, Value};
 use crate::schema::TooLong;
 
 /// One customer's effective configuration.
@@ -102,6 +102,35 @@ const BUILT_IN: PolicyRule = PolicyRule {
     update: Policy::FillIfEmpty,
 };
 
+/// The config key of an entity's section: `entities.deal`, or
+/// `activities.call` for the activity entity `activity.call`.
+pub fn entity_key(entity: &str) -> String {
+    match entity.strip_prefix(ACTIVITY_PREFIX) {
+        Some(kind) => format!("activities.{kind}"),
+        None => format!("entities.{entity}"),
+    }
+}
+
+/// The integration's and the customer's entities, with each activity kind
+/// added as the entity `activity.KIND`.
+fn with_activities(
+    integration: &IntegrationFile,
+    customer: &CustomerFile,
+) -> (
+    BTreeMap<String, EntityFile>,
+    BTreeMap<String, CustomerEntityFile>,
+) {
+    let mut base = integration.entities.clone();
+    for (kind, file) in &integration.activities {
+        base.insert(kind.entity(), file.clone());
+    }
+    let mut overrides = customer.entities.clone();
+    for (kind, file) in &customer.activities {
+        overrides.insert(kind.entity(), file.clone());
+    }
+    (base, overrides)
+}
+
 /// Builds a customer's effective config, or every error found on the way.
 pub(super) fn resolve(
     integration: &IntegrationFile,
@@ -147,43 +176,60 @@ pub(super) fn resolve(
         }),
     };
 
+    // Activity kinds resolve as entities named `activity.KIND`.
+    let (base_entities, customer_entities) = with_activities(integration, customer);
+    for name in customer.entities.keys().filter(|name| name.contains('.')) {
+        errors.push(invalid(
+            format!("entities.{name}"),
+            "an entity name holds no `.`; activities are configured under `activities:`".into(),
+        ));
+    }
+
     let mut entities = BTreeMap::new();
-    for (name, overrides) in &customer.entities {
-        if !integration.entities.contains_key(name) && overrides.object.is_none() {
+    for (name, overrides) in &customer_entities {
+        if !base_entities.contains_key(name) && overrides.object.is_none() {
             errors.push(invalid(
-                format!("entities.{name}"),
+                entity_key(name),
                 "entity is not in the integration; a custom entity needs `object`".into(),
             ));
         }
     }
 
-    let names: Vec<&String> = integration
-        .entities
+    let names: Vec<&String> = base_entities
         .keys()
-        .chain(customer.entities.keys())
+        .chain(customer_entities.keys())
         .collect();
     for name in names {
         if entities.contains_key(name) {
             continue;
         }
-        let base = integration.entities.get(name);
+        let base = base_entities.get(name);
         let object_file = base.and_then(|e| match customer.crm {
             Provider::Salesforce => e.salesforce.as_ref(),
             Provider::Hubspot => e.hubspot.as_ref(),
         });
-        let overrides = customer.entities.get(name).cloned().unwrap_or_default();
+        let overrides = customer_entities.get(name).cloned().unwrap_or_default();
         if object_file.is_none() && overrides.object.is_none() {
             // The integration does not map this entity into this CRM.
             continue;
         }
         // Whether the integration maps this entity into this CRM, so that a
         // field it does not map may be a typo rather than a new field.
-        let integration_maps = object_file.is_some();
-        let object_file = object_file.cloned().unwrap_or_else(ObjectFile::default);
+        let mut integration_maps = object_file.is_some();
+        let mut object_file = object_file.cloned().unwrap_or_else(ObjectFile::default);
+        // The integration's fields are another object's when the customer
+        // moves the entity (a custom activity object instead of Task): the
+        // customer maps its fields itself; match and owner carry over.
+        if let (Some(own), Some(theirs)) = (&overrides.object, &object_file.object)
+            && own != theirs
+        {
+            object_file.fields.clear();
+            integration_maps = false;
+        }
 
         let Some(object) = overrides.object.clone().or(object_file.object.clone()) else {
             errors.push(invalid(
-                format!("entities.{name}"),
+                entity_key(name),
                 format!(
                     "no `object` for {} in the integration or the customer",
                     customer.crm
@@ -208,7 +254,7 @@ pub(super) fn resolve(
             if fields.contains_key(agent_field) || overrides.unmapped.contains(agent_field) {
                 continue;
             }
-            let key = format!("entities.{name}.fields.{agent_field}");
+            let key = format!("{}.fields.{agent_field}", entity_key(name));
             let base_field = object_file.fields.get(agent_field).map(|f| f.0.clone());
             let over_field = overrides.fields.get(agent_field).map(|f| f.0.clone());
             let merged = merge_field(base_field.clone(), over_field.clone());
@@ -271,7 +317,7 @@ pub(super) fn resolve(
         for unmapped in &overrides.unmapped {
             if !object_file.fields.contains_key(unmapped) {
                 errors.push(invalid(
-                    format!("entities.{name}.unmapped"),
+                    format!("{}.unmapped", entity_key(name)),
                     format!("`{unmapped}` is not a field of entity `{name}`"),
                 ));
             }
@@ -302,7 +348,11 @@ pub(super) fn resolve(
                 && !entities.contains_key(target)
             {
                 errors.push(invalid(
-                    format!("entities.{entity}.fields.{}.reference", field.agent_field),
+                    format!(
+                        "{}.fields.{}.reference",
+                        entity_key(entity),
+                        field.agent_field
+                    ),
                     format!("entity `{target}` is not mapped for this customer"),
                 ));
             }

@@ -86,7 +86,39 @@ fn the_examples_load() {
     let globex = set.customer("globex").expect("globex is configured");
     assert_eq!(northwind.provider, Provider::Salesforce);
     assert_eq!(globex.provider, Provider::Hubspot);
-    assert_eq!(set.customers().count(), 2);
+    assert_eq!(set.customers().count(), 5);
+
+    // Activities: the integration's Task mapping, Acme's meetings moved to
+    // Task, Vandelay's custom object mapped by Vandelay alone.
+    assert_eq!(northwind.entities["activity.call"].object, "Task");
+    assert_eq!(northwind.entities["activity.meeting"].object, "Event");
+    let acme = set.customer("acme").expect("acme is configured");
+    let acme_meeting = &acme.entities["activity.meeting"];
+    assert_eq!(acme_meeting.object, "Task");
+    assert_eq!(
+        acme_meeting.fields["type"].default,
+        Some(Value::Text("Meeting".into()))
+    );
+    assert!(!acme_meeting.fields.contains_key("started_at"));
+    let vandelay = set.customer("vandelay").expect("vandelay is configured");
+    let sales_activity = &vandelay.entities["activity.email"];
+    assert_eq!(sales_activity.object, "Sales_Activity__c");
+    assert_eq!(
+        sales_activity.match_field.as_deref(),
+        Some("Conduit_Key__c")
+    );
+    assert_eq!(
+        sales_activity.owner.as_ref().map(|o| o.field.as_str()),
+        Some("OwnerId")
+    );
+    assert!(
+        !sales_activity.fields.contains_key("subject"),
+        "Task's Subject is not carried over"
+    );
+    assert_eq!(
+        sales_activity.fields["body"].crm_field.as_deref(),
+        Some("Notes__c")
+    );
 
     assert_eq!(northwind.entities["deal"].object, "Opportunity");
     assert_eq!(
@@ -715,4 +747,97 @@ fn clearing_is_refused_where_the_update_policy_never_changes_a_value() {
     let allowed = "customer: acme\ncrm: salesforce\nentities:\n  company:\n    fields:\n      \
                    name: { clear: true, update: overwrite }\n";
     assert!(load_one(INTEGRATION, allowed).entities["company"].fields["name"].clear);
+}
+
+const WITH_ACTIVITIES: &str = "\
+entities:
+  contact:
+    salesforce:
+      object: Contact
+      match: Email
+      fields: { email: Email }
+activities:
+  call:
+    export: { update: skip }
+    salesforce:
+      object: Task
+      match: Conduit_Key__c
+      owner: { field: OwnerId }
+      fields:
+        subject: Subject
+        task_subtype: { field: TaskSubtype, default: Call }
+";
+
+#[test]
+fn an_activity_kind_resolves_as_an_entity_of_its_own() {
+    let config = load_one(WITH_ACTIVITIES, "customer: acme\ncrm: salesforce\n");
+    let call = &config.entities["activity.call"];
+    assert_eq!(call.object, "Task");
+    assert_eq!(call.match_field.as_deref(), Some("Conduit_Key__c"));
+    assert_eq!(call.policy.update, Policy::Skip);
+    assert_eq!(
+        mapping(&config, "activity.call", "task_subtype").default,
+        Some(Value::Text("Call".into()))
+    );
+}
+
+#[test]
+fn an_activity_moved_to_another_object_maps_its_own_fields() {
+    let customer = "\
+customer: acme
+crm: salesforce
+activities:
+  call:
+    object: Sales_Activity__c
+    fields:
+      body: Notes__c
+";
+    let config = load_one(WITH_ACTIVITIES, customer);
+    let call = &config.entities["activity.call"];
+    assert_eq!(call.object, "Sales_Activity__c");
+    let fields: Vec<&str> = call.fields.keys().map(String::as_str).collect();
+    assert_eq!(fields, ["body"], "Task's fields do not follow the activity");
+    assert_eq!(call.match_field.as_deref(), Some("Conduit_Key__c"));
+    assert_eq!(
+        call.owner.as_ref().map(|o| o.field.as_str()),
+        Some("OwnerId")
+    );
+}
+
+#[test]
+fn activity_errors_name_the_activities_key() {
+    let customer = "\
+customer: acme
+crm: salesforce
+activities:
+  call:
+    fields:
+      subjet: { update: overwrite }
+";
+    let (dir, errors) = load_errors(WITH_ACTIVITIES, &[("acme.yaml", customer)]);
+    let path = customer_path(&dir, "acme.yaml");
+    assert_eq!(
+        invalid_keys(&errors),
+        [(path.as_path(), "activities.call.fields.subjet")]
+    );
+}
+
+#[test]
+fn an_unknown_activity_kind_and_a_dotted_entity_are_refused() {
+    let kind = "customer: acme\ncrm: salesforce\nactivities:\n  webinar:\n    object: Task\n";
+    let (_dir, errors) = load_errors(WITH_ACTIVITIES, &[("acme.yaml", kind)]);
+    let said = errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(said.contains("webinar"), "{said}");
+
+    let dotted = "customer: acme\ncrm: salesforce\nentities:\n  activity.call:\n    object: Task\n";
+    let (dir, errors) = load_errors(WITH_ACTIVITIES, &[("acme.yaml", dotted)]);
+    let path = customer_path(&dir, "acme.yaml");
+    assert!(
+        invalid_keys(&errors).contains(&(path.as_path(), "entities.activity.call")),
+        "{errors:?}"
+    );
 }

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use super::wire::{hubspot_value, object};
-use super::{CrmError, FoundRecord, NewRecord};
+use super::{Created, CrmError, FoundRecord, NewRecord, Unlinked};
 use crate::record::Fields;
 use crate::schema::{ObjectInfo, ObjectSchema, hubspot_object, hubspot_pipelines_options};
 use crate::transport::Transport;
@@ -201,7 +201,7 @@ impl HubspotClient {
         object_name: &str,
         schema: &ObjectSchema,
         records: Vec<NewRecord>,
-    ) -> Vec<Result<String, CrmError>> {
+    ) -> Vec<Result<Created, CrmError>> {
         let mut results = Vec::with_capacity(records.len());
         for chunk in records.chunks(BATCH_SIZE) {
             let inputs: Result<Vec<_>, CrmError> =
@@ -219,7 +219,11 @@ impl HubspotClient {
             let path = format!("/crm/v3/objects/{object_name}/batch/create");
             let body = json!({ "inputs": inputs });
             match self.call(Method::POST, &path, &[], Some(&body)).await {
-                Ok(answer) => results.extend(ids_for_inputs(&answer, schema, chunk)),
+                Ok(answer) => results.extend(
+                    ids_for_inputs(&answer, schema, chunk)
+                        .into_iter()
+                        .map(|r| r.map(Created::new)),
+                ),
                 Err(e) if e.status == Some(400) || e.status == Some(409) => {
                     for record in chunk {
                         results.push(self.create_one(object_name, record).await);
@@ -231,11 +235,56 @@ impl HubspotClient {
         results
     }
 
-    async fn create_one(&self, object_name: &str, record: &NewRecord) -> Result<String, CrmError> {
-        let input = create_input(object_name, record)?;
+    /// Creates one record with its associations inline. When HubSpot
+    /// refuses the create and the record has associations, it is created
+    /// once without them and each is then made on its own, so one bad
+    /// association is reported alone instead of costing the record.
+    async fn create_one(&self, object_name: &str, record: &NewRecord) -> Result<Created, CrmError> {
+        let refused = match self.post_one(object_name, record, true).await {
+            Ok(id) => return Ok(Created::new(id)),
+            Err(e) if record.associations.is_empty() || !is_refusal(&e) => return Err(e),
+            Err(e) => e,
+        };
+        tracing::debug!(
+            object = object_name,
+            error = %refused,
+            "create with associations refused; creating without them"
+        );
+        let id = self.post_one(object_name, record, false).await?;
+
+        let mut created = Created::new(id);
+        for (to, to_id) in &record.associations {
+            if let Err(error) = self.associate(object_name, &created.id, to, to_id).await {
+                created.unlinked.push(Unlinked {
+                    object: to.clone(),
+                    id: to_id.clone(),
+                    error,
+                });
+            }
+        }
+        Ok(created)
+    }
+
+    async fn post_one(
+        &self,
+        object_name: &str,
+        record: &NewRecord,
+        with_associations: bool,
+    ) -> Result<String, CrmError> {
+        let mut input = create_input(object_name, record)?;
+        if !with_associations && let Some(map) = input.as_object_mut() {
+            map.remove("associations");
+        }
         let path = format!("/crm/v3/objects/{object_name}");
         let answer = self.call(Method::POST, &path, &[], Some(&input)).await?;
         id_of(&answer).ok_or_else(|| CrmError::protocol("created record has no id".into()))
+    }
+
+    /// `PUT /crm/v4/objects/{from}/{id}/associations/default/{to}/{to_id}`:
+    /// HubSpot's default association between the two records.
+    async fn associate(&self, from: &str, id: &str, to: &str, to_id: &str) -> Result<(), CrmError> {
+        let path = format!("/crm/v4/objects/{from}/{id}/associations/default/{to}/{to_id}");
+        self.call(Method::PUT, &path, &[], None).await.map(|_| ())
     }
 
     /// `batch/update`, falling back to one call per record when HubSpot
@@ -282,8 +331,33 @@ fn association_type(from: &str, to: &str) -> Option<u32> {
         ("companies", "contacts") => Some(280),
         ("companies", "deals") => Some(6),
         ("contacts", "deals") => Some(4),
+        (engagement, to) => engagement_association_type(engagement, to),
+    }
+}
+
+/// HubSpot-defined association type ids from an engagement (call, email,
+/// meeting, note, task) to a contact, company or deal.
+fn engagement_association_type(from: &str, to: &str) -> Option<u32> {
+    let (contact, company, deal) = match from {
+        "calls" => (194, 182, 206),
+        "emails" => (198, 186, 210),
+        "meetings" => (200, 188, 212),
+        "notes" => (202, 190, 214),
+        "tasks" => (204, 192, 216),
+        _ => return None,
+    };
+    match to {
+        "contacts" => Some(contact),
+        "companies" => Some(company),
+        "deals" => Some(deal),
         _ => None,
     }
+}
+
+/// Whether HubSpot refused the request for what it holds (400, 404, 409),
+/// so that nothing was created and sending it otherwise is safe.
+fn is_refusal(error: &CrmError) -> bool {
+    matches!(error.status, Some(400) | Some(404) | Some(409))
 }
 
 fn create_input(object_name: &str, record: &NewRecord) -> Result<serde_json::Value, CrmError> {

@@ -42,6 +42,37 @@ pub struct NewRecord {
     pub associations: Vec<(String, String)>,
 }
 
+/// A record the CRM created.
+#[derive(Debug, Clone)]
+pub struct Created {
+    /// Its CRM id.
+    pub id: String,
+    /// The associations the CRM refused, each with its reason: the record
+    /// exists, made once, without them.
+    pub unlinked: Vec<Unlinked>,
+}
+
+impl Created {
+    /// A record created with every association asked for.
+    pub fn new(id: String) -> Self {
+        Self {
+            id,
+            unlinked: Vec::new(),
+        }
+    }
+}
+
+/// An association the CRM refused.
+#[derive(Debug, Clone)]
+pub struct Unlinked {
+    /// The object of the record it was to link to.
+    pub object: String,
+    /// That record's CRM id.
+    pub id: String,
+    /// Why the CRM refused it.
+    pub error: CrmError,
+}
+
 /// One customer's CRM.
 pub enum Crm {
     /// A Salesforce org.
@@ -163,9 +194,15 @@ impl Crm {
         object: &str,
         schema: &ObjectSchema,
         records: Vec<NewRecord>,
-    ) -> Vec<Result<String, CrmError>> {
+    ) -> Vec<Result<Created, CrmError>> {
         match self {
-            Crm::Salesforce(c) => c.create_many(object, records).await,
+            Crm::Salesforce(c) => {
+                let answers = c.create_many(object, records).await;
+                answers
+                    .into_iter()
+                    .map(|a| a.map(Created::new))
+                    .collect()
+            }
             Crm::Hubspot(c) => c.create_many(object, schema, records).await,
         }
     }

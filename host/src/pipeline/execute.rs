@@ -18,6 +18,7 @@ use super::sending::send;
 use super::writers;
 use super::{Pipeline, RecordError, RecordResult, Status, WriteIntent};
 use crate::config::CustomerConfig;
+use crate::crm::Unlinked;
 use crate::export::Plan;
 use crate::record::Fields;
 
@@ -27,6 +28,8 @@ pub(super) struct Work {
     pub existing: Option<(String, Fields)>,
     pub plan: Option<Plan>,
     pub associations: Vec<(String, String)>,
+    /// Associations the CRM refused; the record was created without them.
+    pub unlinked: Vec<Unlinked>,
     pub crm_id: Option<String>,
     /// The rep whose connection writes the record; none for the org-wide one.
     pub writer: Option<String>,
@@ -42,6 +45,7 @@ impl Work {
             existing: None,
             plan: None,
             associations: Vec::new(),
+            unlinked: Vec::new(),
             crm_id: None,
             writer: None,
             status: Status::Failed,
@@ -216,6 +220,19 @@ fn lock_keys(customer: &str, work: &[Work]) -> Vec<String> {
         })
         .collect()
 }
+/// The record's links as made, each refused one with the CRM's reason.
+fn links(made: Vec<(String, String)>, refused: Vec<Unlinked>) -> Vec<Link> {
+    made.into_iter()
+        .map(|(object, id)| {
+            let error = refused
+                .iter()
+                .find(|u| u.object == object && u.id == id)
+                .map(|u| RecordError::crm(u.error.clone()));
+            Link { object, id, error }
+        })
+        .collect()
+}
+
 fn into_result(w: Work, dry_run: bool) -> RecordResult {
     let status = if dry_run && w.error.is_none() {
         Status::Planned
@@ -243,11 +260,7 @@ fn into_result(w: Work, dry_run: bool) -> RecordResult {
         crm_id: w.crm_id,
         fields: w.plan.map(|p| p.fields).unwrap_or_default(),
         unmapped: w.prepared.unmapped,
-        associations: w
-            .associations
-            .into_iter()
-            .map(|(object, id)| Link { object, id })
-            .collect(),
+        associations: links(w.associations, w.unlinked),
         error: w.error,
     }
 }

@@ -109,7 +109,11 @@ pub(super) async fn claim(
 fn fingerprint(intent: &WriteIntent) -> String {
     let mut intent = intent.clone();
     intent.idempotency_key = None;
-    let canonical = serde_json::to_vec(&intent).unwrap_or_default();
+    let mut canonical = serde_json::to_vec(&intent).unwrap_or_default();
+    // An activity's related records are not among its fields.
+    if let Some(activity) = &intent.activity {
+        canonical.extend(serde_json::to_vec(activity).unwrap_or_default());
+    }
     hex::encode(Sha256::digest(&canonical))
 }
 
@@ -157,6 +161,7 @@ mod tests {
             fields: [("amount".to_owned(), Value::Number(amount))].into(),
             acting_for: None,
             idempotency_key: Some("k1".into()),
+            activity: None,
         }
     }
 

@@ -4,10 +4,12 @@
 //! Each record succeeds or fails on its own: a bad record gets its own error
 //! and the rest of the batch goes on.
 
+mod activity;
 mod audit;
 mod customer;
 mod execute;
 mod idempotency;
+mod links;
 mod locks;
 mod matching;
 mod order;
@@ -24,6 +26,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
+pub use activity::{ACTIVITY_FIELDS, ActivityIntent, RelatedInput, into_intent};
 pub use customer::CustomerRuntime;
 pub use result::{Link, RecordError, RecordResult, Status};
 
@@ -31,7 +34,7 @@ use crate::auth;
 use crate::auth::Credentials;
 use crate::config::{ConfigSet, CustomerConfig, Provider};
 use crate::plugin::{Plugin, PluginRuntime};
-use crate::record::{Fields, Operation};
+use crate::record::{Activity, Fields, Operation};
 use crate::store::{Grant, GrantSecrets, OAuthFlow, ORG, Store, StoredAccess, StoredPlugin};
 
 /// One write intent as the agent sends it.
@@ -55,6 +58,10 @@ pub struct WriteIntent {
     /// write.
     #[serde(default)]
     pub idempotency_key: Option<String>,
+    /// For an activity, what the agent sent, as the plugin's `map-activity`
+    /// sees it; none for a record. Not part of a record's JSON.
+    #[serde(skip)]
+    pub activity: Option<Box<Activity>>,
 }
 
 /// The host's write path and the state it needs.

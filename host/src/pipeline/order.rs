@@ -158,6 +158,7 @@ mod tests {
             fields: Fields::new(),
             acting_for: None,
             idempotency_key: None,
+            activity: None,
         };
         let prepared = Prepared {
             index,

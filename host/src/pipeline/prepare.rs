@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{RecordError, WriteIntent};
+use super::activity::DERIVED_FIELDS;
+use super::{RecordError, WriteIntent, links};
 use crate::config::{CustomerConfig, EntityMapping};
 use crate::export::Source;
 use crate::mapping::{self, Draft};
@@ -100,10 +101,18 @@ fn prepare(
         mut sources,
         defaults,
         plugin_statuses,
-        unmapped,
+        mut unmapped,
     } = mapping::map_record(config, &record)?;
 
-    // 2. The plugin: statuses it translates, then its record hook.
+    // An activity's related records, as links on the draft; the fields the
+    // host derived are the mapping's to use, never the agent's to miss.
+    if let Some(activity) = &intent.activity {
+        links::draft(config, schema, activity, &mut write);
+        unmapped.retain(|field| !DERIVED_FIELDS.contains(&field.as_str()));
+    }
+
+    // 2. The plugin: statuses it translates, then its record or activity
+    // hook.
     if let Some(instance) = plugin {
         for status in &plugin_statuses {
             let translated = instance
@@ -114,11 +123,12 @@ fn prepare(
                 sources.insert(status.crm_field.clone(), Source::Plugin);
             }
         }
-        let mut writes = instance
-            .map_record(&record, &[write.clone()])
-            .map_err(plugin_error)?;
-        // One agent record is one CRM record here; several writes per record
-        // are the activity path's, which orders them by reference.
+        let writes = match &intent.activity {
+            Some(activity) => instance.map_activity(activity, &[write.clone()]),
+            None => instance.map_record(&record, &[write.clone()]),
+        };
+        let mut writes = writes.map_err(plugin_error)?;
+        // One agent record or activity is one CRM record.
         if writes.len() != 1 || writes[0].object != write.object {
             return Err(RecordError::input(
                 "plugin_output",
@@ -166,6 +176,23 @@ fn prepare(
         }
     }
     let defaults = coerce_all(config, entity, object, defaults, &mut notes)?;
+    if intent.activity.is_some() {
+        for dropped in links::settle(config, schema, &mut write)? {
+            let Some(field) = dropped.via else { continue };
+            let kept = write
+                .associations
+                .iter()
+                .find(|a| a.via.as_deref() == Some(&field));
+            let through = kept.map(|a| a.object.as_str()).unwrap_or("other record");
+            notes.insert(
+                field,
+                format!(
+                    "the related `{}` is not set here: Salesforce links it through the `{through}`",
+                    dropped.object
+                ),
+            );
+        }
+    }
     Ok(PreparedParts {
         write,
         sources,

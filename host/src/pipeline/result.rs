@@ -109,12 +109,15 @@ const CONNECTION_CODES: [&str; 5] = [
 ];
 
 /// A record another record is linked to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Link {
     /// The CRM object of the linked record, e.g. `companies`.
     pub object: String,
     /// Its CRM id.
     pub id: String,
+    /// Why the CRM refused the link; the record exists without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<RecordError>,
 }
 
 /// The answer for one record of a batch.

@@ -48,9 +48,10 @@ pub(super) async fn send(runtime: &CustomerRuntime, schema: &OrgSchema, work: &m
         let answers = crm.create_many(&object, object_schema, records).await;
         for (&i, answer) in indices.iter().zip(answers) {
             match answer {
-                Ok(id) => {
-                    work[i].crm_id = Some(id);
+                Ok(created) => {
+                    work[i].crm_id = Some(created.id);
                     work[i].status = Status::Created;
+                    work[i].unlinked = created.unlinked;
                 }
                 Err(e) => work[i].fail(RecordError::crm(e)),
             }

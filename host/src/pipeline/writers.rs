@@ -8,8 +8,10 @@ use super::execute::Work;
 use super::{CustomerRuntime, RecordError};
 use crate::config::{CustomerConfig, EntityMapping, RepMissing, Writer};
 use crate::export::Plan;
+use crate::record::ACTIVITY_PREFIX;
 
-/// CRM objects that hold activities: written as `log_activity`.
+/// CRM objects that hold activities: written as `log_activity`, as is
+/// everything of an activity entity (a custom activity object too).
 const ACTIVITY_OBJECTS: [&str; 7] = [
     "Task", "Event", "calls", "emails", "meetings", "notes", "tasks",
 ];
@@ -30,7 +32,7 @@ pub(super) enum WriteKind {
 
 /// What kind of write `plan` is for a record of `entity` in `object`.
 pub(super) fn kind(entity: &EntityMapping, object: &str, plan: &Plan) -> WriteKind {
-    if ACTIVITY_OBJECTS.contains(&object) {
+    if entity.entity.starts_with(ACTIVITY_PREFIX) || ACTIVITY_OBJECTS.contains(&object) {
         return WriteKind::LogActivity;
     }
     if plan.creating {
