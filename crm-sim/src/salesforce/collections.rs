@@ -78,18 +78,14 @@ fn run(
             }
         }
 
-        let snapshot = request
-            .all_or_none
-            .then(|| (s.records.clone(), s.index.clone(), s.next_id));
+        let snapshot = request.all_or_none.then(|| s.snapshot());
         let mut results = Vec::new();
         for record in &request.records {
             match op(s, record) {
                 Ok(value) => results.push(Ok(value)),
                 Err(WriteFailure::Parse(error)) => {
-                    if let Some((records, index, next_id)) = snapshot {
-                        s.records = records;
-                        s.index = index;
-                        s.next_id = next_id;
+                    if let Some(snapshot) = snapshot {
+                        s.restore(snapshot);
                     }
                     return Err(ApiError::bad_request(error));
                 }
@@ -97,10 +93,8 @@ fn run(
             }
         }
         let failed = results.iter().any(Result::is_err);
-        if let (true, Some((records, index, next_id))) = (failed, snapshot) {
-            s.records = records;
-            s.index = index;
-            s.next_id = next_id;
+        if let (true, Some(snapshot)) = (failed, snapshot) {
+            s.restore(snapshot);
             let rolled_back = SfError::on_fields(
                 "ALL_OR_NONE_OPERATION_ROLLED_BACK",
                 "Record rolled back because not all records were valid \

@@ -1,5 +1,6 @@
-//! The org's schema: embedded real describe responses plus the profile's custom fields and a
-//! minimal built-in `User`, and the describe endpoints that serve it.
+//! The org's schema: embedded real describe responses, a `Task` derived from `Event`, the
+//! profile's custom objects and fields and a minimal built-in `User`, and the describe
+//! endpoints that serve it.
 
 use std::collections::BTreeMap;
 
@@ -8,8 +9,8 @@ use axum::extract::{Path, State};
 use serde_json::{Map, Value, json};
 
 use super::errors::ApiError;
-use super::profile::CustomField;
-use super::{API_VERSION, Org};
+use super::profile::{CustomField, CustomObject};
+use super::{API_VERSION, Org, custom, task};
 
 /// The embedded describe responses, by object name.
 const DESCRIBES: [(&str, &str); 5] = [
@@ -67,6 +68,9 @@ pub(crate) struct Field {
     pub picklist: Vec<String>,
     /// Objects a reference may point to.
     pub reference_to: Vec<String>,
+    /// The value a create gets when it leaves the field out: the default picklist entry,
+    /// or a boolean's `defaultValue`.
+    pub default_value: Option<Value>,
 }
 
 impl Field {
@@ -94,6 +98,14 @@ impl Field {
             .iter()
             .filter_map(|v| v.as_str().map(str::to_owned))
             .collect();
+        let default_picklist = list("picklistValues")
+            .iter()
+            .find(|v| v.get("defaultValue").and_then(Value::as_bool) == Some(true))
+            .and_then(|v| v.get("value").cloned());
+        let default_value = match raw.get("defaultValue") {
+            Some(Value::Bool(b)) => Some(json!(b)),
+            _ => default_picklist,
+        };
         Some(Self {
             name,
             label: text("label"),
@@ -108,6 +120,7 @@ impl Field {
             restricted_picklist: flag("restrictedPicklist"),
             picklist,
             reference_to,
+            default_value,
         })
     }
 
@@ -128,6 +141,8 @@ pub(crate) struct SObject {
     pub fields: Vec<Field>,
     /// The full describe response served by `/describe`.
     pub describe: Value,
+    /// Auto-number fields and their display formats.
+    pub auto_numbers: Vec<(String, String)>,
 }
 
 impl SObject {
@@ -152,32 +167,83 @@ pub(crate) struct Schema {
 }
 
 impl Schema {
-    /// Builds the schema from the embedded describes and the profile's custom fields.
-    pub fn load(custom_fields: &[CustomField]) -> anyhow::Result<Self> {
-        let mut objects = BTreeMap::new();
+    /// Builds the schema from the embedded describes, `Task`, the profile's custom objects
+    /// and its custom fields. Fails on a custom field or lookup naming an unknown object.
+    pub fn load(fields: &[CustomField], custom_objects: &[CustomObject]) -> anyhow::Result<Self> {
+        let mut describes = BTreeMap::new();
         for (name, text) in DESCRIBES {
-            let mut describe: Value = serde_json::from_str(&pin_version(text))
+            let describe: Value = serde_json::from_str(&pin_version(text))
                 .map_err(|e| anyhow::anyhow!("embedded describe of `{name}` is invalid: {e}"))?;
-            for custom in custom_fields.iter().filter(|c| c.object == name) {
-                if let Some(fields) = describe.get_mut("fields").and_then(Value::as_array_mut) {
-                    fields.push(custom.describe());
+            describes.insert(name.to_owned(), describe);
+        }
+        let custom_names: Vec<String> = custom_objects.iter().map(|o| o.name.clone()).collect();
+        let event = describes.get("Event").cloned().unwrap_or(Value::Null);
+        describes.insert("Task".to_owned(), task::describe(&event, &custom_names));
+        describes.insert("User".to_owned(), user_describe());
+        let mut auto_numbers = BTreeMap::new();
+        for (i, object) in custom_objects.iter().enumerate() {
+            anyhow::ensure!(
+                object.name.ends_with("__c") && !describes.contains_key(&object.name),
+                "custom object `{}` needs a new name ending in `__c`",
+                object.name
+            );
+            anyhow::ensure!(i < 100, "at most 100 custom objects are supported");
+            let prefix = format!("a{i:02}");
+            describes.insert(
+                object.name.clone(),
+                custom::object_describe(object, &prefix)?,
+            );
+            auto_numbers.insert(object.name.clone(), custom::auto_numbers(object));
+        }
+        let declared = custom_objects.iter().flat_map(|o| {
+            let on = |f: &CustomField| CustomField {
+                object: o.name.clone(),
+                ..f.clone()
+            };
+            o.fields.iter().filter(|f| f.name != "Name").map(on)
+        });
+        for field in fields.iter().cloned().chain(declared) {
+            let Some(describe) = describes.get_mut(&field.object) else {
+                anyhow::bail!(
+                    "custom field `{}` is on `{}`, which the simulator does not have",
+                    field.name,
+                    field.object
+                );
+            };
+            if let Some(target) = field.reference_to.iter().find(|t| {
+                !DESCRIBES.iter().any(|(n, _)| n == t)
+                    && !custom_names.contains(t)
+                    && !["Task", "User"].contains(&t.as_str())
+            }) {
+                anyhow::bail!(
+                    "custom field `{}` on `{}` refers to `{target}`, which the simulator does \
+                     not have",
+                    field.name,
+                    field.object
+                );
+            }
+            if let Some(list) = describe.get_mut("fields").and_then(Value::as_array_mut) {
+                list.push(field.describe());
+            }
+        }
+        let mut global: Value = serde_json::from_str(&pin_version(GLOBAL))
+            .map_err(|e| anyhow::anyhow!("embedded global describe is invalid: {e}"))?;
+        let template = global_entry(&global, "Event");
+        if let Some(list) = global.get_mut("sobjects").and_then(Value::as_array_mut) {
+            for name in std::iter::once("Task".to_owned()).chain(custom_names) {
+                if let Some(describe) = describes.get(&name) {
+                    list.push(summary(&template, describe));
                 }
             }
-            objects.insert(name.to_owned(), SObject::from_describe(describe));
         }
-        objects.insert("User".to_owned(), SObject::from_describe(user_describe()));
-        if let Some(unknown) = custom_fields
-            .iter()
-            .find(|c| !objects.contains_key(&c.object))
-        {
-            anyhow::bail!(
-                "custom field `{}` is on `{}`, which the simulator does not have",
-                unknown.name,
-                unknown.object
-            );
-        }
-        let global = serde_json::from_str(&pin_version(GLOBAL))
-            .map_err(|e| anyhow::anyhow!("embedded global describe is invalid: {e}"))?;
+        let objects = describes
+            .into_iter()
+            .map(|(name, describe)| {
+                let mut object = SObject::from_describe(describe);
+                object.auto_numbers = auto_numbers.remove(&name).unwrap_or_default();
+                (name, object)
+            })
+            .collect();
         Ok(Self { objects, global })
     }
 
@@ -213,8 +279,56 @@ impl SObject {
             key_prefix: text("keyPrefix").to_owned(),
             fields,
             describe,
+            auto_numbers: Vec::new(),
         }
     }
+}
+
+/// The global describe's entry for `name`, as a template for the objects it lacks.
+fn global_entry(global: &Value, name: &str) -> Value {
+    let list = global.get("sobjects").and_then(Value::as_array);
+    let entry = list.and_then(|l| l.iter().find(|o| o["name"] == name));
+    entry.cloned().unwrap_or_else(|| json!({}))
+}
+
+/// A global describe entry for `describe`, with `template`'s keys.
+fn summary(template: &Value, describe: &Value) -> Value {
+    let mut entry = template.clone();
+    for key in [
+        "name",
+        "label",
+        "labelPlural",
+        "keyPrefix",
+        "custom",
+        "customSetting",
+        "urls",
+    ] {
+        if let Some(value) = describe.get(key) {
+            entry[key] = value.clone();
+        }
+    }
+    entry
+}
+
+/// Sets each `(key, value)` on a describe field object.
+pub(crate) fn set_keys<'a>(
+    field: &mut Map<String, Value>,
+    pairs: impl IntoIterator<Item = (&'a str, Value)>,
+) {
+    for (key, value) in pairs {
+        field.insert(key.to_owned(), value);
+    }
+}
+
+/// Describe `picklistValues` for `values`, with `default` marked as the default.
+pub(crate) fn picklist_entries(values: &[&str], default: Option<&str>) -> Value {
+    let entries = values.iter().map(|v| {
+        json!({
+            "active": true, "defaultValue": Some(*v) == default, "label": v, "validFor": null,
+            "value": v,
+        })
+    });
+    Value::Array(entries.collect())
 }
 
 /// Rewrites the recordings' API version in URLs to the one the simulator serves.

@@ -10,16 +10,20 @@
 mod admin;
 mod authorize;
 mod collections;
+mod composite;
+mod custom;
 mod describe;
 mod errors;
 mod grants;
 mod jwt;
 mod oauth;
 mod profile;
+mod references;
 mod rules;
 mod sobjects;
 mod soql;
 mod store;
+mod task;
 mod write;
 
 use std::net::SocketAddr;
@@ -35,7 +39,9 @@ use axum::routing::{get, patch, post};
 use serde_json::{Map, Value};
 
 pub use crate::{LoggedRequest, OAuthClient, Sim};
-pub use profile::{CustomField, JwtKey, Preauthorization, Profile, ProfileUser, Territory};
+pub use profile::{
+    CustomField, CustomObject, JwtKey, Preauthorization, Profile, ProfileUser, Territory,
+};
 
 use crate::request_log::RequestLog;
 use describe::Schema;
@@ -57,7 +63,42 @@ pub async fn serve(profile: Profile, addr: SocketAddr) -> anyhow::Result<Sim<Org
 
 fn router(org: Arc<Org>) -> Router {
     let data = format!("/services/data/{API_VERSION}");
-    let api = Router::new()
+    let api = data_router()
+        .route(&format!("{data}/composite"), post(composite::composite))
+        .route(&format!("{data}/composite/"), post(composite::composite))
+        .route(&format!("{data}/composite/graph"), post(composite::graph))
+        .route_layer(middleware::from_fn_with_state(
+            org.clone(),
+            oauth::require_session,
+        ))
+        .layer(middleware::from_fn_with_state(org.clone(), composite::gate));
+    Router::new()
+        .merge(api)
+        .route("/services/oauth2/token", post(oauth::token))
+        .route("/services/oauth2/authorize", get(authorize::authorize))
+        .route("/services/oauth2/revoke", post(authorize::revoke))
+        .route("/services/data", get(versions))
+        .route("/services/data/", get(versions))
+        .merge(admin::routes())
+        .layer(middleware::from_fn_with_state(org.clone(), log_and_limit))
+        .with_state(org)
+}
+
+/// The data routes a composite subrequest may call, behind the session check, without the
+/// request log or the composite gate: a composite call is logged and counted once.
+pub(crate) fn data_routes(org: Arc<Org>) -> Router {
+    data_router()
+        .route_layer(middleware::from_fn_with_state(
+            org.clone(),
+            oauth::require_session,
+        ))
+        .with_state(org)
+}
+
+/// The sObject, describe, query and collections resources.
+fn data_router() -> Router<Arc<Org>> {
+    let data = format!("/services/data/{API_VERSION}");
+    Router::new()
         .route(&format!("{data}/sobjects"), get(describe::global))
         .route(
             &format!("{data}/sobjects/{{object}}/describe"),
@@ -94,20 +135,6 @@ fn router(org: Arc<Org>) -> Router {
             &format!("{data}/composite/sobjects/{{object}}/{{field}}"),
             patch(collections::upsert),
         )
-        .route_layer(middleware::from_fn_with_state(
-            org.clone(),
-            oauth::require_session,
-        ));
-    Router::new()
-        .merge(api)
-        .route("/services/oauth2/token", post(oauth::token))
-        .route("/services/oauth2/authorize", get(authorize::authorize))
-        .route("/services/oauth2/revoke", post(authorize::revoke))
-        .route("/services/data", get(versions))
-        .route("/services/data/", get(versions))
-        .merge(admin::routes())
-        .layer(middleware::from_fn_with_state(org.clone(), log_and_limit))
-        .with_state(org)
 }
 
 /// Logs every API request and stamps `Sforce-Limit-Info` on data responses.
@@ -153,11 +180,13 @@ pub struct Org {
     org_id: String,
     state: Mutex<store::OrgState>,
     log: RequestLog,
+    /// Shared by data calls, held alone by a composite call (see [`composite::gate`]).
+    gate: tokio::sync::RwLock<()>,
 }
 
 impl Org {
     fn new(profile: &Profile, base_url: String) -> anyhow::Result<Self> {
-        let schema = Schema::load(&profile.custom_fields)?;
+        let schema = Schema::load(&profile.custom_fields, &profile.custom_objects)?;
         let ttl = Duration::from_secs(profile.token_ttl_seconds);
         let mut state = store::OrgState::new(schema, profile.oauth_clients.clone(), ttl);
         state.integration_user =
@@ -188,6 +217,7 @@ impl Org {
             org_id: "00D5g000004SimAEAU".to_owned(),
             state: Mutex::new(state),
             log: RequestLog::default(),
+            gate: tokio::sync::RwLock::new(()),
         })
     }
 

@@ -5,9 +5,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
-use super::describe::field_describe;
 use crate::OAuthClient;
 
 /// The setup of a simulated Salesforce org, from [`Profile::default`] or a YAML file:
@@ -36,6 +34,15 @@ use crate::OAuthClient;
 ///       unique: true, external_id: true }
 ///   - { object: Opportunity, name: Product__c, type: picklist, restricted: true,
 ///       values: [GTX Pro] }
+///   - { object: Task, name: Activity_Subtype__c, type: picklist, restricted: true,
+///       values: [Demo, Discovery] }
+/// custom_objects:
+///   - name: Sales_Activity__c
+///     label: Sales Activity
+///     fields:
+///       - { name: Name, type: autonumber, display_format: "SA-{0000}" }
+///       - { name: Contact__c, type: reference, reference_to: [Contact] }
+///       - { name: Minutes__c, type: int }
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,9 +75,28 @@ pub struct Profile {
     /// (a user id or username); none by default, so Leads keep the owner they were sent with.
     #[serde(default)]
     pub lead_assignment_owner: Option<String>,
-    /// Custom fields added to the embedded objects (Account, Contact, Lead, Opportunity, Event).
+    /// Custom fields added to the built-in objects (Account, Contact, Lead, Opportunity,
+    /// Event, Task) or to a custom object.
     #[serde(default)]
     pub custom_fields: Vec<CustomField>,
+    /// The org's own objects, each with Salesforce's standard fields and its custom ones.
+    #[serde(default)]
+    pub custom_objects: Vec<CustomObject>,
+}
+
+/// A custom object: `Id`, `Name`, `OwnerId`, `IsDeleted` and the audit fields, plus `fields`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomObject {
+    /// API name, ending in `__c`, e.g. `Sales_Activity__c`.
+    pub name: String,
+    /// Label; the name without `__c` and underscores if not set.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Its fields, in the shape of `custom_fields` without `object`. A field named `Name`
+    /// replaces the standard text name, e.g. with `type: autonumber`.
+    #[serde(default)]
+    pub fields: Vec<CustomField>,
 }
 
 /// A user seeded at start.
@@ -124,7 +150,8 @@ pub struct Territory {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomField {
-    /// The object it is on, e.g. `Opportunity`.
+    /// The object it is on, e.g. `Opportunity`; left out inside `custom_objects`.
+    #[serde(default)]
     pub object: String,
     /// API name, ending in `__c`.
     pub name: String,
@@ -132,7 +159,8 @@ pub struct CustomField {
     #[serde(default)]
     pub label: Option<String>,
     /// Describe type: `string`, `textarea`, `picklist`, `multipicklist`, `double`, `int`,
-    /// `currency`, `percent`, `boolean`, `date`, `datetime`, `email`, `phone` or `url`.
+    /// `currency`, `percent`, `boolean`, `date`, `datetime`, `email`, `phone`, `url`,
+    /// `reference` (a lookup, with `reference_to`) or `autonumber` (for `Name`).
     #[serde(rename = "type")]
     pub kind: String,
     /// Maximum length of text types; 255 if not set.
@@ -153,6 +181,12 @@ pub struct CustomField {
     /// Picklist values.
     #[serde(default)]
     pub values: Vec<String>,
+    /// The objects a `reference` field points to, e.g. `[Contact]`.
+    #[serde(default)]
+    pub reference_to: Vec<String>,
+    /// The display format of an `autonumber`, e.g. `SA-{0000}`; `{0}` if not set.
+    #[serde(default)]
+    pub display_format: Option<String>,
 }
 
 fn default_ttl() -> u64 {
@@ -194,6 +228,8 @@ impl Default for Profile {
             required: false,
             restricted: false,
             values: Vec::new(),
+            reference_to: Vec::new(),
+            display_format: None,
         };
         let products = [
             "GTX Basic",
@@ -232,60 +268,12 @@ impl Default for Profile {
                     required: false,
                     restricted: true,
                     values: products,
+                    reference_to: Vec::new(),
+                    display_format: None,
                 },
                 external_id("Account"),
             ],
+            custom_objects: Vec::new(),
         }
-    }
-}
-
-impl CustomField {
-    /// The describe field object for this field, with the same keys as the real ones.
-    pub(crate) fn describe(&self) -> Value {
-        let label = self
-            .label
-            .clone()
-            .unwrap_or_else(|| self.name.trim_end_matches("__c").replace('_', " "));
-        let mut field = field_describe(&self.name, &label, &self.kind, true);
-        let text = matches!(
-            self.kind.as_str(),
-            "string" | "textarea" | "picklist" | "multipicklist" | "email" | "phone" | "url"
-        );
-        let length = if text { self.length.unwrap_or(255) } else { 0 };
-        let picklist: Vec<Value> = self
-            .values
-            .iter()
-            .map(|v| {
-                json!({
-                    "active": true, "defaultValue": false, "label": v, "validFor": null, "value": v
-                })
-            })
-            .collect();
-        let numeric = matches!(self.kind.as_str(), "double" | "currency" | "percent");
-        for (key, value) in [
-            ("length", json!(length)),
-            ("byteLength", json!(length * 3)),
-            ("unique", json!(self.unique)),
-            ("externalId", json!(self.external_id)),
-            ("idLookup", json!(self.external_id || self.unique)),
-            ("nillable", json!(!self.required && self.kind != "boolean")),
-            ("defaultedOnCreate", json!(self.kind == "boolean")),
-            (
-                "defaultValue",
-                if self.kind == "boolean" {
-                    json!(false)
-                } else {
-                    Value::Null
-                },
-            ),
-            ("restrictedPicklist", json!(self.restricted)),
-            ("picklistValues", Value::Array(picklist)),
-            ("precision", json!(if numeric { 18 } else { 0 })),
-            ("scale", json!(if numeric { 2 } else { 0 })),
-            ("digits", json!(if self.kind == "int" { 18 } else { 0 })),
-        ] {
-            field.insert(key.to_owned(), value);
-        }
-        Value::Object(field)
     }
 }

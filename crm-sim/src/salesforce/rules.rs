@@ -63,7 +63,7 @@ mod tests {
 
     fn org() -> (OrgState, String, String) {
         let profile = Profile::default();
-        let schema = Schema::load(&profile.custom_fields).expect("schema");
+        let schema = Schema::load(&profile.custom_fields, &profile.custom_objects).expect("schema");
         let ttl = std::time::Duration::from_secs(60);
         let mut s = OrgState::new(schema, profile.oauth_clients, ttl);
         s.integration_user = s.insert_user("integration@conduit.example", "I", "U");

@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::describe::Schema;
+use super::custom::auto_number_value;
+use super::describe::{SObject, Schema};
 use super::grants::Grants;
 use super::profile::Territory;
+use super::task;
 use crate::OAuthClient;
 use crate::index::ValueIndex;
 
@@ -43,12 +45,23 @@ pub(crate) struct OrgState {
     pub cursors: HashMap<String, Vec<Value>>,
     /// The counter behind new Ids.
     pub next_id: u64,
+    /// The last auto-number given, per object. Salesforce does not take numbers back when a
+    /// transaction rolls back, so snapshots leave these alone.
+    pub auto_numbers: HashMap<String, u64>,
     /// The integration user's Id.
     pub integration_user: String,
     /// OAuth clients the token endpoint accepts.
     pub clients: Vec<OAuthClient>,
     /// Access-token lifetime.
     pub ttl: Duration,
+}
+
+/// The records of an org at one moment, to roll a failed transaction back to.
+#[derive(Debug, Clone)]
+pub(crate) struct Snapshot {
+    records: BTreeMap<String, BTreeMap<String, Map<String, Value>>>,
+    index: HashMap<String, ValueIndex<String>>,
+    next_id: u64,
 }
 
 /// Now, formatted as Salesforce formats datetimes: `2024-05-01T12:00:00.000+0000`.
@@ -86,10 +99,27 @@ impl OrgState {
             lead_owner: None,
             cursors: HashMap::new(),
             next_id: 1,
+            auto_numbers: HashMap::new(),
             integration_user: String::new(),
             clients,
             ttl,
         }
+    }
+
+    /// The records as they are now.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            records: self.records.clone(),
+            index: self.index.clone(),
+            next_id: self.next_id,
+        }
+    }
+
+    /// Puts the records back as they were at `snapshot`.
+    pub fn restore(&mut self, snapshot: Snapshot) {
+        self.records = snapshot.records;
+        self.index = snapshot.index;
+        self.next_id = snapshot.next_id;
     }
 
     /// The Id of the user the current call runs as.
@@ -177,15 +207,11 @@ impl OrgState {
         records.get(id)
     }
 
-    /// Whether a record with this Id exists in any of `objects`.
-    pub fn exists_in(&self, objects: &[String], id: &str) -> bool {
-        objects.iter().any(|o| self.get(o, id).is_some())
-    }
-
     /// Stores a new record, setting Id, owner and audit fields; returns the Id.
     pub fn insert_unchecked(&mut self, object: &str, mut fields: Map<String, Value>) -> String {
         let object = self.canonical(object);
-        let (prefix, has_owner) = match self.schema.object(&object) {
+        let sobject = self.schema.object(&object).cloned();
+        let (prefix, has_owner) = match &sobject {
             Some(o) => (o.key_prefix.clone(), o.has_owner()),
             None => ("000".to_owned(), false),
         };
@@ -207,9 +233,10 @@ impl OrgState {
         }
         fields.insert("CreatedById".into(), json!(user));
         fields.insert("LastModifiedById".into(), json!(user));
-        if object == "Opportunity" {
-            fields.entry("IsDeleted").or_insert(json!(false));
+        if let Some(sobject) = &sobject {
+            self.fill_defaults(sobject, &mut fields);
         }
+        derive(&object, &mut fields);
         self.index_values(&object, &id, &fields, true);
         self.records
             .entry(object)
@@ -245,10 +272,29 @@ impl OrgState {
                     record.insert(key, value);
                 }
             }
+            derive(&object, record);
             let now = now_datetime();
             record.insert("LastModifiedDate".into(), json!(now));
             record.insert("SystemModstamp".into(), json!(now));
             record.insert("LastModifiedById".into(), json!(user));
+        }
+    }
+
+    /// Sets what a create leaves out and Salesforce fills: picklist and boolean defaults,
+    /// and the next auto-number.
+    fn fill_defaults(&mut self, sobject: &SObject, fields: &mut Map<String, Value>) {
+        for field in sobject.fields.iter().filter(|f| f.defaulted_on_create) {
+            if let Some(default) = &field.default_value
+                && fields.get(&field.name).is_none_or(Value::is_null)
+            {
+                fields.insert(field.name.clone(), default.clone());
+            }
+        }
+        for (name, format) in &sobject.auto_numbers {
+            let counter = self.auto_numbers.entry(sobject.name.clone()).or_default();
+            *counter += 1;
+            let value = auto_number_value(format, *counter);
+            fields.insert(name.clone(), json!(value));
         }
     }
 
@@ -326,6 +372,15 @@ impl OrgState {
             } else {
                 index.remove(&field, value, &id.to_owned());
             }
+        }
+    }
+}
+
+/// Sets the fields Salesforce derives from others on `object`'s record.
+fn derive(object: &str, record: &mut Map<String, Value>) {
+    if object == "Task" {
+        for (name, value) in task::derived_values(record) {
+            record.insert(name.into(), json!(value));
         }
     }
 }

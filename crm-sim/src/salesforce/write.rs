@@ -5,15 +5,16 @@
 //! of the wrong JSON type or an unparsable number, date or datetime; Salesforce fails the whole
 //! request while deserializing, so collections answer it for the whole call too),
 //! `REQUIRED_FIELD_MISSING`, `STRING_TOO_LONG`, `INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST`,
-//! `INVALID_CROSS_REFERENCE_KEY` and `DUPLICATE_VALUE`.
+//! the reference checks of [`references`] (`MALFORMED_ID`, `FIELD_INTEGRITY_EXCEPTION`,
+//! `INVALID_CROSS_REFERENCE_KEY`), `DUPLICATE_VALUE` and the Task rules.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use serde_json::{Map, Value, json};
 
 use super::describe::{Field, SObject};
 use super::errors::SfError;
-use super::rules;
 use super::store::OrgState;
+use super::{references, rules};
 
 /// Whether a write creates or updates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +109,10 @@ pub(crate) fn check(
             errors.push(error);
         }
     }
+    if object.name == "Task" && errors.is_empty() {
+        let stored = self_id.and_then(|id| state.get(&object.name, id));
+        errors.extend(references::task_rule(state, &out, stored));
+    }
     if errors.is_empty() {
         Ok(out)
     } else {
@@ -152,17 +157,10 @@ fn check_value(
             ));
         }
     }
-    if field.kind == "reference" && !state.exists_in(&field.reference_to, text) {
-        let message = if text.len() == 15 || text.len() == 18 {
-            format!("{}: id value of incorrect type: {text}", field.label)
-        } else {
-            format!("{}: invalid id value: {text}", field.label)
-        };
-        return Some(SfError::on_fields(
-            "INVALID_CROSS_REFERENCE_KEY",
-            message,
-            fields,
-        ));
+    if field.kind == "reference"
+        && let Some(error) = references::check(state, field, text)
+    {
+        return Some(error);
     }
     if field.unique {
         let candidates = state.candidates(&object.name, &field.name, text);
@@ -363,7 +361,7 @@ mod tests {
 
     fn state() -> OrgState {
         let profile = Profile::default();
-        let schema = Schema::load(&profile.custom_fields).expect("schema");
+        let schema = Schema::load(&profile.custom_fields, &profile.custom_objects).expect("schema");
         OrgState::new(
             schema,
             profile.oauth_clients,
