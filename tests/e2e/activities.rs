@@ -37,6 +37,10 @@ async fn seed(harness: &Harness, customer: &str, suffix: &str) -> anyhow::Result
          "fields": {"name": format!("Initrode {suffix} renewal"), "stage": "Prospecting",
                     "close_date": "2024-06-30", "account": format!("Initrode {suffix}")}},
     ]);
+    let mut records = records;
+    for record in records.as_array_mut().into_iter().flatten() {
+        record["acting_for"] = json!(REP);
+    }
     let answer = harness.write(customer, records).await?;
     for result in answer["results"].as_array().context("results")? {
         anyhow::ensure!(result["status"] == "created", "{customer} seed: {result}");
@@ -363,7 +367,7 @@ async fn an_activity_links_to_the_deal_the_same_request_creates() -> anyhow::Res
             "idempotency_key": "task-a3",
         }],
         "records": [{
-            "entity": "deal", "operation": "create", "key": "D-a3-new",
+            "entity": "deal", "operation": "create", "key": "D-a3-new", "acting_for": REP,
             "fields": {"name": "Initrode expansion", "stage": "Prospecting",
                        "close_date": "2024-09-30", "account": "Initrode a3"},
         }],

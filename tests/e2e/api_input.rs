@@ -71,7 +71,7 @@ async fn a_misspelt_dry_run_is_refused_and_writes_nothing() -> anyhow::Result<()
     assert_eq!(body["field"], "dryrun");
     let detail = body["detail"].as_str().unwrap_or_default();
     assert!(
-        detail.contains("`dryrun`") && detail.contains("`records`, `dry_run`"),
+        detail.contains("`dryrun`") && detail.contains("`records`, `activities`, `dry_run`"),
         "{detail}"
     );
     assert!(harness.salesforce.org.records("Opportunity").is_empty());

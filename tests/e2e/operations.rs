@@ -74,7 +74,7 @@ async fn health_and_readiness_need_no_key() -> anyhow::Result<()> {
     let body: Value = ready.json().await?;
     assert_eq!(body["status"], "ready");
     assert_eq!(body["store"], "ok");
-    assert_eq!(body["customers"], 2, "northwind and globex: {body}");
+    assert_eq!(body["customers"], 5, "the five example customers: {body}");
 
     // The dashboard's figures cover every write: it takes no audit filter.
     let narrowed = harness

@@ -254,6 +254,43 @@ impl Schema {
             .find(|o| o.name.eq_ignore_ascii_case(name))
     }
 
+    /// Adds an active `value` to the picklist `field` of `object`, as an admin adding a value
+    /// in Setup would: the describe lists it and writes accept it. False when there is no
+    /// such picklist; true (and nothing changes) when the value is already there.
+    pub fn add_picklist_value(&mut self, object: &str, field: &str, value: &str) -> bool {
+        let Some(sobject) = self
+            .objects
+            .values_mut()
+            .find(|o| o.name.eq_ignore_ascii_case(object))
+        else {
+            return false;
+        };
+        let Some(known) = sobject.fields.iter_mut().find(|f| f.name.eq_ignore_ascii_case(field))
+        else {
+            return false;
+        };
+        if known.picklist.iter().any(|v| v == value) {
+            return true;
+        }
+        known.picklist.push(value.to_owned());
+        let entry = picklist_entries(&[value], None);
+        let described = sobject
+            .describe
+            .get_mut("fields")
+            .and_then(Value::as_array_mut)
+            .and_then(|fields| {
+                fields
+                    .iter_mut()
+                    .find(|f| f["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(field)))
+            })
+            .and_then(|f| f.get_mut("picklistValues"))
+            .and_then(Value::as_array_mut);
+        if let (Some(values), Value::Array(entry)) = (described, entry) {
+            values.extend(entry);
+        }
+        true
+    }
+
     /// Finds the sObject type whose Ids start with `id`'s key prefix.
     pub fn object_for_id(&self, id: &str) -> Option<&SObject> {
         let prefix = id.get(..3)?;

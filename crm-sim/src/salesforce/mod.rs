@@ -241,6 +241,12 @@ impl Org {
         })
     }
 
+    /// Adds an active `value` to the picklist `field` of `object`, as an admin would in
+    /// Setup; false when the object has no such field.
+    pub fn add_picklist_value(&self, object: &str, field: &str, value: &str) -> bool {
+        self.with_state(|s| s.schema.add_picklist_value(object, field, value))
+    }
+
     /// Adds an active user and returns its 18-character Id.
     pub fn add_user(&self, email: &str, first: &str, last: &str) -> String {
         self.with_state(|s| s.insert_user(email, first, last))

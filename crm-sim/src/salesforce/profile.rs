@@ -275,5 +275,34 @@ impl Default for Profile {
             ],
             custom_objects: Vec::new(),
         }
+        .with_demo_activities()
+    }
+}
+
+/// Custom fields and objects to add to a profile, in a profile's shape.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Additions {
+    #[serde(default)]
+    custom_fields: Vec<CustomField>,
+    #[serde(default)]
+    custom_objects: Vec<CustomObject>,
+}
+
+impl Profile {
+    /// The profile with the demo org's activity setup: `Conduit_Key__c` on Task and Event,
+    /// a subtype picklist on Task and a `Sales_Activity__c` object
+    /// (`profiles/salesforce-activities.yaml`).
+    fn with_demo_activities(mut self) -> Self {
+        const ACTIVITIES: &str = include_str!("../../profiles/salesforce-activities.yaml");
+        match serde_yaml::from_str::<Additions>(ACTIVITIES) {
+            Ok(additions) => {
+                self.custom_fields.extend(additions.custom_fields);
+                self.custom_objects.extend(additions.custom_objects);
+            }
+            // Embedded and covered by the simulator's tests: only an edit to the file gets here.
+            Err(e) => tracing::error!(error = %e, "the embedded activity profile does not parse"),
+        }
+        self
     }
 }

@@ -123,9 +123,8 @@ async fn stages(
     dry_run: bool,
 ) -> Result<Vec<RecordResult>, RecordError> {
     let runtime = pipeline.customer(config).await?;
-    let mut objects: Vec<&str> = config.objects().collect();
-    objects.sort();
-    objects.dedup();
+    let objects = batch_objects(config, &intents);
+    let objects: Vec<&str> = objects.iter().map(String::as_str).collect();
     let schema = runtime.schema(&objects).await?;
 
     let plugin = match &config.plugin {
@@ -194,6 +193,37 @@ async fn stages(
         results.extend(level.into_iter().map(|w| into_result(w, dry_run)));
     }
     Ok(results)
+}
+
+/// The CRM objects a batch needs described: its entities' objects, those
+/// their references and an activity's related records point to (whose
+/// lookups tell which link implies another, see `links`). An object
+/// the batch does not touch (a customer's meetings, for a batch of deals)
+/// cannot fail it.
+fn batch_objects(config: &CustomerConfig, intents: &[(usize, WriteIntent)]) -> Vec<String> {
+    let mut entities: Vec<&str> = Vec::new();
+    for (_, intent) in intents {
+        entities.push(&intent.entity);
+        if let Some(activity) = &intent.activity {
+            entities.extend(activity.related.iter().map(|r| r.entity.as_str()));
+        }
+    }
+    let mut objects = Vec::new();
+    let mut seen = HashSet::new();
+    while let Some(name) = entities.pop() {
+        let Some(mapping) = config.entities.get(name) else {
+            continue;
+        };
+        if !seen.insert(name) {
+            continue;
+        }
+        objects.push(mapping.object.clone());
+        let references = mapping.fields.values().filter_map(|f| f.reference.as_deref());
+        entities.extend(references);
+    }
+    objects.sort();
+    objects.dedup();
+    objects
 }
 
 /// What reference resolution needs to know about the batch as a whole.
