@@ -1,8 +1,9 @@
 //! A HubSpot CRM v3 simulator: OAuth (authorize, code and refresh grants, revoke) and private
-//! app tokens, properties and pipelines, objects with batch and search, v4 associations and
-//! owners, with HubSpot's validation errors. Every token belongs to a user, and records record
+//! app tokens, properties and pipelines, objects (engagements included) with batch and
+//! search, v4 associations and owners, with HubSpot's validation errors. Every token belongs to a user, and records record
 //! who created and last updated them (`hs_created_by_user_id`, `hs_updated_by_user_id`).
 
+mod engagements;
 mod lookup;
 mod oauth;
 mod objects;
@@ -89,7 +90,16 @@ pub struct Org {
 const INTEGRATION_USER: u64 = 9_000_000;
 
 /// The object types the simulator has.
-pub(crate) const OBJECT_TYPES: [&str; 3] = ["companies", "contacts", "deals"];
+pub(crate) const OBJECT_TYPES: [&str; 8] = [
+    "companies",
+    "contacts",
+    "deals",
+    "calls",
+    "emails",
+    "meetings",
+    "notes",
+    "tasks",
+];
 
 /// Starts a simulated portal from `profile` on `addr` (use port 0 for any free port).
 pub async fn serve(profile: Profile, addr: SocketAddr) -> anyhow::Result<Sim<Org>> {
@@ -130,6 +140,14 @@ pub async fn serve(profile: Profile, addr: SocketAddr) -> anyhow::Result<Sim<Org
         .route(
             "/crm/v4/objects/{from}/{id}/associations/default/{to}/{to_id}",
             put(objects::associate_default),
+        )
+        .route(
+            "/crm/v4/objects/{from}/{id}/associations/{to}/{to_id}",
+            put(objects::associate_labeled),
+        )
+        .route(
+            "/crm/v4/associations/{from}/{to}/batch/create",
+            post(objects::batch_associate),
         )
         .route_layer(middleware::from_fn_with_state(
             org.clone(),
@@ -269,16 +287,26 @@ impl Org {
     fn new(profile: &Profile) -> anyhow::Result<Self> {
         let pipelines = properties::pipelines()?;
         let mut props = BTreeMap::new();
+        if let Some(c) = profile
+            .custom_properties
+            .iter()
+            .find(|c| !OBJECT_TYPES.contains(&c.object_type.as_str()))
+        {
+            anyhow::bail!(
+                "custom property `{}` is on `{}`, which the simulator does not have",
+                c.name,
+                c.object_type
+            );
+        }
         for object_type in OBJECT_TYPES {
-            let custom: Vec<(String, String)> = profile
+            let custom: Vec<&CustomProperty> = profile
                 .custom_properties
                 .iter()
                 .filter(|c| c.object_type == object_type)
-                .map(|c| (c.name.clone(), c.label.clone()))
                 .collect();
             props.insert(
                 object_type.to_owned(),
-                properties::load(object_type, &custom, &pipelines, false)?,
+                properties::load(object_type, &custom, &pipelines)?,
             );
         }
         let mut state = PortalState {

@@ -20,6 +20,8 @@ use crate::OAuthClient;
 ///   - { email: ada@example.com, first_name: Ada, last_name: Lovelace }
 /// custom_properties:
 ///   - { object_type: deals, name: external_id, label: External ID }
+///   - { object_type: calls, name: activity_subtype, label: Activity subtype,
+///       type: enumeration, options: [demo, discovery] }
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,7 +39,7 @@ pub struct Profile {
     /// Owners seeded at start.
     #[serde(default)]
     pub owners: Vec<ProfileOwner>,
-    /// Custom unique text properties (`hasUniqueValue: true`).
+    /// Custom properties on any object type, engagements included.
     #[serde(default)]
     pub custom_properties: Vec<CustomProperty>,
 }
@@ -54,16 +56,30 @@ pub struct ProfileOwner {
     pub last_name: String,
 }
 
-/// A custom property: a unique single-line text property.
+/// A custom property. Without `type` it is a unique single-line text property.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomProperty {
-    /// `deals`, `companies` or `contacts`.
+    /// The object type it is on: `deals`, `companies`, `contacts`, `calls`, `emails`,
+    /// `meetings`, `notes` or `tasks`.
     pub object_type: String,
     /// Internal name.
     pub name: String,
     /// Label.
     pub label: String,
+    /// `string`, `number`, `date`, `datetime`, `enumeration` or `bool`; `string` if not set.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// How HubSpot shows it (`text`, `select`, `checkbox`, ...); derived from `type` if not
+    /// set. `checkbox` makes an enumeration take several `;`-separated options.
+    #[serde(default)]
+    pub field_type: Option<String>,
+    /// The allowed values of an enumeration.
+    #[serde(default)]
+    pub options: Vec<String>,
+    /// Whether values must be unique; true for a property declared without `type`.
+    #[serde(default)]
+    pub unique: Option<bool>,
 }
 
 fn default_ttl() -> u64 {
@@ -98,6 +114,10 @@ impl Default for Profile {
             object_type: object_type.to_owned(),
             name: "external_id".to_owned(),
             label: "External ID".to_owned(),
+            kind: None,
+            field_type: None,
+            options: Vec::new(),
+            unique: None,
         };
         Self {
             token_ttl_seconds: default_ttl(),

@@ -3,6 +3,9 @@
 
 use serde_json::{Value, json};
 
+use super::engagements;
+use super::profile::CustomProperty;
+
 /// Embedded v1 property recordings, by v3 object type.
 const PROPERTIES: [(&str, &str); 3] = [
     (
@@ -118,6 +121,38 @@ fn to_v3(v1: &Value) -> Value {
     })
 }
 
+/// A profile's custom property in the v3 shape.
+fn custom_v3(object_type: &str, c: &CustomProperty) -> Value {
+    let kind = c.kind.clone().unwrap_or_else(|| "string".to_owned());
+    let field_type = c.field_type.clone().unwrap_or_else(|| {
+        match kind.as_str() {
+            "number" => "number",
+            "date" | "datetime" => "date",
+            "enumeration" => "select",
+            "bool" => "booleancheckbox",
+            _ => "text",
+        }
+        .to_owned()
+    });
+    let options: Vec<Value> = c
+        .options
+        .iter()
+        .enumerate()
+        .map(|(i, v)| option(&json!(v), &json!(v), &json!(i)))
+        .collect();
+    json!({
+        "name": c.name, "label": c.label, "type": kind, "fieldType": field_type,
+        "description": "",
+        "groupName": format!("{}information", object_type.trim_end_matches('s')),
+        "options": options, "displayOrder": -1, "calculated": false, "externalOptions": false,
+        "hasUniqueValue": c.unique.unwrap_or(c.kind.is_none()), "hidden": false,
+        "formField": false,
+        "modificationMetadata": {
+            "archivable": true, "readOnlyDefinition": false, "readOnlyValue": false,
+        },
+    })
+}
+
 /// One v3 enumeration option, as the deal stage and pipeline properties list them.
 fn option(label: &Value, value: &Value, order: &Value) -> Value {
     json!({"label": label, "value": value, "displayOrder": order, "hidden": false})
@@ -161,19 +196,17 @@ fn from_v3(v3: Value) -> Option<Property> {
     })
 }
 
-/// The properties of `object_type`: the recording, with pipeline options filled in, plus
-/// `custom` (name, label) pairs as unique text properties.
+/// The properties of `object_type`: the recording (or the engagement's standard
+/// properties), with pipeline options filled in, plus the profile's `custom` ones.
 pub(crate) fn load(
     object_type: &str,
-    custom: &[(String, String)],
+    custom: &[&CustomProperty],
     pipelines: &[Value],
-    owners_as_options: bool,
 ) -> anyhow::Result<Vec<Property>> {
-    let Some((_, text)) = PROPERTIES.iter().find(|(t, _)| *t == object_type) else {
-        return Ok(Vec::new());
+    let mut props: Vec<Value> = match PROPERTIES.iter().find(|(t, _)| *t == object_type) {
+        Some((_, text)) => recording(text)?.iter().map(to_v3).collect(),
+        None => engagements::properties(object_type),
     };
-    let mut props: Vec<Value> = recording(text)?.iter().map(to_v3).collect();
-    let _ = owners_as_options;
     for prop in &mut props {
         let name = prop
             .get("name")
@@ -211,16 +244,8 @@ pub(crate) fn load(
             prop["modificationMetadata"]["readOnlyValue"] = json!(true);
         }
     }
-    for (name, label) in custom {
-        props.push(json!({
-            "name": name, "label": label, "type": "string", "fieldType": "text", "description": "",
-            "groupName": format!("{}information", object_type.trim_end_matches('s')),
-            "options": [], "displayOrder": -1, "calculated": false, "externalOptions": false,
-            "hasUniqueValue": true, "hidden": false, "formField": false,
-            "modificationMetadata": {
-                "archivable": true, "readOnlyDefinition": false, "readOnlyValue": false,
-            },
-        }));
+    for c in custom {
+        props.push(custom_v3(object_type, c));
     }
     if !props.iter().any(|p| p["name"] == "hs_object_id") {
         props.push(json!({

@@ -1,19 +1,40 @@
-//! Associations between objects: the HubSpot-defined type ids, inline associations on create
-//! (kept on both ends), undoing a refused batch's links, and the v4 association endpoints.
+//! Associations between objects: the HubSpot-defined type ids (engagements included), inline
+//! associations on create (kept on both ends), undoing a refused batch's links, and the v4
+//! association endpoints: list, default and labeled links, and batch create.
 
 use std::sync::Arc;
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::{not_found, now_iso};
+use super::{not_found, now_iso, parse_body};
 use crate::hubspot::{OBJECT_TYPES, Org, PortalState, error, lookup};
 
-/// The HubSpot-defined association type id from `from` to `to`, if they can be associated.
-fn association_type(from: &str, to: &str) -> Option<u32> {
+/// The HubSpot-defined association type ids from each engagement to contacts, companies and
+/// deals; the way back is one less (`call_to_contact` 194, `contact_to_call` 193).
+const ENGAGEMENT_TYPES: [(&str, [u32; 3]); 5] = [
+    ("calls", [194, 182, 206]),
+    ("emails", [198, 186, 210]),
+    ("meetings", [200, 188, 212]),
+    ("notes", [202, 190, 214]),
+    ("tasks", [204, 192, 216]),
+];
+
+/// The CRM records engagements are associated with, in `ENGAGEMENT_TYPES` order.
+const ENGAGED: [&str; 3] = ["contacts", "companies", "deals"];
+
+/// The HubSpot-defined (default) association type id from `from` to `to`, if they can be
+/// associated.
+pub(super) fn association_type(from: &str, to: &str) -> Option<u32> {
+    let engagement = |kind: &str, other: &str| {
+        let ids = ENGAGEMENT_TYPES.iter().find(|(k, _)| *k == kind)?.1;
+        let at = ENGAGED.iter().position(|o| *o == other)?;
+        ids.get(at).copied()
+    };
     Some(match (from, to) {
         ("deals", "companies") => 5,
         ("deals", "contacts") => 3,
@@ -21,8 +42,26 @@ fn association_type(from: &str, to: &str) -> Option<u32> {
         ("companies", "contacts") => 280,
         ("companies", "deals") => 6,
         ("contacts", "deals") => 4,
-        _ => return None,
+        _ => match engagement(from, to) {
+            Some(id) => id,
+            None => engagement(to, from)? - 1,
+        },
     })
+}
+
+/// HubSpot's object type id, e.g. `0-1` for contacts, as the v4 answers name types.
+pub(super) fn object_type_id(object_type: &str) -> &'static str {
+    match object_type {
+        "contacts" => "0-1",
+        "companies" => "0-2",
+        "deals" => "0-3",
+        "tasks" => "0-27",
+        "notes" => "0-46",
+        "meetings" => "0-47",
+        "calls" => "0-48",
+        "emails" => "0-49",
+        _ => "0-0",
+    }
 }
 
 /// Whether `object_type` has a live record `id`.
@@ -174,6 +213,170 @@ pub(crate) async fn list_associations(
     })
 }
 
+/// Links `from` `id` to `to` `to_id` with `type_id`, and the way back with the matching
+/// type, as HubSpot keeps both ends.
+fn associate(s: &mut PortalState, from: &str, id: &str, to: &str, to_id: &str, type_id: u32) {
+    let mut push = |object: &str, key: &str, link: (String, String, u32)| {
+        let stored = key
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| s.records.get_mut(object)?.get_mut(&n));
+        if let Some(stored) = stored
+            && !stored.record.associations.contains(&link)
+        {
+            stored.record.associations.push(link);
+        }
+    };
+    push(from, id, (to.to_owned(), to_id.to_owned(), type_id));
+    if let Some(back) = association_type(to, from) {
+        push(to, to_id, (from.to_owned(), id.to_owned(), back));
+    }
+}
+
+/// Why a link between two records cannot be made, as HubSpot answers it.
+fn refuse_link(
+    s: &PortalState,
+    from: &str,
+    id: &str,
+    to: &str,
+    to_id: &str,
+    type_id: u32,
+) -> Option<Response> {
+    if association_type(from, to) != Some(type_id) {
+        return Some(invalid(format!(
+            "{type_id} is not a valid association type id between {from} and {to}"
+        )));
+    }
+    if !exists(s, from, id) {
+        return Some(not_found(from, id));
+    }
+    (!exists(s, to, to_id)).then(|| missing_target(to, to_id))
+}
+
+/// A v4 `LabelsBetweenObjectPair`.
+fn labels_between(from: &str, id: &str, to: &str, to_id: &str) -> Value {
+    let number = |id: &str| id.parse::<u64>().unwrap_or(0);
+    json!({
+        "fromObjectTypeId": object_type_id(from), "fromObjectId": number(id),
+        "toObjectTypeId": object_type_id(to), "toObjectId": number(to_id), "labels": [],
+    })
+}
+
+/// The `associationTypeId`s of a v4 list of association specs.
+fn type_ids(specs: &Value) -> Vec<u32> {
+    let specs = specs.as_array().cloned().unwrap_or_default();
+    let id = |t: &Value| t.get("associationTypeId").and_then(Value::as_u64);
+    specs.iter().filter_map(id).map(|n| n as u32).collect()
+}
+
+/// `PUT /crm/v4/objects/{from}/{id}/associations/{to}/{toId}` with a body listing the
+/// association types → 200 `LabelsBetweenObjectPair`.
+pub(crate) async fn associate_labeled(
+    State(org): State<Arc<Org>>,
+    Path((from, id, to, to_id)): Path<(String, String, String, String)>,
+    body: Bytes,
+) -> Response {
+    let specs = match parse_body(&body) {
+        Ok(specs) => specs,
+        Err(r) => return r,
+    };
+    let ids = type_ids(&specs);
+    if ids.is_empty() {
+        return invalid("At least one association type is required".to_owned());
+    }
+    org.with_state(|s| {
+        for &type_id in &ids {
+            if let Some(refused) = refuse_link(s, &from, &id, &to, &to_id, type_id) {
+                return refused;
+            }
+        }
+        for &type_id in &ids {
+            associate(s, &from, &id, &to, &to_id, type_id);
+        }
+        Json(labels_between(&from, &id, &to, &to_id)).into_response()
+    })
+}
+
+/// `POST /crm/v4/associations/{from}/{to}/batch/create` `{inputs: [{from, to, types}]}` →
+/// 201, or 207 with an error per input that could not be linked (the others are).
+pub(crate) async fn batch_associate(
+    State(org): State<Arc<Org>>,
+    Path((from, to)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let started = now_iso();
+    let input = match parse_body(&body) {
+        Ok(input) => input,
+        Err(r) => return r,
+    };
+    let inputs = input["inputs"].as_array().cloned().unwrap_or_default();
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    org.with_state(|s| {
+        let mut results = Vec::new();
+        let mut errors = Vec::new();
+        for one in &inputs {
+            let (id, to_id) = (text(&one["from"]["id"]), text(&one["to"]["id"]));
+            let ids = type_ids(&one["types"]);
+            let refused = ids
+                .iter()
+                .find_map(|&t| refuse_link(s, &from, &id, &to, &to_id, t).map(|_| t));
+            match (refused, ids.is_empty()) {
+                (None, false) => {
+                    for &type_id in &ids {
+                        associate(s, &from, &id, &to, &to_id, type_id);
+                    }
+                    results.push(labels_between(&from, &id, &to, &to_id));
+                }
+                (refused, _) => errors.push(json!({
+                    "status": "error",
+                    "category": "VALIDATION_ERROR",
+                    "message": link_refusal(s, &from, &id, &to, &to_id, refused),
+                    "context": {"fromObjectId": [id], "toObjectId": [to_id]},
+                })),
+            }
+        }
+        let mut body = json!({
+            "status": "COMPLETE", "results": results,
+            "startedAt": started, "completedAt": now_iso(),
+        });
+        if errors.is_empty() {
+            return (StatusCode::CREATED, Json(body)).into_response();
+        }
+        body["numErrors"] = json!(errors.len());
+        body["errors"] = Value::Array(errors);
+        (StatusCode::MULTI_STATUS, Json(body)).into_response()
+    })
+}
+
+/// The message for an input of a batch of links that was refused for `type_id`.
+fn link_refusal(
+    s: &PortalState,
+    from: &str,
+    id: &str,
+    to: &str,
+    to_id: &str,
+    type_id: Option<u32>,
+) -> String {
+    let Some(type_id) = type_id else {
+        return "At least one association type is required".to_owned();
+    };
+    if association_type(from, to) != Some(type_id) {
+        return format!("{type_id} is not a valid association type id between {from} and {to}");
+    }
+    let (object, key) = if exists(s, from, id) {
+        (to, to_id)
+    } else {
+        (from, id)
+    };
+    format!(
+        "One or more associations are invalid: {} {key} does not exist",
+        object.trim_end_matches('s')
+    )
+}
+
 /// `PUT /crm/v4/objects/{from}/{id}/associations/default/{to}/{toId}`.
 pub(crate) async fn associate_default(
     State(org): State<Arc<Org>>,
@@ -183,23 +386,10 @@ pub(crate) async fn associate_default(
         let Some(type_id) = association_type(&from, &to) else {
             return invalid(format!("No default association between {from} and {to}"));
         };
-        if !exists(s, &from, &id) {
-            return not_found(&from, &id);
+        if let Some(refused) = refuse_link(s, &from, &id, &to, &to_id, type_id) {
+            return refused;
         }
-        if !exists(s, &to, &to_id) {
-            return missing_target(&to, &to_id);
-        }
-        let link = (to.clone(), to_id.clone(), type_id);
-        add_inverse(s, &to, &to_id, &[(from.clone(), id.clone(), 0)]);
-        let stored = id
-            .parse::<u64>()
-            .ok()
-            .and_then(|n| s.records.get_mut(&from).and_then(|r| r.get_mut(&n)));
-        if let Some(stored) = stored
-            && !stored.record.associations.contains(&link)
-        {
-            stored.record.associations.push(link);
-        }
+        associate(s, &from, &id, &to, &to_id, type_id);
         let result = json!({
             "from": {"id": id},
             "to": {"id": to_id},

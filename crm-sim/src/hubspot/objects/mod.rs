@@ -23,12 +23,14 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::oauth::Caller;
-use super::{HubspotRecord, Org, PortalState, Stored, error, lookup};
+use super::{HubspotRecord, Org, PortalState, Stored, engagements, error, lookup};
 use associations::{add_inverse, inline_associations};
-pub(super) use associations::{associate_default, list_associations};
+pub(super) use associations::{
+    associate_default, associate_labeled, batch_associate, list_associations,
+};
 pub(super) use batch::{batch_create, batch_read, batch_update};
 pub(super) use search::search;
-use validate::validate;
+use validate::{require_on_create, validate};
 
 /// Now as HubSpot writes timestamps: `2024-05-01T12:00:00.000Z`.
 pub(crate) fn now_iso() -> String {
@@ -64,7 +66,7 @@ pub(crate) fn store_new(
     s.next_id += 1;
     let now = now_iso();
     properties.insert("hs_object_id".into(), json!(id.to_string()));
-    properties.insert("createdate".into(), json!(now));
+    properties.insert(created_property(object_type).into(), json!(now));
     properties.insert("hs_lastmodifieddate".into(), json!(now));
     if let Some(user) = s.actor {
         properties.insert("hs_created_by_user_id".into(), json!(user.to_string()));
@@ -150,9 +152,22 @@ fn drop_moves_back(
     }
 }
 
+/// The property holding a record's creation time: `hs_createdate` on engagements.
+fn created_property(object_type: &str) -> &'static str {
+    if engagements::is_engagement(object_type) {
+        "hs_createdate"
+    } else {
+        "createdate"
+    }
+}
+
 /// A record as v3 returns it; `wanted` limits the properties to those named plus the defaults.
 fn render(stored: &Stored, wanted: Option<&[String]>) -> Value {
-    let defaults = ["hs_object_id", "createdate", "hs_lastmodifieddate"];
+    let created = match stored.record.properties.contains_key("hs_createdate") {
+        true => "hs_createdate",
+        false => "createdate",
+    };
+    let defaults = ["hs_object_id", created, "hs_lastmodifieddate"];
     let properties: Map<String, Value> = match wanted {
         Some(names) => names
             .iter()
@@ -211,6 +226,7 @@ fn properties_of(input: &Value) -> Map<String, Value> {
 
 fn create_one(s: &mut PortalState, object_type: &str, input: &Value) -> Result<String, Response> {
     let props = validate(s, object_type, &properties_of(input), None)?;
+    require_on_create(object_type, &props)?;
     let links = inline_associations(s, object_type, input)?;
     let id = store_new(s, object_type, props, links.clone());
     add_inverse(s, object_type, &id, &links);

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
-use crate::hubspot::{PortalState, Property, error, lookup};
+use crate::hubspot::{PortalState, Property, engagements, error, lookup};
 
 /// The longest value HubSpot takes for a string property.
 const MAX_STRING: usize = 65_536;
@@ -41,6 +41,26 @@ fn validation_error(errors: Vec<Invalid>) -> Response {
         format!("Property values were not valid: {}", Value::Array(inner)),
         extra,
     )
+}
+
+/// The properties a create of `object_type` must set: `hs_timestamp` on engagements.
+pub(super) fn require_on_create(
+    object_type: &str,
+    props: &Map<String, Value>,
+) -> Result<(), Response> {
+    const TIMESTAMP: &str = "hs_timestamp";
+    let set = props
+        .get(TIMESTAMP)
+        .and_then(Value::as_str)
+        .is_some_and(|v| !v.is_empty());
+    if !engagements::is_engagement(object_type) || set {
+        return Ok(());
+    }
+    Err(validation_error(vec![Invalid {
+        code: "REQUIRED_FIELD",
+        name: TIMESTAMP.to_owned(),
+        message: format!("The property {TIMESTAMP} is required."),
+    }]))
 }
 
 /// Checks and normalizes `input` for `object_type`; `Err` is the response to send.

@@ -1,0 +1,165 @@
+//! The engagement objects (calls, emails, meetings, notes, tasks): their standard properties,
+//! which HubSpot defines for every portal, in the v3 property shape.
+
+use serde_json::{Value, json};
+
+/// The engagement object types.
+pub(crate) const ENGAGEMENTS: [&str; 5] = ["calls", "emails", "meetings", "notes", "tasks"];
+
+/// Whether `object_type` is an engagement, whose creates need `hs_timestamp`.
+pub(crate) fn is_engagement(object_type: &str) -> bool {
+    ENGAGEMENTS.contains(&object_type)
+}
+
+/// A property of `kind` (`string`, `number`, `datetime`, `enumeration`) shown as `field_type`.
+fn property(group: &str, name: &str, label: &str, kind: &str, field_type: &str) -> Value {
+    json!({
+        "name": name, "label": label, "type": kind, "fieldType": field_type, "description": "",
+        "groupName": group, "options": [], "displayOrder": -1, "calculated": false,
+        "externalOptions": false, "hasUniqueValue": false, "hidden": false, "formField": false,
+        "modificationMetadata": {
+            "archivable": false, "readOnlyDefinition": true, "readOnlyValue": false,
+        },
+    })
+}
+
+/// A select property with `values` as its options (labels are the values).
+fn select(group: &str, name: &str, label: &str, values: &[&str]) -> Value {
+    let mut prop = property(group, name, label, "enumeration", "select");
+    let options: Vec<Value> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| json!({"label": v, "value": v, "displayOrder": i, "hidden": false}))
+        .collect();
+    prop["options"] = Value::Array(options);
+    prop
+}
+
+/// A property only HubSpot writes.
+fn read_only(group: &str, name: &str, label: &str, kind: &str) -> Value {
+    let mut prop = property(group, name, label, kind, kind);
+    prop["modificationMetadata"]["readOnlyValue"] = json!(true);
+    prop
+}
+
+/// The standard properties of the engagement `object_type` (empty for other types).
+pub(crate) fn properties(object_type: &str) -> Vec<Value> {
+    if !is_engagement(object_type) {
+        return Vec::new();
+    }
+    let g = "engagement";
+    let text = |name: &str, label: &str| property(g, name, label, "string", "text");
+    let html = |name: &str, label: &str| property(g, name, label, "string", "html");
+    let time = |name: &str, label: &str| property(g, name, label, "datetime", "date");
+    let mut props = vec![
+        time("hs_timestamp", "Activity date"),
+        property(
+            g,
+            "hubspot_owner_id",
+            "Activity assigned to",
+            "enumeration",
+            "select",
+        ),
+        read_only(g, "hs_object_id", "Record ID", "number"),
+        read_only(g, "hs_createdate", "Created at", "datetime"),
+        read_only(g, "hs_lastmodifieddate", "Last modified date", "datetime"),
+        read_only(g, "hs_created_by_user_id", "Created by user ID", "number"),
+        read_only(g, "hs_updated_by_user_id", "Updated by user ID", "number"),
+    ];
+    props.extend(match object_type {
+        "calls" => vec![
+            text("hs_call_title", "Call title"),
+            html("hs_call_body", "Call notes"),
+            property(g, "hs_call_duration", "Call duration", "number", "number"),
+            select(
+                g,
+                "hs_call_direction",
+                "Call direction",
+                &["INBOUND", "OUTBOUND"],
+            ),
+            text("hs_call_disposition", "Call outcome"),
+            select(
+                g,
+                "hs_call_status",
+                "Call status",
+                &[
+                    "BUSY",
+                    "CALLING_CRM_USER",
+                    "CANCELED",
+                    "COMPLETED",
+                    "CONNECTING",
+                    "FAILED",
+                    "IN_PROGRESS",
+                    "NO_ANSWER",
+                    "QUEUED",
+                    "RINGING",
+                ],
+            ),
+            text("hs_call_from_number", "From number"),
+            text("hs_call_to_number", "To number"),
+        ],
+        "emails" => vec![
+            text("hs_email_subject", "Email subject"),
+            text("hs_email_text", "Email body"),
+            html("hs_email_html", "Email HTML body"),
+            select(
+                g,
+                "hs_email_direction",
+                "Email direction",
+                &["EMAIL", "INCOMING_EMAIL", "FORWARDED_EMAIL"],
+            ),
+            select(
+                g,
+                "hs_email_status",
+                "Email send status",
+                &["BOUNCED", "FAILED", "SCHEDULED", "SENDING", "SENT"],
+            ),
+            text("hs_email_headers", "Email headers"),
+        ],
+        "meetings" => vec![
+            text("hs_meeting_title", "Meeting name"),
+            html("hs_meeting_body", "Meeting description"),
+            html("hs_internal_meeting_notes", "Internal meeting notes"),
+            time("hs_meeting_start_time", "Meeting start time"),
+            time("hs_meeting_end_time", "Meeting end time"),
+            select(
+                g,
+                "hs_meeting_outcome",
+                "Meeting outcome",
+                &[
+                    "SCHEDULED",
+                    "COMPLETED",
+                    "RESCHEDULED",
+                    "NO_SHOW",
+                    "CANCELED",
+                ],
+            ),
+            text("hs_meeting_location", "Location"),
+        ],
+        "notes" => vec![html("hs_note_body", "Note body")],
+        _ => vec![
+            text("hs_task_subject", "Task title"),
+            html("hs_task_body", "Notes"),
+            select(
+                g,
+                "hs_task_status",
+                "Task status",
+                &[
+                    "NOT_STARTED",
+                    "IN_PROGRESS",
+                    "WAITING",
+                    "COMPLETED",
+                    "DEFERRED",
+                ],
+            ),
+            select(
+                g,
+                "hs_task_priority",
+                "Priority",
+                &["LOW", "MEDIUM", "HIGH"],
+            ),
+            select(g, "hs_task_type", "Task type", &["CALL", "EMAIL", "TODO"]),
+        ],
+    });
+    props
+}
