@@ -72,6 +72,11 @@ enum Command {
         /// Requests in flight per customer.
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
+        /// The customers the whole dataset is replayed for, comma-separated
+        /// (`all` for every customer); every customer then logs calls and
+        /// meetings in its own activity pattern.
+        #[arg(long, value_delimiter = ',', default_value = "northwind,globex")]
+        customers: Vec<String>,
     },
     /// Validate a config directory offline; exits non-zero on any error.
     Check {
@@ -117,12 +122,15 @@ async fn main() -> ExitCode {
             examples,
             batch,
             concurrency,
+            mut customers,
         } => {
             telemetry::init("warn", cli.log_format);
+            customers.retain(|c| c != "all");
             demo::run(DemoOptions {
                 examples,
                 batch,
                 concurrency,
+                customers,
             })
             .await
         }

@@ -16,6 +16,7 @@ fn main() -> anyhow::Result<()> {
         examples: default_examples_dir(),
         batch: 200,
         concurrency: 4,
+        customers: vec!["northwind".into(), "globex".into()],
     };
 
     let started = Instant::now();

@@ -243,7 +243,7 @@ fn hs_one(
         "{} {object_type} with key {key}",
         found.len()
     );
-    Ok(found.into_iter().next().context("one")?)
+    found.into_iter().next().context("one")
 }
 
 fn hs_id(
@@ -281,7 +281,7 @@ async fn soylent_logs_a_call_engagement_associated_to_contact_company_and_deal()
     assert_eq!(p["hs_call_title"], "Intro with Bob");
     assert_eq!(p["hs_call_direction"], "OUTBOUND");
     assert_eq!(p["hs_call_duration"], "900000");
-    assert_eq!(p["activity_subtype"], "discovery_call");
+    assert_eq!(p["activity_subtype"], "Discovery call");
     assert_eq!(
         p["hs_call_disposition"],
         "f240bbac-87c9-4f6e-bf70-924b57d47db7"

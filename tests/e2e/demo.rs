@@ -1,5 +1,6 @@
 //! `conduit demo` on the embedded defaults: the whole public dataset for
-//! both customers, checked against what the simulated orgs stored.
+//! Northwind and Globex, and every customer's calls and meetings, checked
+//! against what the simulated orgs stored.
 
 use conduit_host::demo::{DemoOptions, OrgContents, PassSummary, run_demo};
 use conduit_tests::examples_dir;
@@ -33,6 +34,7 @@ async fn the_demo_loads_the_dataset_once_and_a_second_pass_changes_nothing() -> 
         examples: examples_dir(),
         batch: 200,
         concurrency: 4,
+        customers: vec!["northwind".into(), "globex".into()],
     };
     let report = run_demo(&options).await?;
 
@@ -70,6 +72,7 @@ async fn the_demo_loads_the_dataset_once_and_a_second_pass_changes_nothing() -> 
             deals: DEALS,
             deals_owned_by_reps: DEALS,
             deals_with_company: DEALS - DEALS_WITHOUT_ACCOUNT,
+            ..contents.clone()
         };
         assert_eq!(contents, &expected, "{customer}");
     }
@@ -83,6 +86,27 @@ async fn the_demo_loads_the_dataset_once_and_a_second_pass_changes_nothing() -> 
     // Globex's stages all come from its plugin.
     let globex = pass(&report, "globex", "pass 1");
     assert_eq!(globex.written_by_source.get("plugin"), Some(&DEALS));
+
+    // Every customer logs a call and a meeting per deal, in its own pattern,
+    // each owned by the deal's rep and linked to the deal.
+    for customer in ["acme", "globex", "northwind", "soylent", "vandelay"] {
+        let logged = pass(&report, customer, "activities");
+        let expected = 2 * conduit_host::demo::ACTIVITY_DEALS;
+        assert_eq!(logged.records, expected, "{customer}");
+        assert_eq!(
+            logged.created, expected,
+            "{customer}: {:?}",
+            logged.example_error
+        );
+        let (_, contents) = report
+            .contents
+            .iter()
+            .find(|(c, _)| c == customer)
+            .unwrap_or_else(|| panic!("no contents for {customer}"));
+        assert_eq!(contents.activities, expected, "{customer}");
+        assert_eq!(contents.activities_owned_by_reps, expected, "{customer}");
+        assert_eq!(contents.activities_with_deal, expected, "{customer}");
+    }
 
     assert_eq!(report.replayed, options.batch);
     assert_eq!(

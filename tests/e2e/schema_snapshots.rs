@@ -65,7 +65,7 @@ async fn conduit_check_passes_the_examples_and_refuses_a_broken_mapping() -> any
     let (passed, out, err) = check(&examples);
     assert!(passed, "{out}{err}");
     assert!(
-        out.contains("ok  northwind") && out.contains("schema: 2 objects checked"),
+        out.contains("ok  northwind") && out.contains("schema: 5 objects checked"),
         "{out}"
     );
     assert!(out.contains("ok  globex"), "{out}");

@@ -35,6 +35,34 @@ fn select(group: &str, name: &str, label: &str, values: &[&str]) -> Value {
     prop
 }
 
+/// HubSpot's default call outcomes: options stored as ids under the labels people pick.
+fn dispositions(group: &str) -> Value {
+    let outcomes = [
+        ("9d9162e7-6cf3-4944-bf63-4dff82258764", "Busy"),
+        ("f240bbac-87c9-4f6e-bf70-924b57d47db7", "Connected"),
+        ("a4c4c377-d246-4b32-a13b-75a56a4cd0ff", "Left live message"),
+        ("b2cf5968-551e-4856-9783-52b3da59a7d0", "Left voicemail"),
+        ("73a0d17f-1163-4015-bdd5-ec830791da20", "No answer"),
+        ("17b47fee-58de-441e-a44c-c6300d46f273", "Wrong number"),
+    ];
+    let mut prop = property(
+        group,
+        "hs_call_disposition",
+        "Call outcome",
+        "enumeration",
+        "select",
+    );
+    let options: Vec<Value> = outcomes
+        .iter()
+        .enumerate()
+        .map(|(i, (value, label))| {
+            json!({"label": label, "value": value, "displayOrder": i, "hidden": false})
+        })
+        .collect();
+    prop["options"] = Value::Array(options);
+    prop
+}
+
 /// A property only HubSpot writes.
 fn read_only(group: &str, name: &str, label: &str, kind: &str) -> Value {
     let mut prop = property(group, name, label, kind, kind);
@@ -77,7 +105,7 @@ pub(crate) fn properties(object_type: &str) -> Vec<Value> {
                 "Call direction",
                 &["INBOUND", "OUTBOUND"],
             ),
-            text("hs_call_disposition", "Call outcome"),
+            dispositions(g),
             select(
                 g,
                 "hs_call_status",

@@ -108,7 +108,8 @@ impl Profile {
 }
 
 impl Default for Profile {
-    /// The demo portal: the conduit-demo client and `external_id` on deals and companies.
+    /// The demo portal: the conduit-demo client, `external_id` on deals and companies and the
+    /// activity properties (see `with_demo_activities`).
     fn default() -> Self {
         let external_id = |object_type: &str| CustomProperty {
             object_type: object_type.to_owned(),
@@ -130,5 +131,37 @@ impl Default for Profile {
             owners: Vec::new(),
             custom_properties: vec![external_id("deals"), external_id("companies")],
         }
+        .with_demo_activities()
+    }
+}
+
+impl Profile {
+    /// The portal with the demo's activity setup on every engagement: `conduit_key`, the
+    /// unique property conduit keeps an activity's idempotency key in, and Soylent's
+    /// `activity_subtype` enumeration.
+    fn with_demo_activities(mut self) -> Self {
+        for object_type in super::engagements::ENGAGEMENTS {
+            self.custom_properties.push(CustomProperty {
+                object_type: object_type.to_owned(),
+                name: "conduit_key".to_owned(),
+                label: "Conduit key".to_owned(),
+                kind: None,
+                field_type: None,
+                options: Vec::new(),
+                unique: None,
+            });
+            self.custom_properties.push(CustomProperty {
+                object_type: object_type.to_owned(),
+                name: "activity_subtype".to_owned(),
+                label: "Activity subtype".to_owned(),
+                kind: Some("enumeration".to_owned()),
+                field_type: None,
+                options: ["Discovery call", "Demo", "Negotiation", "Follow-up"]
+                    .map(str::to_owned)
+                    .to_vec(),
+                unique: Some(false),
+            });
+        }
+        self
     }
 }

@@ -265,7 +265,10 @@ impl Schema {
         else {
             return false;
         };
-        let Some(known) = sobject.fields.iter_mut().find(|f| f.name.eq_ignore_ascii_case(field))
+        let Some(known) = sobject
+            .fields
+            .iter_mut()
+            .find(|f| f.name.eq_ignore_ascii_case(field))
         else {
             return false;
         };
@@ -279,9 +282,11 @@ impl Schema {
             .get_mut("fields")
             .and_then(Value::as_array_mut)
             .and_then(|fields| {
-                fields
-                    .iter_mut()
-                    .find(|f| f["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(field)))
+                fields.iter_mut().find(|f| {
+                    f["name"]
+                        .as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(field))
+                })
             })
             .and_then(|f| f.get_mut("picklistValues"))
             .and_then(Value::as_array_mut);

@@ -198,10 +198,7 @@ impl Crm {
         match self {
             Crm::Salesforce(c) => {
                 let answers = c.create_many(object, records).await;
-                answers
-                    .into_iter()
-                    .map(|a| a.map(Created::new))
-                    .collect()
+                answers.into_iter().map(|a| a.map(Created::new)).collect()
             }
             Crm::Hubspot(c) => c.create_many(object, schema, records).await,
         }

@@ -4,8 +4,10 @@
 //! customers' plugins from source, starts the host on SQLite in a temporary
 //! directory, and replays the public sales dataset through the HTTP API as
 //! an agent would: companies, then deals acting for their reps. It runs the
-//! dataset twice: the second pass must find everything up to date.
+//! dataset twice: the second pass must find everything up to date. Then
+//! every customer logs calls and meetings in its own activity pattern.
 
+mod activities;
 mod contents;
 mod dataset;
 mod summary;
@@ -20,12 +22,13 @@ use anyhow::{Context, bail};
 use futures::stream::{self, StreamExt};
 use serde_json::{Value, json};
 
+pub use activities::DEALS as ACTIVITY_DEALS;
 pub use contents::OrgContents;
 pub use dataset::{Rep, load_reps};
 pub use summary::{PassSummary, render_decisions};
 
 use crate::api::{self, AppState};
-use crate::config::{ConfigSet, Provider};
+use crate::config::{ConfigSet, CustomerConfig, Provider};
 use crate::pipeline::Pipeline;
 use crate::plugin::{PluginRuntime, RuntimeConfig, build_plugin};
 use crate::secrets::SecretKey;
@@ -41,6 +44,9 @@ pub struct DemoOptions {
     pub batch: usize,
     /// Requests in flight per customer.
     pub concurrency: usize,
+    /// The customers the whole dataset is replayed for; every customer, if
+    /// empty. Every customer logs the activity stage's calls and meetings.
+    pub customers: Vec<String>,
 }
 
 /// What the demo did, per customer and pass.
@@ -170,10 +176,25 @@ pub async fn run_demo(options: &DemoOptions) -> anyhow::Result<DemoReport> {
             .await?;
     }
 
-    // 6. Two passes of the whole dataset, both customers at once.
+    // 6. Two passes of the whole dataset, the replayed customers at once.
+    let replayed: Vec<_> = customers
+        .iter()
+        .zip(&orgs)
+        .filter(|(config, _)| {
+            options.customers.is_empty() || options.customers.contains(&config.customer)
+        })
+        .collect();
+    for wanted in &options.customers {
+        if !customers.iter().any(|c| &c.customer == wanted) {
+            bail!(
+                "customer `{wanted}` is not in {}",
+                options.examples.display()
+            );
+        }
+    }
     let mut report = DemoReport::default();
     for pass in ["pass 1", "pass 2"] {
-        let runs = customers.iter().zip(&orgs).map(|(config, org)| {
+        let runs = replayed.iter().map(|&(config, org)| {
             let client = &client;
             let data = &data;
             async move {
@@ -195,8 +216,25 @@ pub async fn run_demo(options: &DemoOptions) -> anyhow::Result<DemoReport> {
         }
     }
 
-    // 7. The same batch again, same keys: answered from the store.
-    if let (Some(config), Some(org)) = (customers.first(), orgs.first()) {
+    // 7. Calls and meetings for every customer, in its own pattern.
+    for (config, org) in customers.iter().zip(&orgs) {
+        let before = org.request_count();
+        let started = Instant::now();
+        let mut summary = activities::log(&client, &config.customer, &data, options).await?;
+        summary.elapsed = started.elapsed();
+        summary.crm_calls = org.request_count() - before;
+        let crm = config.provider.to_string();
+        let stage = (
+            config.customer.clone(),
+            crm,
+            "activities".to_owned(),
+            summary,
+        );
+        report.passes.push(stage);
+    }
+
+    // 8. The same batch again, same keys: answered from the store.
+    if let Some(&(config, org)) = replayed.first() {
         let batch = intents(&data, &config.customer, "pass 2")
             .into_iter()
             .take(options.batch)
@@ -210,11 +248,11 @@ pub async fn run_demo(options: &DemoOptions) -> anyhow::Result<DemoReport> {
             .count();
     }
 
-    // 8. What the orgs hold now, read from the simulators themselves.
+    // 9. What the orgs hold now, read from the simulators themselves.
     for (config, org) in customers.iter().zip(&orgs) {
         report
             .contents
-            .push((config.customer.clone(), org.contents()));
+            .push((config.customer.clone(), org.contents(config)));
     }
 
     let _ = stop.send(());
@@ -270,10 +308,18 @@ impl Org {
         }
     }
 
-    fn contents(&self) -> OrgContents {
+    fn contents(&self, config: &CustomerConfig) -> OrgContents {
+        let mut activity_objects: Vec<&str> = config
+            .entities
+            .values()
+            .filter(|e| e.entity.starts_with(crate::record::ACTIVITY_PREFIX))
+            .map(|e| e.object.as_str())
+            .collect();
+        activity_objects.sort();
+        activity_objects.dedup();
         match self {
-            Org::Salesforce(sim) => contents::salesforce(sim),
-            Org::Hubspot(sim) => contents::hubspot(sim),
+            Org::Salesforce(sim) => contents::salesforce(sim, &activity_objects),
+            Org::Hubspot(sim) => contents::hubspot(sim, &activity_objects),
         }
     }
 
@@ -351,21 +397,27 @@ struct Agent {
 }
 
 impl Agent {
-    async fn write(&self, customer: &str, records: Vec<Value>) -> anyhow::Result<Vec<Value>> {
+    /// Sends a whole request body and returns the host's answer.
+    async fn send(&self, customer: &str, body: Value) -> anyhow::Result<Value> {
         let url = format!("{}/v1/customers/{customer}/writes", self.base);
         let response = self
             .http
             .post(&url)
             .bearer_auth(&self.api_key)
-            .json(&json!({ "records": records }))
+            .json(&body)
             .send()
             .await
-            .with_context(|| format!("sending a batch for {customer}"))?;
+            .with_context(|| format!("sending a request for {customer}"))?;
         let status = response.status();
         let body: Value = response.json().await.context("reading the host's answer")?;
         if !status.is_success() {
             bail!("host answered {status} for {customer}: {body}");
         }
+        Ok(body)
+    }
+
+    async fn write(&self, customer: &str, records: Vec<Value>) -> anyhow::Result<Vec<Value>> {
+        let body = self.send(customer, json!({ "records": records })).await?;
         Ok(body
             .get("results")
             .and_then(Value::as_array)

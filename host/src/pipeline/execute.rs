@@ -218,7 +218,10 @@ fn batch_objects(config: &CustomerConfig, intents: &[(usize, WriteIntent)]) -> V
             continue;
         }
         objects.push(mapping.object.clone());
-        let references = mapping.fields.values().filter_map(|f| f.reference.as_deref());
+        let references = mapping
+            .fields
+            .values()
+            .filter_map(|f| f.reference.as_deref());
         entities.extend(references);
     }
     objects.sort();

@@ -10,6 +10,7 @@ use wasmtime::Store;
 
 use super::bindings::{self, PluginPre};
 use super::convert::{self, Invalid};
+use super::deadline;
 use super::error::{PluginCallError, TrapReason};
 use super::load::CompiledFrom;
 use super::runtime::PluginRuntime;
@@ -211,13 +212,13 @@ impl PluginInstance {
             &mut Store<StoreState>,
         ) -> wasmtime::Result<Result<T, bindings::types::PluginError>>,
     ) -> Result<T, PluginCallError> {
-        let deadline_ticks = self.plugin.runtime.shared.deadline_ticks;
+        let budget = self.plugin.runtime.shared.config.deadline;
         let live = match &mut self.live {
             Some(live) => live,
             None => self.live.insert(self.instantiate()?),
         };
 
-        live.store.set_epoch_deadline(deadline_ticks);
+        deadline::arm(&mut live.store, budget);
         let stderr_before = live.store.data().stderr.contents().len();
         let started = Instant::now();
         let outcome = run(&live.hooks, &mut live.store);
@@ -260,8 +261,7 @@ impl PluginInstance {
         );
         let mut store = Store::new(&shared.engine, state);
         store.limiter(|state| &mut state.limits);
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(shared.deadline_ticks);
+        deadline::arm(&mut store, shared.config.deadline);
 
         match self.plugin.pre.instantiate(&mut store) {
             Ok(hooks) => Ok(Live { store, hooks }),

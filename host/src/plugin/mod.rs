@@ -9,7 +9,9 @@
 //!   real clocks. Anything else is refused at load.
 //! - memory: each instance is capped at [`RuntimeConfig::memory_limit_bytes`];
 //!   growing past it traps.
-//! - CPU: each call gets [`RuntimeConfig::deadline`], enforced by epoch ticks.
+//! - CPU: each call gets [`RuntimeConfig::deadline`] of its thread's CPU time,
+//!   checked at every epoch tick (see `deadline`), so load on the host does not
+//!   fail a call that waits for a core.
 //! - faults: a trap fails that one call ([`PluginCallError::Trapped`]) and the
 //!   instance starts afresh on the next; a plugin's own error
 //!   ([`PluginCallError::Rejected`]) leaves it running.
@@ -51,6 +53,7 @@
 mod bindings;
 mod build;
 mod convert;
+mod deadline;
 mod error;
 mod instance;
 mod load;

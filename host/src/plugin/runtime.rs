@@ -22,8 +22,9 @@ pub struct RuntimeConfig {
     /// The most linear memory one plugin instance may have, in bytes. A Rust
     /// plugin starts near 1.2 MiB; 32 MiB leaves room for large batches.
     pub memory_limit_bytes: usize,
-    /// The CPU time one call may take. Enforced by epoch ticks, so a call is
-    /// stopped between `deadline` and `deadline` plus one tick.
+    /// The CPU time one call may take, counted on the calling thread and
+    /// checked at every epoch tick, so a call is stopped between `deadline`
+    /// and `deadline` plus one tick of CPU time.
     pub deadline: Duration,
     /// Where compiled plugins are kept across restarts, as
     /// `<sha256>.cwasm`; `None` keeps them in memory only.
@@ -61,8 +62,6 @@ pub(crate) struct Shared {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<StoreState>,
     pub(crate) config: RuntimeConfig,
-    /// Epoch ticks one call may run.
-    pub(crate) deadline_ticks: u64,
     /// Compiled components by the sha256 of their bytes.
     pub(crate) compiled: Mutex<HashMap<String, Component>>,
 }
@@ -91,11 +90,9 @@ impl PluginRuntime {
             .map_err(to_anyhow)
             .context("failed to link the conduit host interface")?;
 
-        let deadline_ticks = config.deadline.as_nanos().div_ceil(TICK.as_nanos()).max(1);
         let shared = Shared {
             engine,
             linker,
-            deadline_ticks: u64::try_from(deadline_ticks).unwrap_or(u64::MAX),
             config,
             compiled: Mutex::new(HashMap::new()),
         };
