@@ -27,12 +27,13 @@ async fn start() -> anyhow::Result<Harness> {
 
 /// Creates a company, a contact at it and a deal for it through the host.
 async fn seed(harness: &Harness, customer: &str, suffix: &str) -> anyhow::Result<()> {
+    let email = format!("bob.{suffix}@initrode.example");
     let records = json!([
         {"entity": "company", "operation": "upsert", "key": format!("Initrode {suffix}"),
          "fields": {"name": format!("Initrode {suffix}")}},
-        {"entity": "contact", "operation": "upsert", "key": format!("bob.{suffix}@initrode.example"),
-         "fields": {"email": format!("bob.{suffix}@initrode.example"), "first_name": "Bob",
-                    "last_name": "Slydell", "company": format!("Initrode {suffix}")}},
+        {"entity": "contact", "operation": "upsert", "key": email,
+         "fields": {"email": email, "first_name": "Bob", "last_name": "Slydell",
+                    "company": format!("Initrode {suffix}")}},
         {"entity": "deal", "operation": "upsert", "key": format!("D-{suffix}"),
          "fields": {"name": format!("Initrode {suffix} renewal"), "stage": "Prospecting",
                     "close_date": "2024-06-30", "account": format!("Initrode {suffix}")}},

@@ -15,8 +15,9 @@ use serde::Deserialize;
 
 use super::{RecordError, WriteIntent};
 use crate::config::CustomerConfig;
-use crate::record::Value;
-use crate::record::{Activity, ActivityKind, Fields, MatchKey, Operation, RelatedRecord, Target};
+use crate::record::{
+    Activity, ActivityKind, Fields, MatchKey, Operation, RelatedRecord, Target, Value,
+};
 
 /// The agent fields the host fills from an activity's attributes; the
 /// agent's own `fields` may not use these names.
