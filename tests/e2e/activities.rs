@@ -147,6 +147,18 @@ async fn acme_logs_a_call_as_a_task_with_its_subtype_owner_and_links() -> anyhow
             .is_some_and(|n| n.contains("`Account`")),
         "{what}"
     );
+    let links: Vec<(&str, &str)> = results[0]["associations"]
+        .as_array()
+        .context("associations")?
+        .iter()
+        .map(|l| {
+            (
+                l["object"].as_str().unwrap_or(""),
+                l["via"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(links, [("Contact", "WhoId"), ("Opportunity", "WhatId")]);
     Ok(())
 }
 

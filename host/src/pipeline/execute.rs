@@ -30,6 +30,8 @@ pub(super) struct Work {
     pub associations: Vec<(String, String)>,
     /// Associations the CRM refused; the record was created without them.
     pub unlinked: Vec<Unlinked>,
+    /// An activity's Salesforce links, set as lookup fields, for its answer.
+    pub lookups: Vec<Link>,
     pub crm_id: Option<String>,
     /// The rep whose connection writes the record; none for the org-wide one.
     pub writer: Option<String>,
@@ -46,6 +48,7 @@ impl Work {
             plan: None,
             associations: Vec::new(),
             unlinked: Vec::new(),
+            lookups: Vec::new(),
             crm_id: None,
             writer: None,
             status: Status::Failed,
@@ -261,7 +264,12 @@ fn links(made: Vec<(String, String)>, refused: Vec<Unlinked>) -> Vec<Link> {
                 .iter()
                 .find(|u| u.object == object && u.id == id)
                 .map(|u| RecordError::crm(u.error.clone()));
-            Link { object, id, error }
+            Link {
+                object,
+                id,
+                via: None,
+                error,
+            }
         })
         .collect()
 }
@@ -293,7 +301,11 @@ fn into_result(w: Work, dry_run: bool) -> RecordResult {
         crm_id: w.crm_id,
         fields: w.plan.map(|p| p.fields).unwrap_or_default(),
         unmapped: w.prepared.unmapped,
-        associations: links(w.associations, w.unlinked),
+        associations: w
+            .lookups
+            .into_iter()
+            .chain(links(w.associations, w.unlinked))
+            .collect(),
         error: w.error,
     }
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::execute::{Batch, Work};
 use super::order;
-use super::{CustomerRuntime, RecordError};
+use super::{CustomerRuntime, Link, RecordError};
 use crate::crm::FoundRecord;
 use crate::export::Source;
 use crate::record::{Association, Fields, Target, Value};
@@ -167,11 +167,21 @@ pub(super) async fn resolve_references(
         let mut lookups = Vec::new();
         for (association, id) in resolved {
             match &association.via {
-                Some(via) => lookups.push((via.clone(), id)),
+                Some(via) => lookups.push((association.object.clone(), via.clone(), id)),
                 None => links.push((association.object.clone(), id)),
             }
         }
-        for (via, id) in lookups {
+        // An activity's answer lists each of its links, lookups included.
+        if w.prepared.intent.activity.is_some() {
+            w.lookups
+                .extend(lookups.iter().map(|(object, via, id)| Link {
+                    object: object.clone(),
+                    id: id.clone(),
+                    via: Some(via.clone()),
+                    error: None,
+                }));
+        }
+        for (_, via, id) in lookups {
             w.prepared.write.fields.insert(via.clone(), Value::Text(id));
             w.prepared.sources.insert(via, Source::Reference);
         }

@@ -115,6 +115,10 @@ pub struct Link {
     pub object: String,
     /// Its CRM id.
     pub id: String,
+    /// The Salesforce lookup field that holds the link, for an activity's
+    /// links; none for a HubSpot association.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
     /// Why the CRM refused the link; the record exists without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<RecordError>,
@@ -153,7 +157,8 @@ pub struct RecordResult {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unmapped: Vec<String>,
     /// Records this one is linked to by association (HubSpot), as made on
-    /// create. Salesforce links are lookup fields, listed under `fields`.
+    /// create. A record's Salesforce links are lookup fields, listed under
+    /// `fields`; an activity's are listed here too, with their field.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub associations: Vec<Link>,
     /// Why the record failed.
