@@ -1,5 +1,6 @@
 //! End-to-end tests: the real host, the simulators and compiled plugins.
 
+mod access;
 mod api_input;
 mod batches;
 mod connections;
@@ -12,6 +13,7 @@ mod metrics;
 mod openapi;
 mod operations;
 mod owners;
+mod plugin_lifecycle;
 mod plugin_sandbox;
 mod sandbox_over_http;
 mod schema_snapshots;

@@ -21,9 +21,12 @@ use super::runtime::PluginRuntime;
 pub const CONTRACT_VERSION: &str = "0.1.0";
 
 /// The WASI packages a guest may import. A Rust guest pulls in `cli`, `io`
-/// and `clocks` even when unused; a Python guest (componentize-py) pulls in
-/// all of them. All are linked to a context that grants nothing.
-const WASI_PACKAGES: [&str; 6] = ["cli", "io", "clocks", "random", "filesystem", "sockets"];
+/// and `clocks` even when unused; all are linked to a context that grants
+/// nothing. `filesystem` and `sockets` are refused outright: a plugin that
+/// imports them was written to reach files or the network, and is refused
+/// before it runs rather than left to fail at run time. (A Python guest is
+/// built with `componentize-py --stub-wasi`, which imports no WASI at all.)
+const WASI_PACKAGES: [&str; 4] = ["cli", "io", "clocks", "random"];
 
 /// The contract interfaces a guest may import.
 const CONTRACT_IMPORTS: [&str; 2] = ["host", "types"];
@@ -141,8 +144,9 @@ impl PluginRuntime {
     }
 }
 
-/// The sha256 of a component's bytes, in hex.
-fn content_hash(wasm: &[u8]) -> String {
+/// The sha256 of a component's bytes, in hex: the key of the compile cache
+/// and of an uploaded version.
+pub fn content_hash(wasm: &[u8]) -> String {
     let digest = Sha256::digest(wasm);
     digest
         .iter()
@@ -227,7 +231,7 @@ fn classify_import(import: &str) -> Import {
 
     match package.split_once(':') {
         Some(("conduit", "plugin")) if CONTRACT_IMPORTS.contains(&interface) => {
-            if version == CONTRACT_VERSION {
+            if contract_compatible(version) {
                 Import::Allowed
             } else {
                 Import::OtherContractVersion
@@ -240,9 +244,49 @@ fn classify_import(import: &str) -> Import {
     }
 }
 
+/// Whether a plugin built against contract `version` runs on this host:
+/// the same compatibility line (the major version, or for `0.x` the minor,
+/// as wasmtime links them) and not newer than [`CONTRACT_VERSION`]. Within
+/// a line the contract only grows, so an older plugin finds every import it
+/// names; a newer one may name what this host lacks.
+pub fn contract_compatible(version: &str) -> bool {
+    let (Some(found), Some(host)) = (semver(version), semver(CONTRACT_VERSION)) else {
+        return false;
+    };
+    let line = |v: (u64, u64, u64)| if v.0 == 0 { (0, v.1) } else { (v.0, 0) };
+    line(found) == line(host) && found <= host
+}
+
+/// `MAJOR.MINOR.PATCH`, without pre-release or build parts.
+fn semver(version: &str) -> Option<(u64, u64, u64)> {
+    let mut parts = version.split('.').map(|part| part.parse::<u64>().ok());
+    let parsed = (parts.next()??, parts.next()??, parts.next()??);
+    parts.next().is_none().then_some(parsed)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{Import, classify_import};
+    use super::{Import, classify_import, contract_compatible};
+
+    #[test]
+    fn older_versions_of_the_same_line_are_compatible_and_newer_are_not() {
+        assert!(contract_compatible("0.1.0"));
+        for newer_or_other in ["0.1.1", "0.2.0", "1.0.0", "0.0.9", "0.1", "x.y.z", ""] {
+            assert!(!contract_compatible(newer_or_other), "{newer_or_other}");
+        }
+    }
+
+    #[test]
+    fn files_and_sockets_are_refused() {
+        for import in [
+            "wasi:filesystem/types@0.2.6",
+            "wasi:filesystem/preopens@0.2.6",
+            "wasi:sockets/tcp@0.2.6",
+            "wasi:sockets/ip-name-lookup@0.2.6",
+        ] {
+            assert_eq!(classify_import(import), Import::Forbidden, "{import}");
+        }
+    }
 
     #[test]
     fn a_rust_guest_imports_are_allowed() {
