@@ -126,7 +126,8 @@ impl Harness {
     /// simulator of its CRM and uploads the plugins they run.
     pub async fn start(config_dir: &Path) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let mut harness = Self::start_in(config_dir, dir.path(), SecretKey::ephemeral()).await?;
+        let key = SecretKey::ephemeral();
+        let mut harness = Self::start_in(config_dir, dir.path(), key, true).await?;
         harness._dir = Some(dir);
         Ok(harness)
     }
@@ -136,10 +137,25 @@ impl Harness {
     /// harness on the same directory is the same host restarted.
     pub async fn start_with_database(config_dir: &Path, state_dir: &Path) -> anyhow::Result<Self> {
         let key = SecretKey::from_hex(&"42".repeat(32))?;
-        Self::start_in(config_dir, state_dir, key).await
+        Self::start_in(config_dir, state_dir, key, true).await
     }
 
-    async fn start_in(config_dir: &Path, state_dir: &Path, key: SecretKey) -> anyhow::Result<Self> {
+    /// Like [`start`](Self::start), uploading no plugin: for plugins the
+    /// test builds and pushes itself.
+    pub async fn start_without_plugins(config_dir: &Path) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let key = SecretKey::ephemeral();
+        let mut harness = Self::start_in(config_dir, dir.path(), key, false).await?;
+        harness._dir = Some(dir);
+        Ok(harness)
+    }
+
+    async fn start_in(
+        config_dir: &Path,
+        state_dir: &Path,
+        key: SecretKey,
+        upload_plugins: bool,
+    ) -> anyhow::Result<Self> {
         capture_logs();
         let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
         let salesforce = salesforce::serve(salesforce::Profile::default(), loopback).await?;
@@ -200,7 +216,7 @@ impl Harness {
                 .send()
                 .await?
                 .error_for_status()?;
-            if let Some(plugin) = &config.plugin {
+            if let Some(plugin) = config.plugin.as_ref().filter(|_| upload_plugins) {
                 let wasm = plugin_wasm(&plugin.name)?;
                 let path = format!("/v1/plugins/{}/{}", plugin.name, plugin.version);
                 harness

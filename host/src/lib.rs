@@ -12,6 +12,7 @@
 pub mod access;
 pub mod api;
 pub mod auth;
+pub mod author;
 pub mod config;
 pub mod crm;
 pub mod demo;

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 use conduit_host::access::{self, Role};
 use conduit_host::api::{self, AppState};
+use conduit_host::author;
 use conduit_host::config::{self, ConfigSet, Provider};
 use conduit_host::demo::{self, DemoOptions};
 use conduit_host::pipeline::Pipeline;
@@ -100,6 +101,11 @@ enum Command {
         #[arg(long, global = true, conflicts_with = "secret_key")]
         secret_key_file: Option<PathBuf>,
     },
+    /// Write, build, test and upload a plugin.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
     /// Run the Salesforce and HubSpot simulators on loopback, with the
     /// example customers' reps as users and owners.
     Sim {
@@ -113,6 +119,55 @@ enum Command {
         /// `data/sales_teams.csv` as `first.last@CUSTOMER.example`.
         #[arg(long, default_value_os_t = demo::default_examples_dir())]
         examples: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Create a plugin crate from the SDK's template, with a sample fixture.
+    New {
+        /// The plugin's package name, e.g. `acme-deal-stages`.
+        name: String,
+        /// The directory to create it in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The plugin SDK the crate depends on, by path.
+        #[arg(long, default_value_os_t = author::default_sdk())]
+        sdk: PathBuf,
+    },
+    /// Build the component for wasm32-wasip2, with its fixture cases inside.
+    Build {
+        /// The plugin crate.
+        #[arg(long, default_value = ".")]
+        path: PathBuf,
+        /// Where cargo builds; `CARGO_TARGET_DIR` or the crate's `target/`.
+        #[arg(long, env = "CARGO_TARGET_DIR")]
+        target_dir: Option<PathBuf>,
+    },
+    /// Build, then run the fixture cases in the host's runtime; prints what
+    /// differed and exits non-zero when a case fails.
+    Test {
+        /// The plugin crate.
+        #[arg(long, default_value = ".")]
+        path: PathBuf,
+        /// Where cargo builds; `CARGO_TARGET_DIR` or the crate's `target/`.
+        #[arg(long, env = "CARGO_TARGET_DIR")]
+        target_dir: Option<PathBuf>,
+    },
+    /// Build, then upload to a host, which vets it and runs its cases.
+    Push {
+        /// The plugin crate.
+        #[arg(long, default_value = ".")]
+        path: PathBuf,
+        /// Where cargo builds; `CARGO_TARGET_DIR` or the crate's `target/`.
+        #[arg(long, env = "CARGO_TARGET_DIR")]
+        target_dir: Option<PathBuf>,
+        /// The host's address.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        host: String,
+        /// An `engineer` or `admin` key.
+        #[arg(long, env = "CONDUIT_API_KEY", hide_env_values = true)]
+        key: Option<String>,
     },
 }
 
@@ -173,6 +228,10 @@ async fn main() -> ExitCode {
             .await
         }
         Command::Check { dir } => return check(&dir),
+        Command::Plugin { command } => {
+            telemetry::init("warn", cli.log_format);
+            return plugin(command).await;
+        }
         Command::Key {
             command,
             database,
@@ -279,6 +338,60 @@ async fn shutdown_signal() {
         () = terminate => {}
     }
     tracing::info!("shutting down: finishing the requests in flight");
+}
+
+/// `conduit plugin ...`. `test` exits 1 when a case fails, like the others
+/// on an error.
+async fn plugin(command: PluginCommand) -> ExitCode {
+    let target = |path: &Path, target_dir: Option<PathBuf>| {
+        target_dir.unwrap_or_else(|| path.join("target"))
+    };
+    let result = match command {
+        PluginCommand::New { name, dir, sdk } => author::new_crate(&dir, &name, &sdk).map(|root| {
+            println!(
+                "created {}; next: cd there and `conduit plugin test`",
+                root.display()
+            );
+        }),
+        PluginCommand::Build { path, target_dir } => {
+            author::build(&path, &target(&path, target_dir)).map(|built| {
+                println!("{}", built.path.display());
+            })
+        }
+        PluginCommand::Test { path, target_dir } => {
+            let report = author::build(&path, &target(&path, target_dir))
+                .and_then(|built| author::test(&built));
+            match report {
+                Ok(report) => {
+                    print!("{}", report.render());
+                    return if report.all_passed() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    };
+                }
+                Err(e) => Err(e),
+            }
+        }
+        PluginCommand::Push {
+            path,
+            target_dir,
+            host,
+            key,
+        } => match author::build(&path, &target(&path, target_dir)) {
+            Ok(built) => author::push(&built, &host, key.as_deref())
+                .await
+                .map(|answer| println!("{answer:#}")),
+            Err(e) => Err(e),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("conduit: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn keys(command: KeyCommand, database: &Path, key: SecretKey) -> anyhow::Result<()> {

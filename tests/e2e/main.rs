@@ -2,6 +2,7 @@
 
 mod access;
 mod api_input;
+mod author_loop;
 mod batches;
 mod connections;
 mod crm_clients;

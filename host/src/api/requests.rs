@@ -233,12 +233,7 @@ pub(super) fn operator_audit_query(
 /// A plugin name: `[a-z0-9][a-z0-9_-]*`, at most 64 characters, so that it
 /// is safe wherever a name ends up (paths, logs, metrics).
 pub(super) fn check_plugin_name(name: &str) -> Result<(), Problem> {
-    let mut bytes = name.bytes();
-    let valid = name.len() <= MAX_PLUGIN_NAME
-        && bytes
-            .next()
-            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    let valid = name.len() <= MAX_PLUGIN_NAME && crate::config::is_package_name(name);
     if valid {
         return Ok(());
     }

@@ -58,7 +58,7 @@ mod runtime;
 mod sandbox;
 mod trap;
 
-pub use build::build_plugin;
+pub use build::{build_component, build_plugin};
 pub use error::{PluginCallError, PluginError, PluginLoadError, TrapReason};
 pub use instance::{Plugin, PluginContext, PluginInstance};
 pub use load::{CONTRACT_VERSION, CompiledFrom, content_hash, contract_compatible};
