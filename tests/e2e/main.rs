@@ -16,6 +16,7 @@ mod operations;
 mod owners;
 mod plugin_lifecycle;
 mod plugin_sandbox;
+mod python_plugin;
 mod sandbox_over_http;
 mod schema_snapshots;
 mod write_path;

@@ -153,6 +153,28 @@ async fn a_component_that_imports_files_or_sockets_is_refused_at_upload() -> any
 }
 
 #[tokio::test]
+async fn a_plugin_built_against_a_newer_contract_is_refused_naming_both() -> anyhow::Result<()> {
+    let config = hostile_config()?;
+    let harness = Harness::start(config.path()).await?;
+    let upload = harness
+        .request(Method::PUT, "/v1/plugins/future-contract-plugin/0.1.0")
+        .body(plugin_wasm("future-contract-plugin")?);
+    let response = upload.send().await?;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let refused: Value = response.json().await?;
+    assert_eq!(refused["code"], "contract_version", "{refused}");
+    let detail = refused["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("conduit:plugin/host@0.2.0"), "{detail}");
+    assert!(detail.contains("conduit:plugin@0.1.0"), "{detail}");
+
+    let answer = harness
+        .write("hostile", json!([company("Next", "none")]))
+        .await?;
+    assert_eq!(results(&answer)[0]["status"], "created", "{answer}");
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_plugin_that_keeps_trapping_is_paused_until_cs_resumes_it() -> anyhow::Result<()> {
     let config = hostile_config()?;
     let harness = Harness::start(config.path()).await?;

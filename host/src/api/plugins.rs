@@ -21,8 +21,9 @@ use crate::config::CustomerConfig;
 use crate::lifecycle::Registry;
 use crate::lifecycle::registry::Step;
 
-/// Largest plugin component accepted.
-pub(super) const MAX_PLUGIN_BYTES: usize = 16 * 1024 * 1024;
+/// Largest plugin component accepted. A Rust plugin is a few hundred KiB;
+/// a Python one carries its interpreter and standard library, about 18 MiB.
+pub(super) const MAX_PLUGIN_BYTES: usize = 32 * 1024 * 1024;
 
 /// The keys of an activation.
 pub(super) const ACTIVATION_KEYS: &[&str] = &["version"];
@@ -71,7 +72,7 @@ fn problem(step: Step) -> Problem {
             body = docs::PluginUploaded),
         (status = 400, description = "A bad name or version", body = Wire),
         (status = 409, description = "The version exists with other bytes", body = Wire),
-        (status = 413, description = "Over 16 MiB", body = Wire),
+        (status = 413, description = "Over 32 MiB", body = Wire),
         (status = 422, description = "Not a component for this contract, an import \
             plugins may not have, or a fixture case that failed", body = Wire),
     ),

@@ -20,6 +20,15 @@ use super::runtime::PluginRuntime;
 /// The contract version this host implements.
 pub const CONTRACT_VERSION: &str = "0.1.0";
 
+/// Released contract versions and the sha256 of `wit/plugin.wit` as each
+/// was released. A released version is frozen: a change to the file is an
+/// addition under a new version (and a new line here), never an edit of a
+/// version plugins were built against.
+pub const RELEASED_CONTRACTS: &[(&str, &str)] = &[(
+    "0.1.0",
+    "37fec13acba66befef9d428759a7a5317728e56db342f456c575cf3e3ca997bd",
+)];
+
 /// The WASI packages a guest may import. A Rust guest pulls in `cli`, `io`
 /// and `clocks` even when unused; all are linked to a context that grants
 /// nothing. `filesystem` and `sockets` are refused outright: a plugin that
@@ -273,6 +282,32 @@ mod tests {
         assert!(contract_compatible("0.1.0"));
         for newer_or_other in ["0.1.1", "0.2.0", "1.0.0", "0.0.9", "0.1", "x.y.z", ""] {
             assert!(!contract_compatible(newer_or_other), "{newer_or_other}");
+        }
+    }
+
+    #[test]
+    fn a_released_contract_is_frozen() {
+        let wit = include_str!("../../../wit/plugin.wit");
+        let version = wit
+            .lines()
+            .find_map(|line| line.strip_prefix("package conduit:plugin@"))
+            .and_then(|rest| rest.strip_suffix(';'))
+            .expect("the contract names its package");
+        assert_eq!(
+            version,
+            super::CONTRACT_VERSION,
+            "the host runs the contract it ships"
+        );
+        if let Some((_, hash)) = super::RELEASED_CONTRACTS
+            .iter()
+            .find(|(v, _)| *v == version)
+        {
+            assert_eq!(
+                super::content_hash(wit.as_bytes()),
+                *hash,
+                "wit/plugin.wit changed, but conduit:plugin@{version} is released and frozen: \
+                 add the change under a new version"
+            );
         }
     }
 

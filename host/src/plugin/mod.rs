@@ -61,5 +61,7 @@ mod trap;
 pub use build::{build_component, build_plugin};
 pub use error::{PluginCallError, PluginError, PluginLoadError, TrapReason};
 pub use instance::{Plugin, PluginContext, PluginInstance};
-pub use load::{CONTRACT_VERSION, CompiledFrom, content_hash, contract_compatible};
+pub use load::{
+    CONTRACT_VERSION, CompiledFrom, RELEASED_CONTRACTS, content_hash, contract_compatible,
+};
 pub use runtime::{PluginRuntime, RuntimeConfig};
