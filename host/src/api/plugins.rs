@@ -193,7 +193,10 @@ async fn plugin_state(registry: &Registry, config: &CustomerConfig) -> Result<Va
         "plugin": config.plugin.as_ref().map(|p| &p.name),
         "version": config.plugin.as_ref().map(|p| &p.version),
         "source": if in_force.is_some() { "activation" } else { "config" },
-        "paused": registry.customer_pause(&config.customer),
+        "paused": config
+            .plugin
+            .as_ref()
+            .and_then(|p| registry.pause(&config.customer, &p.name, &p.version)),
         "history": history,
     }))
 }

@@ -474,11 +474,6 @@ impl Registry {
         self.store.activations(customer).await
     }
 
-    /// The customer's pause, whatever version it concerns.
-    pub fn customer_pause(&self, customer: &str) -> Option<Pause> {
-        read(&self.paused).get(customer).cloned()
-    }
-
     async fn audit_customer(
         &self,
         actor: &Principal,
