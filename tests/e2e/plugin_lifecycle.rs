@@ -241,6 +241,21 @@ async fn versions_are_immutable_listed_and_need_passing_fixtures() -> anyhow::Re
 }
 
 #[tokio::test]
+async fn an_upload_over_the_size_limit_is_refused_and_the_host_goes_on() -> anyhow::Result<()> {
+    let harness = Harness::start(&examples_dir()).await?;
+    let oversized = vec![0u8; 32 * 1024 * 1024 + 1];
+    let upload = harness
+        .request(Method::PUT, "/v1/plugins/globex-deal-stages/9.0.0")
+        .body(oversized);
+    let (status, refused) = call(upload).await?;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{refused}");
+    assert_eq!(refused["code"], "body_too_large");
+    let (status, _) = call(harness.request(Method::GET, "/v1/plugins")).await?;
+    assert_eq!(status, StatusCode::OK);
+    Ok(())
+}
+
+#[tokio::test]
 async fn an_activation_survives_a_restart_of_the_host() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let harness = Harness::start_with_database(&examples_dir(), dir.path()).await?;
