@@ -255,26 +255,29 @@ async fn an_upload_over_the_size_limit_is_refused_and_the_host_goes_on() -> anyh
     Ok(())
 }
 
+/// Uploads 0.2.0 of globex's plugin with an engineer key through
+/// `through`, approves it with the host's key through `approver` and
+/// activates it for globex through `through`.
+async fn release_0_2_0(through: &Harness, approver: &Harness) -> anyhow::Result<()> {
+    let engineer = through.create_key("erin", "engineer", &[]).await?;
+    let wasm = with_fixtures(&plugin_wasm("misbehave-plugin")?, &passing_fixtures());
+    let path = "/v1/plugins/globex-deal-stages/0.2.0";
+    let upload = through.request_as(&engineer, Method::PUT, path).body(wasm);
+    assert_eq!(upload.send().await?.status(), StatusCode::CREATED);
+    let approve = approver.request(Method::POST, &format!("{path}/approve"));
+    assert_eq!(approve.send().await?.status(), StatusCode::OK);
+    let activate = through
+        .request(Method::PUT, "/v1/customers/globex/plugin")
+        .json(&json!({ "version": "0.2.0" }));
+    assert_eq!(activate.send().await?.status(), StatusCode::OK);
+    Ok(())
+}
+
 #[tokio::test]
 async fn an_activation_survives_a_restart_of_the_host() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let harness = Harness::start_with_database(&examples_dir(), dir.path()).await?;
-    let engineer = harness.create_key("erin", "engineer", &[]).await?;
-    let wasm = with_fixtures(&plugin_wasm("misbehave-plugin")?, &passing_fixtures());
-    let upload = harness.request_as(
-        &engineer,
-        Method::PUT,
-        "/v1/plugins/globex-deal-stages/0.2.0",
-    );
-    assert_eq!(
-        upload.body(wasm).send().await?.status(),
-        StatusCode::CREATED
-    );
-    let approve = harness.request(Method::POST, "/v1/plugins/globex-deal-stages/0.2.0/approve");
-    assert_eq!(approve.send().await?.status(), StatusCode::OK);
-    let activate = harness.request(Method::PUT, "/v1/customers/globex/plugin");
-    let (status, _) = call(activate.json(&json!({ "version": "0.2.0" }))).await?;
-    assert_eq!(status, StatusCode::OK);
+    release_0_2_0(&harness, &harness).await?;
     drop(harness);
 
     let restarted = Harness::start_with_database(&examples_dir(), dir.path()).await?;
@@ -285,5 +288,38 @@ async fn an_activation_survives_a_restart_of_the_host() -> anyhow::Result<()> {
         cached >= 2,
         "compiled plugins are cached by content hash: {cached} files"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_step_taken_on_one_replica_is_in_force_on_another() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let one = Harness::start_with_database(&examples_dir(), dir.path()).await?;
+    let two = Harness::start_with_database(&examples_dir(), dir.path()).await?;
+    two.hubspot.org.add_owner(REP, "Anna", "Snelling");
+
+    // Uploaded and activated through one, approved through the other.
+    release_0_2_0(&one, &two).await?;
+
+    let waited = std::time::Instant::now();
+    loop {
+        let (_, state) = call(two.request(Method::GET, "/v1/customers/globex/plugin")).await?;
+        if state["version"] == "0.2.0" {
+            break;
+        }
+        let limit = conduit_host::lifecycle::RELOAD_EVERY * 3;
+        assert!(
+            waited.elapsed() < limit,
+            "the other replica still runs {state}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    two.write("globex", premium_deal("REPLICA")).await?;
+    let deals = two.hubspot.org.records("deals");
+    let stage = deals
+        .iter()
+        .find(|d| d.properties.get("external_id").and_then(Value::as_str) == Some("REPLICA"))
+        .map(|d| d.properties["dealstage"].clone());
+    assert_eq!(stage, Some(json!("presentationscheduled")));
     Ok(())
 }

@@ -16,4 +16,4 @@ pub mod fixtures;
 pub mod registry;
 pub mod section;
 
-pub use registry::{Refusal, Registry, TRAPS_BEFORE_PAUSE, Uploaded};
+pub use registry::{RELOAD_EVERY, Refusal, Registry, TRAPS_BEFORE_PAUSE, Uploaded};

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
+use anyhow::Context as _;
 use axum::http::StatusCode;
 use chrono::Utc;
 use serde::Serialize;
@@ -21,6 +22,11 @@ use crate::store::{Action, Activation, Pause, PluginVersion, Store, StoredPlugin
 /// bad record; this many in a row is a broken plugin that would otherwise
 /// burn a CPU deadline on every record.
 pub const TRAPS_BEFORE_PAUSE: u32 = 5;
+
+/// How often a registry reads versions, activations and pauses again, so
+/// that a step taken through another replica on the same database is in
+/// force here within this long.
+pub const RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A step refused, with the status and stable code to answer.
 #[derive(Debug)]
@@ -102,29 +108,66 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 
 impl Registry {
     /// Loads every stored plugin (compiled code comes from the runtime's
-    /// cache when it has it), the activations in force and the pauses.
-    pub async fn open(runtime: PluginRuntime, store: Store) -> anyhow::Result<Self> {
-        let registry = Registry {
+    /// cache when it has it), the activations in force and the pauses, and
+    /// reads them again every [`RELOAD_EVERY`] while the registry lives.
+    pub async fn open(runtime: PluginRuntime, store: Store) -> anyhow::Result<Arc<Self>> {
+        let registry = Arc::new(Registry {
             runtime,
             store,
             loaded: RwLock::default(),
             activations: RwLock::default(),
             paused: RwLock::default(),
             faults: Mutex::default(),
-        };
-        for stored in registry.store.plugins().await? {
-            let plugin = registry
-                .runtime
-                .load(&stored.name, &stored.version, &stored.wasm)?;
-            write(&registry.loaded).insert((stored.name, stored.version), plugin);
-        }
-        for live in registry.store.live_activations().await? {
-            write(&registry.activations).insert(live.customer, (live.name, live.version));
-        }
-        for pause in registry.store.pauses().await? {
-            write(&registry.paused).insert(pause.customer.clone(), pause);
-        }
+        });
+        registry.reload().await?;
+        let weak = Arc::downgrade(&registry);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(RELOAD_EVERY).await;
+                let Some(registry) = weak.upgrade() else {
+                    break;
+                };
+                if let Err(error) = registry.reload().await {
+                    tracing::warn!(error = %format!("{error:#}"),
+                        "failed to read plugin versions and activations again");
+                }
+            }
+        });
         Ok(registry)
+    }
+
+    /// Reads what other replicas on the same database may have changed:
+    /// versions not loaded yet, the activations in force, the pauses.
+    async fn reload(&self) -> anyhow::Result<()> {
+        for stored in self.store.plugin_versions(None).await? {
+            if self.get(&stored.name, &stored.version).is_some() {
+                continue;
+            }
+            let Some(wasm) = self
+                .store
+                .plugin_wasm(&stored.name, &stored.version)
+                .await?
+            else {
+                continue;
+            };
+            let runtime = self.runtime.clone();
+            let (name, version) = (stored.name.clone(), stored.version.clone());
+            let plugin = tokio::task::spawn_blocking(move || runtime.load(&name, &version, &wasm))
+                .await
+                .context("loading a stored plugin stopped")??;
+            write(&self.loaded).insert((stored.name, stored.version), plugin);
+        }
+        let activations = self.store.live_activations().await?;
+        *write(&self.activations) = activations
+            .into_iter()
+            .map(|live| (live.customer, (live.name, live.version)))
+            .collect();
+        let pauses = self.store.pauses().await?;
+        *write(&self.paused) = pauses
+            .into_iter()
+            .map(|p| (p.customer.clone(), p))
+            .collect();
+        Ok(())
     }
 
     /// A loaded version.

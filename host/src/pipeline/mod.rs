@@ -63,7 +63,7 @@ pub struct WriteIntent {
 pub struct Pipeline {
     configs: RwLock<Arc<ConfigSet>>,
     store: Store,
-    registry: Registry,
+    registry: Arc<Registry>,
     customers: tokio::sync::Mutex<HashMap<String, Arc<CustomerRuntime>>>,
     http: reqwest::Client,
     key_locks: Arc<locks::KeyLocks>,

@@ -131,6 +131,16 @@ impl Store {
         Ok(rows.iter().map(version_from_row).collect())
     }
 
+    /// The component of one version.
+    pub async fn plugin_wasm(&self, name: &str, version: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        sqlx::query_scalar("SELECT wasm FROM plugins WHERE name = ? AND version = ?")
+            .bind(name)
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await
+            .with_context(|| format!("reading the component of plugin `{name}` {version}"))
+    }
+
     /// Records `approver`'s approval; false when it was approved already.
     pub async fn approve_plugin(
         &self,
