@@ -33,8 +33,9 @@ use crate::plugin::{Plugin, PluginCallError, PluginContext};
 use crate::record::{AgentRecord, Association, CrmWrite, Fields, MatchKey, Operation, Value};
 use crate::schema::{ObjectSchema, OrgSchema};
 
-/// The most cases one plugin may carry: each runs on every upload.
-pub const MAX_CASES: usize = 500;
+/// The most cases one plugin may carry: each runs on every upload, for at
+/// most the CPU deadline, so an upload is vetted within 200 deadlines.
+pub const MAX_CASES: usize = 200;
 
 /// A plugin's fixture cases and the customer they stand for.
 #[derive(Debug, Clone, Deserialize, Serialize)]
