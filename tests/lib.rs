@@ -62,6 +62,13 @@ pub fn plugin_wasm(package: &str) -> anyhow::Result<Vec<u8>> {
     Ok(wasm)
 }
 
+/// `wasm` carrying `fixtures` (a `fixtures.json` document) as
+/// `conduit plugin build` embeds them.
+pub fn with_fixtures(wasm: &[u8], fixtures: &Value) -> Vec<u8> {
+    use conduit_host::lifecycle::section::{FIXTURES_SECTION, with_custom_section};
+    with_custom_section(wasm, FIXTURES_SECTION, fixtures.to_string().as_bytes())
+}
+
 /// Everything the host logged in this test process, at debug level.
 static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
 
@@ -113,13 +120,44 @@ pub struct Harness {
     pub pipeline: Arc<Pipeline>,
     http: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Harness {
     /// Starts everything on `config_dir`, connects every customer to the
     /// simulator of its CRM and uploads the plugins they run.
     pub async fn start(config_dir: &Path) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let key = SecretKey::ephemeral();
+        let mut harness = Self::start_in(config_dir, dir.path(), key, true).await?;
+        harness._dir = Some(dir);
+        Ok(harness)
+    }
+
+    /// Like [`start`](Self::start), keeping the database and the compiled
+    /// plugin cache (`plugin-cache/`) in `state_dir`, so that a second
+    /// harness on the same directory is the same host restarted.
+    pub async fn start_with_database(config_dir: &Path, state_dir: &Path) -> anyhow::Result<Self> {
+        let key = SecretKey::from_hex(&"42".repeat(32))?;
+        Self::start_in(config_dir, state_dir, key, true).await
+    }
+
+    /// Like [`start`](Self::start), uploading no plugin: for plugins the
+    /// test builds and pushes itself.
+    pub async fn start_without_plugins(config_dir: &Path) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let key = SecretKey::ephemeral();
+        let mut harness = Self::start_in(config_dir, dir.path(), key, false).await?;
+        harness._dir = Some(dir);
+        Ok(harness)
+    }
+
+    async fn start_in(
+        config_dir: &Path,
+        state_dir: &Path,
+        key: SecretKey,
+        upload_plugins: bool,
+    ) -> anyhow::Result<Self> {
         capture_logs();
         let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
         let salesforce = salesforce::serve(salesforce::Profile::default(), loopback).await?;
@@ -127,10 +165,11 @@ impl Harness {
 
         let configs = ConfigSet::load_dir(config_dir)?;
         let customers: Vec<_> = configs.customers().cloned().collect();
-        let dir = tempfile::tempdir()?;
-        let key = SecretKey::ephemeral();
-        let store = Store::open_sqlite(&dir.path().join("conduit.db"), key).await?;
-        let runtime = PluginRuntime::new(RuntimeConfig::default())?;
+        let store = Store::open_sqlite(&state_dir.join("conduit.db"), key).await?;
+        let runtime = PluginRuntime::new(RuntimeConfig {
+            cache_dir: Some(state_dir.join("plugin-cache")),
+            ..RuntimeConfig::default()
+        })?;
         let pipeline = Arc::new(Pipeline::new(configs, store, runtime).await?);
 
         let listener = tokio::net::TcpListener::bind(loopback).await?;
@@ -153,7 +192,7 @@ impl Harness {
             pipeline,
             http: reqwest::Client::new(),
             stop: Some(stop),
-            _dir: dir,
+            _dir: None,
         };
         for config in &customers {
             let (base_url, oauth) = match config.provider {
@@ -179,7 +218,7 @@ impl Harness {
                 .send()
                 .await?
                 .error_for_status()?;
-            if let Some(plugin) = &config.plugin {
+            if let Some(plugin) = config.plugin.as_ref().filter(|_| upload_plugins) {
                 let wasm = plugin_wasm(&plugin.name)?;
                 let path = format!("/v1/plugins/{}/{}", plugin.name, plugin.version);
                 harness
@@ -195,9 +234,44 @@ impl Harness {
 
     /// A request to the host with the API key.
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.request_as(&self.api_key, method, path)
+    }
+
+    /// A request to the host with `key`.
+    pub fn request_as(
+        &self,
+        key: &str,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
         self.http
             .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.api_key)
+            .bearer_auth(key)
+    }
+
+    /// Creates an API key with `role` over `customers` (none: every
+    /// customer) through the admin API, and returns it.
+    pub async fn create_key(
+        &self,
+        name: &str,
+        role: &str,
+        customers: &[&str],
+    ) -> anyhow::Result<String> {
+        let body = json!({ "name": name, "role": role, "customers": customers });
+        let response = self
+            .request(reqwest::Method::POST, "/v1/keys")
+            .json(&body)
+            .send()
+            .await?;
+        let status = response.status();
+        let answer: Value = response.json().await?;
+        if status != reqwest::StatusCode::CREATED {
+            bail!("creating key `{name}` answered {status}: {answer}");
+        }
+        answer["key"]
+            .as_str()
+            .map(str::to_owned)
+            .context("the answer has no key")
     }
 
     /// Sends a batch of write intents and returns the host's whole answer.

@@ -9,12 +9,15 @@
 //! [`owner`] attributes the record to the rep, [`crm`] sends it, and
 //! [`store`] keeps the audit. [`pipeline`] drives those steps for a batch.
 
+pub mod access;
 pub mod api;
 pub mod auth;
+pub mod author;
 pub mod config;
 pub mod crm;
 pub mod demo;
 pub mod export;
+pub mod lifecycle;
 pub mod mapping;
 pub mod owner;
 pub mod pipeline;

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use conduit_host::access::{self, Role};
 use conduit_host::api::{self, AppState};
+use conduit_host::author;
 use conduit_host::config::{self, ConfigSet, Provider};
 use conduit_host::demo::{self, DemoOptions};
 use conduit_host::pipeline::Pipeline;
@@ -49,7 +51,8 @@ enum Command {
         /// Bearer key callers must send; unset means no key is required.
         #[arg(long, env = "CONDUIT_API_KEY", hide_env_values = true)]
         api_key: Option<String>,
-        /// Where compiled plugins are cached across restarts.
+        /// Where compiled plugins are cached across restarts, by content
+        /// hash; `plugin-cache/` beside the database unless given.
         #[arg(long)]
         plugin_cache: Option<PathBuf>,
         /// The key connections are sealed with, as 64 hex digits; required
@@ -83,6 +86,31 @@ enum Command {
         /// The config directory.
         dir: PathBuf,
     },
+    /// Create, list or revoke the API keys of a host's database, e.g. the
+    /// first admin key of a host started without `CONDUIT_API_KEY`.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+        /// The SQLite database file `serve` uses.
+        #[arg(long, global = true, default_value = "conduit.db")]
+        database: PathBuf,
+        /// The key the database is sealed with, as 64 hex digits.
+        #[arg(
+            long,
+            global = true,
+            env = "CONDUIT_SECRET_KEY",
+            hide_env_values = true
+        )]
+        secret_key: Option<String>,
+        /// A file holding that key.
+        #[arg(long, global = true, conflicts_with = "secret_key")]
+        secret_key_file: Option<PathBuf>,
+    },
+    /// Write, build, test and upload a plugin.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
     /// Run the Salesforce and HubSpot simulators on loopback, with the
     /// example customers' reps as users and owners.
     Sim {
@@ -96,6 +124,79 @@ enum Command {
         /// `data/sales_teams.csv` as `first.last@CUSTOMER.example`.
         #[arg(long, default_value_os_t = demo::default_examples_dir())]
         examples: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Create a plugin crate from the SDK's template, with a sample fixture.
+    New {
+        /// The plugin's package name, e.g. `acme-deal-stages`.
+        name: String,
+        /// The directory to create it in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The plugin SDK the crate depends on, by path.
+        #[arg(long, default_value_os_t = author::default_sdk())]
+        sdk: PathBuf,
+    },
+    /// Build the component for wasm32-wasip2, with its fixture cases inside.
+    Build {
+        /// The plugin crate.
+        #[arg(long, default_value = ".")]
+        path: PathBuf,
+        /// Where cargo builds; `CARGO_TARGET_DIR` or the crate's `target/`.
+        #[arg(long, env = "CARGO_TARGET_DIR")]
+        target_dir: Option<PathBuf>,
+    },
+    /// Build, then run the fixture cases in the host's runtime; prints what
+    /// differed and exits non-zero when a case fails.
+    Test {
+        /// The plugin crate.
+        #[arg(long, default_value = ".")]
+        path: PathBuf,
+        /// Where cargo builds; `CARGO_TARGET_DIR` or the crate's `target/`.
+        #[arg(long, env = "CARGO_TARGET_DIR")]
+        target_dir: Option<PathBuf>,
+    },
+    /// Build, then upload to a host, which vets it and runs its cases.
+    Push {
+        /// The plugin crate.
+        #[arg(long, default_value = ".")]
+        path: PathBuf,
+        /// Where cargo builds; `CARGO_TARGET_DIR` or the crate's `target/`.
+        #[arg(long, env = "CARGO_TARGET_DIR")]
+        target_dir: Option<PathBuf>,
+        /// The host's address.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        host: String,
+        /// An `engineer` or `admin` key.
+        #[arg(long, env = "CONDUIT_API_KEY", hide_env_values = true)]
+        key: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create a key and print it (shown this once; only its hash is kept).
+    Create {
+        /// What the key is for, e.g. `globex agent`.
+        #[arg(long)]
+        name: String,
+        /// `agent`, `cs`, `engineer` or `admin`.
+        #[arg(long)]
+        role: Role,
+        /// A customer the key may act for; repeat for more. Required for
+        /// `agent`; none means every customer.
+        #[arg(long = "customer")]
+        customers: Vec<String>,
+    },
+    /// List every key, revoked ones included.
+    List,
+    /// Revoke a key by its id.
+    Revoke {
+        /// The key's id, as `list` shows it.
+        id: String,
     },
 }
 
@@ -135,6 +236,22 @@ async fn main() -> ExitCode {
             .await
         }
         Command::Check { dir } => return check(&dir),
+        Command::Plugin { command } => {
+            telemetry::init("warn", cli.log_format);
+            return plugin(command).await;
+        }
+        Command::Key {
+            command,
+            database,
+            secret_key,
+            secret_key_file,
+        } => {
+            telemetry::init("warn", cli.log_format);
+            match secret(secret_key, secret_key_file) {
+                Ok(key) => keys(command, &database, key).await,
+                Err(e) => Err(e),
+            }
+        }
         Command::Sim {
             salesforce_port,
             hubspot_port,
@@ -176,8 +293,12 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let configs = ConfigSet::load_dir(&config)?;
     let store = Store::open_sqlite(&database, key).await?;
+    let plugin_cache = plugin_cache.unwrap_or_else(|| {
+        let dir = database.parent().unwrap_or(Path::new("."));
+        dir.join("plugin-cache")
+    });
     let runtime = PluginRuntime::new(RuntimeConfig {
-        cache_dir: plugin_cache,
+        cache_dir: Some(plugin_cache),
         ..Default::default()
     })?;
     let pipeline = Arc::new(Pipeline::new(configs, store, runtime).await?);
@@ -186,8 +307,11 @@ async fn serve(
         .with_context(|| format!("listening on {listen}"))?;
     let listen = listener.local_addr().unwrap_or(listen);
     tracing::info!(%listen, "conduit serving");
-    if api_key.is_none() {
-        tracing::warn!("CONDUIT_API_KEY is not set: every caller that reaches {listen} is trusted");
+    if api_key.is_none() && !pipeline.store().has_api_keys().await? {
+        tracing::warn!(
+            "CONDUIT_API_KEY is not set and the store holds no API key: every caller that \
+             reaches {listen} is trusted as an admin (create a key with `conduit key create`)"
+        );
     }
     let state = AppState {
         pipeline,
@@ -222,6 +346,89 @@ async fn shutdown_signal() {
         () = terminate => {}
     }
     tracing::info!("shutting down: finishing the requests in flight");
+}
+
+/// `conduit plugin ...`. `test` exits 1 when a case fails, like the others
+/// on an error.
+async fn plugin(command: PluginCommand) -> ExitCode {
+    let target = |path: &Path, target_dir: Option<PathBuf>| {
+        target_dir.unwrap_or_else(|| path.join("target"))
+    };
+    let result = match command {
+        PluginCommand::New { name, dir, sdk } => author::new_crate(&dir, &name, &sdk).map(|root| {
+            println!(
+                "created {}; next: cd there and `conduit plugin test`",
+                root.display()
+            );
+        }),
+        PluginCommand::Build { path, target_dir } => {
+            author::build(&path, &target(&path, target_dir)).map(|built| {
+                println!("{}", built.path.display());
+            })
+        }
+        PluginCommand::Test { path, target_dir } => {
+            let report = author::build(&path, &target(&path, target_dir))
+                .and_then(|built| author::test(&built));
+            match report {
+                Ok(report) => {
+                    print!("{}", report.render());
+                    return if report.all_passed() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    };
+                }
+                Err(e) => Err(e),
+            }
+        }
+        PluginCommand::Push {
+            path,
+            target_dir,
+            host,
+            key,
+        } => match author::build(&path, &target(&path, target_dir)) {
+            Ok(built) => author::push(&built, &host, key.as_deref())
+                .await
+                .map(|answer| println!("{answer:#}")),
+            Err(e) => Err(e),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("conduit: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn keys(command: KeyCommand, database: &Path, key: SecretKey) -> anyhow::Result<()> {
+    let store = Store::open_sqlite(database, key).await?;
+    match command {
+        KeyCommand::Create {
+            name,
+            role,
+            customers,
+        } => {
+            let actor = access::command_line();
+            let (key, secret) = access::create_key(&store, &actor, &name, role, customers).await?;
+            println!(
+                "{}",
+                serde_json::json!({ "id": key.id, "role": key.role, "key": secret })
+            );
+        }
+        KeyCommand::List => {
+            for key in store.api_keys().await? {
+                println!("{}", serde_json::to_string(&key)?);
+            }
+        }
+        KeyCommand::Revoke { id } => {
+            if !access::revoke_key(&store, &access::command_line(), &id).await? {
+                anyhow::bail!("no unrevoked key `{id}`");
+            }
+        }
+    }
+    Ok(())
 }
 
 fn check(dir: &Path) -> ExitCode {

@@ -18,6 +18,7 @@ use conduit_host::schema::{FieldSchema, FieldType, ObjectSchema, OrgSchema, Pick
 struct Built {
     globex: Vec<u8>,
     misbehave: Vec<u8>,
+    intruder: Vec<u8>,
 }
 
 fn built() -> &'static Built {
@@ -33,6 +34,7 @@ fn built() -> &'static Built {
         Built {
             globex: read("globex-deal-stages"),
             misbehave: read("misbehave-plugin"),
+            intruder: read("intruder-plugin"),
         }
     })
 }
@@ -285,6 +287,50 @@ fn a_panic_reports_its_message() {
 }
 
 #[test]
+fn a_runaway_recursion_hits_the_stack_limit_and_the_next_call_succeeds() {
+    let mut instance = misbehave("acme");
+
+    assert_eq!(
+        trap_reason(map_mode(&mut instance, "stack")),
+        TrapReason::StackOverflow
+    );
+    assert_eq!(
+        map_mode(&mut instance, "pass").expect("a fresh instance answers"),
+        draft()
+    );
+}
+
+#[test]
+fn an_oversized_answer_is_refused_and_the_instance_goes_on() {
+    let mut instance = misbehave("acme");
+
+    match map_mode(&mut instance, "flood") {
+        Err(PluginCallError::InvalidOutput { reason, .. }) => {
+            assert!(reason.contains("over the 1048576 bytes"), "{reason}");
+        }
+        other => panic!("expected an invalid answer, got {other:?}"),
+    }
+    assert_eq!(
+        map_mode(&mut instance, "pass").expect("it answers"),
+        draft()
+    );
+}
+
+#[test]
+fn a_component_that_imports_files_or_sockets_is_refused_at_load() {
+    let refused = runtime().load("intruder-plugin", "0.1.0", &built().intruder);
+    match refused {
+        Err(PluginLoadError::ForbiddenImport { import, .. }) => {
+            assert!(
+                import.starts_with("wasi:filesystem/") || import.starts_with("wasi:sockets/"),
+                "{import}"
+            );
+        }
+        other => panic!("expected a forbidden import, got {other:?}"),
+    }
+}
+
+#[test]
 fn a_plugin_error_is_rejected_not_trapped() {
     let mut instance = misbehave("acme");
 
@@ -316,14 +362,13 @@ fn customers_do_not_share_plugin_state() {
 }
 
 #[test]
-fn a_plugin_sees_no_environment_files_or_clock() {
+fn a_plugin_sees_no_environment_arguments_or_clock() {
     let mut instance = misbehave("acme");
 
     let writes = map_mode(&mut instance, "probe").expect("probes");
     let seen = &writes[0].fields;
     assert_eq!(seen.get("env_vars"), Some(&Value::Number(0.0)));
     assert_eq!(seen.get("args"), Some(&Value::Number(0.0)));
-    assert_eq!(seen.get("read_file"), Some(&Value::Boolean(false)));
     assert_eq!(seen.get("clock"), Some(&Value::Number(0.0)));
 }
 

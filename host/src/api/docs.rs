@@ -22,6 +22,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         (name = "writes", description = "Write intents and their per-record results"),
         (name = "customers", description = "Connections, schemas and audits of customers"),
         (name = "plugins", description = "Per-customer plugin components"),
+        (name = "keys", description = "API keys with roles, managed by admins"),
         (name = "dashboard", description = "What CS sees of a customer's writes"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
@@ -40,8 +41,9 @@ impl Modify for BearerKey {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "The key the host was started with (`CONDUIT_API_KEY`); \
-                         not required when the host has none.",
+                        "A key from `POST /v1/keys` or `conduit key create`, or the \
+                         host's own admin key (`CONDUIT_API_KEY`); not required when \
+                         the host has neither.",
                     ))
                     .build(),
             ),
@@ -216,8 +218,8 @@ pub(super) struct Audit {
 #[schema(value_type = String, format = Binary)]
 pub(super) struct Component(Vec<u8>);
 
-/// An uploaded plugin.
-#[allow(dead_code, reason = "describes a body handled by hand")]
+/// An uploaded plugin version.
+#[allow(dead_code, reason = "describes a body built by hand")]
 #[derive(Serialize, ToSchema)]
 pub(super) struct PluginUploaded {
     /// Package name.
@@ -226,6 +228,121 @@ pub(super) struct PluginUploaded {
     version: String,
     /// The component's content hash.
     sha256: String,
+    /// Its size in bytes.
+    size: i64,
+    /// Who uploaded it, as `name (key id)`.
+    uploaded_by: Option<String>,
+    /// When (RFC 3339).
+    uploaded_at: String,
+    /// What its fixture cases found on upload (`passed`, `failed`, `cases`
+    /// with a `diff` for each failure); null when it carries none.
+    #[schema(value_type = Option<Object>)]
+    fixtures: Option<serde_json::Value>,
+    /// Who approved it.
+    approved_by: Option<String>,
+    /// When.
+    approved_at: Option<String>,
+}
+
+/// `GET /v1/plugins` and `GET /v1/plugins/{name}`.
+#[allow(dead_code, reason = "describes a body built by hand")]
+#[derive(Serialize, ToSchema)]
+pub(super) struct PluginVersions {
+    /// Versions, by name, oldest first.
+    versions: Vec<PluginUploaded>,
+}
+
+/// `PUT /v1/customers/{customer}/plugin`.
+#[allow(dead_code, reason = "describes a body handled by hand")]
+#[derive(Serialize, ToSchema)]
+pub(super) struct Activation {
+    /// An approved version of the plugin the customer's config names.
+    version: String,
+}
+
+/// What runs for a customer.
+#[allow(dead_code, reason = "describes a body built by hand")]
+#[derive(Serialize, ToSchema)]
+pub(super) struct CustomerPlugin {
+    /// The customer.
+    customer: String,
+    /// The plugin its config names, if any.
+    plugin: Option<String>,
+    /// The version in force.
+    version: Option<String>,
+    /// `activation` when an activation pins it, `config` otherwise.
+    source: String,
+    /// The pause after repeated traps (`name`, `version`, `reason`,
+    /// `paused_at`), until CS resumes it.
+    #[schema(value_type = Option<Object>)]
+    paused: Option<serde_json::Value>,
+    /// Every activation, newest first, with who activated and who rolled
+    /// it back.
+    #[schema(value_type = Vec<Object>)]
+    history: Vec<serde_json::Value>,
+}
+
+/// `GET /v1/audit`.
+#[allow(dead_code, reason = "describes a body built by hand")]
+#[derive(Serialize, ToSchema)]
+pub(super) struct OperatorAudit {
+    /// Steps, newest first: `actor`, `action` (`key.create`, `key.revoke`,
+    /// `plugin.upload`, `plugin.approve`, `plugin.activate`,
+    /// `plugin.rollback`, `plugin.pause`, `plugin.resume`), `customer`,
+    /// `plugin`, `version`, `detail` and `at`.
+    #[schema(value_type = Vec<Object>)]
+    events: Vec<serde_json::Value>,
+}
+
+/// `POST /v1/keys`.
+#[allow(dead_code, reason = "describes a body handled by hand")]
+#[derive(Serialize, ToSchema)]
+pub(super) struct NewKey {
+    /// What the key is for, e.g. `globex agent`.
+    name: String,
+    /// `agent`, `cs`, `engineer` or `admin`.
+    role: String,
+    /// The customers the key may act for; required for `agent`, empty or
+    /// absent means every customer.
+    customers: Option<Vec<String>>,
+}
+
+/// A key as the host keeps it, without its secret.
+#[allow(dead_code, reason = "describes a body built by hand")]
+#[derive(Serialize, ToSchema)]
+pub(super) struct KeyInfo {
+    /// The key's id, as the audit names it.
+    id: String,
+    /// What the key is for.
+    name: String,
+    /// Its role.
+    role: String,
+    /// The customers it is scoped to; empty means every customer.
+    customers: Vec<String>,
+    /// Who created it.
+    created_by: String,
+    /// When (RFC 3339).
+    created_at: String,
+    /// When it was revoked, if it was.
+    revoked_at: Option<String>,
+}
+
+/// A new key: its id and role and, this once, the key itself.
+#[allow(dead_code, reason = "describes a body built by hand")]
+#[derive(Serialize, ToSchema)]
+pub(super) struct KeyCreated {
+    #[serde(flatten)]
+    info: KeyInfo,
+    /// The key to send as `Authorization: Bearer KEY`; never shown again.
+    key: String,
+}
+
+/// `GET /v1/keys`.
+#[allow(dead_code, reason = "describes a body built by hand")]
+#[derive(Serialize, ToSchema)]
+pub(super) struct Keys {
+    /// Every key, oldest first.
+    keys: Vec<KeyInfo>,
 }
 
 /// The readiness of the host.

@@ -10,7 +10,9 @@ mod dashboard;
 mod docs;
 mod health;
 mod input;
+mod keys;
 mod observe;
+mod plugins;
 mod problem;
 mod reps;
 mod requests;
@@ -18,10 +20,8 @@ mod routes;
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode, Uri, header};
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::http::{Method, StatusCode, Uri};
+use axum::middleware;
 use axum::{Extension, Router};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -41,7 +41,8 @@ pub const MAX_BATCH: usize = 1000;
 pub struct AppState {
     /// The write path.
     pub pipeline: Arc<Pipeline>,
-    /// The bearer key callers must present, when set.
+    /// The host's own admin key (`CONDUIT_API_KEY`), when set. Keys with
+    /// roles are kept in the store; with neither, the host is open.
     pub api_key: Option<Arc<str>>,
 }
 
@@ -75,7 +76,10 @@ pub fn router(state: AppState) -> Router {
 
 /// Every route with its OpenAPI operation; `/v1` behind the API key.
 fn api(state: AppState) -> OpenApiRouter<AppState> {
-    let v1 = routes::v1().layer(middleware::from_fn_with_state(state, authorize));
+    let v1 = routes::v1()
+        .merge(keys::routes())
+        .merge(plugins::routes())
+        .layer(middleware::from_fn_with_state(state, keys::authorize));
     OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
@@ -106,33 +110,6 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Problem {
         "method_not_allowed",
         format!("`{}` does not take `{method}`", uri.path()),
     )
-}
-
-/// Refuses requests to `/v1` without the configured bearer key; the rest
-/// (health, metrics, the document, the page) shows no customer data.
-async fn authorize(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Result<Response, Problem> {
-    let Some(expected) = &state.api_key else {
-        return Ok(next.run(request).await);
-    };
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer_token);
-    match presented {
-        Some(key) if constant_time_eq(key.as_bytes(), expected.as_bytes()) => {
-            Ok(next.run(request).await)
-        }
-        _ => Err(Problem::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "send the API key as `Authorization: Bearer KEY`",
-        )),
-    }
 }
 
 /// The token of a `Bearer` authorization, whatever the case of the scheme

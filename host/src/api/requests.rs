@@ -28,6 +28,12 @@ pub(super) const CONNECTION_KEYS: &[&str] = &[
 /// The query parameters of the audit.
 const AUDIT_PARAMETERS: &[&str] = &["record", "object", "since", "until", "limit"];
 
+/// The query parameters of the operator audit.
+const OPERATOR_AUDIT_PARAMETERS: &[&str] = &["customer", "plugin", "limit"];
+
+/// Largest body of the small JSON requests (an activation, a key).
+pub(super) const MAX_SMALL_BODY: usize = 64 * 1024;
+
 /// The longest plugin name.
 const MAX_PLUGIN_NAME: usize = 64;
 
@@ -179,7 +185,7 @@ pub(super) fn credentials(body: &[u8]) -> Result<Credentials, Problem> {
     Ok(credentials)
 }
 
-fn text(object: &Map<String, Value>, key: &str) -> Result<String, Problem> {
+pub(super) fn text(object: &Map<String, Value>, key: &str) -> Result<String, Problem> {
     match object.get(key) {
         Some(Value::String(text)) if !text.trim().is_empty() => Ok(text.clone()),
         _ => Err(bad_request(format!("`{key}` must be non-empty text")).field(key)),
@@ -225,16 +231,7 @@ pub(super) fn audit_filter(query: Option<&str>) -> Result<AuditFilter, Problem> 
             "object" => filter.object = Some(value.into_owned()),
             "since" => filter.since = Some(time(&value)?),
             "until" => filter.until = Some(time(&value)?),
-            "limit" => {
-                let limit: i64 = value.parse().ok().filter(|l| *l >= 1).ok_or_else(|| {
-                    bad_request(format!(
-                        "query parameter `limit` must be a whole number from 1, not \
-                             `{value}` (more than 1,000 reads 1,000)"
-                    ))
-                    .field("limit")
-                })?;
-                filter.limit = limit.min(1000);
-            }
+            "limit" => filter.limit = limit(&value)?,
             _ => {
                 return Err(bad_request(format!(
                     "unknown query parameter `{key}`; accepted: {}",
@@ -247,15 +244,44 @@ pub(super) fn audit_filter(query: Option<&str>) -> Result<AuditFilter, Problem> 
     Ok(filter)
 }
 
+/// `limit=N`: a whole number from 1; more than 1,000 reads 1,000.
+fn limit(value: &str) -> Result<i64, Problem> {
+    let limit: i64 = value.parse().ok().filter(|l| *l >= 1).ok_or_else(|| {
+        bad_request(format!(
+            "query parameter `limit` must be a whole number from 1, not \
+             `{value}` (more than 1,000 reads 1,000)"
+        ))
+        .field("limit")
+    })?;
+    Ok(limit.min(1000))
+}
+
+/// `?customer=&plugin=&limit=` of the operator audit.
+pub(super) fn operator_audit_query(
+    query: Option<&str>,
+) -> Result<(Option<String>, Option<String>, i64), Problem> {
+    let (mut customer, mut plugin, mut count) = (None, None, 100);
+    for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "customer" => customer = Some(value.into_owned()),
+            "plugin" => plugin = Some(value.into_owned()),
+            "limit" => count = limit(&value)?,
+            _ => {
+                return Err(bad_request(format!(
+                    "unknown query parameter `{key}`; accepted: {}",
+                    quoted(OPERATOR_AUDIT_PARAMETERS)
+                ))
+                .field(&key));
+            }
+        }
+    }
+    Ok((customer, plugin, count))
+}
+
 /// A plugin name: `[a-z0-9][a-z0-9_-]*`, at most 64 characters, so that it
 /// is safe wherever a name ends up (paths, logs, metrics).
 pub(super) fn check_plugin_name(name: &str) -> Result<(), Problem> {
-    let mut bytes = name.bytes();
-    let valid = name.len() <= MAX_PLUGIN_NAME
-        && bytes
-            .next()
-            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    let valid = name.len() <= MAX_PLUGIN_NAME && crate::config::is_package_name(name);
     if valid {
         return Ok(());
     }
@@ -306,7 +332,7 @@ fn is_pre_release_identifier(identifier: &str) -> bool {
     alphanumeric && (!numeric || is_number(identifier))
 }
 
-fn bad_request(detail: impl Into<String>) -> Problem {
+pub(super) fn bad_request(detail: impl Into<String>) -> Problem {
     Problem::new(StatusCode::BAD_REQUEST, "invalid_request", detail)
 }
 

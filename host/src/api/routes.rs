@@ -23,9 +23,6 @@ use crate::crm::CrmError;
 use crate::pipeline::{CustomerRuntime, RecordError, RecordResult, Status};
 use crate::telemetry::metrics;
 
-/// Largest plugin component accepted.
-const MAX_PLUGIN_BYTES: usize = 16 * 1024 * 1024;
-
 /// Largest write request: room for [`super::MAX_BATCH`] records of up to
 /// 16 KiB each, far over axum's default of 2 MB.
 const MAX_WRITE_BYTES: usize = 16 * 1024 * 1024;
@@ -42,7 +39,6 @@ pub(super) fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(refresh_schema))
         .routes(routes!(audit))
         .routes(routes!(dashboard::data))
-        .routes(routes!(upload_plugin).layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES)))
         .routes(routes!(reps::list))
         .routes(routes!(reps::authorize))
         .routes(routes!(reps::disconnect))
@@ -356,49 +352,6 @@ async fn audit(
         .await
         .map_err(internal)?;
     Ok(Json(json!({ "entries": entries })))
-}
-
-/// `PUT /v1/plugins/{name}/{version}`: the component's bytes.
-#[utoipa::path(
-    put,
-    path = "/plugins/{name}/{version}",
-    tag = "plugins",
-    params(
-        ("name" = String, Path, description = "The plugin's package name"),
-        ("version" = String, Path, description = "Its semantic version"),
-    ),
-    request_body(content = docs::Component, content_type = "application/wasm"),
-    responses(
-        (status = 201, description = "Checked, compiled and stored", body = docs::PluginUploaded),
-        (status = 400, description = "A bad name or version", body = Wire),
-        (status = 422, description = "Not a component for this contract", body = Wire),
-    ),
-    security(("bearer" = []))
-)]
-async fn upload_plugin(
-    State(state): State<AppState>,
-    ApiPath((name, version)): ApiPath<(String, String)>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<impl IntoResponse, Problem> {
-    requests::check_plugin_name(&name)?;
-    requests::check_plugin_version(&version)?;
-    let body = input::body(body, MAX_PLUGIN_BYTES)?;
-
-    let hash = state
-        .pipeline
-        .upload_plugin(&name, &version, body.to_vec())
-        .await
-        .map_err(|e| {
-            Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "plugin_refused",
-                format!("{e:#}"),
-            )
-        })?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "name": name, "version": version, "sha256": hash })),
-    ))
 }
 
 /// The `{customer}` path parameter of every customer route.

@@ -32,6 +32,7 @@ pub use files::{
     IntegrationFile, ObjectFile, OwnerFile, OwnerUpdate, PluginFile, PolicyPair, Provider, RepAuth,
     RepMissing, UnknownRep, Writer,
 };
+pub(crate) use resolve::is_package_name;
 pub use resolve::{CustomerConfig, EntityMapping, FieldMapping, PluginRef, entity_key};
 pub use schema_check::{SchemaProblem, check as check_schema};
 

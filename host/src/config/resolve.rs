@@ -552,7 +552,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// A plugin name is looked up in the plugin store and shown in the audit;
 /// `[a-z0-9][a-z0-9_-]*` keeps paths, spaces and case variants out.
-fn is_package_name(name: &str) -> bool {
+/// A plugin package name: `[a-z0-9][a-z0-9_-]*`, safe in paths, logs and
+/// metrics. The config, the API and `conduit plugin new` all check it.
+pub(crate) fn is_package_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()

@@ -130,19 +130,7 @@ async fn stages(
     let objects: Vec<&str> = objects.iter().map(String::as_str).collect();
     let schema = runtime.schema(&objects).await?;
 
-    let plugin = match &config.plugin {
-        None => None,
-        Some(p) => Some(pipeline.plugin(&p.name, &p.version).ok_or_else(|| {
-            RecordError::input(
-                "plugin_missing",
-                format!(
-                    "customer `{}` runs plugin `{}` {}, which has not been uploaded",
-                    config.customer, p.name, p.version
-                ),
-                None,
-            )
-        })?),
-    };
+    let plugin = pipeline.customer_plugin(config)?;
 
     // Mapping, plugin and schema check are CPU work: off the async threads.
     let prepared = {
@@ -152,6 +140,7 @@ async fn stages(
             .await
             .map_err(|e| RecordError::input("internal", format!("preparing failed: {e}"), None))?
     };
+    pipeline.observe_plugin(config, &prepared).await;
 
     let mut work = Vec::with_capacity(prepared.len());
     let mut results = Vec::new();

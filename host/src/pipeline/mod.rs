@@ -14,6 +14,7 @@ mod locks;
 mod matching;
 mod order;
 mod planning;
+mod plugins;
 mod prepare;
 mod result;
 mod sending;
@@ -33,9 +34,10 @@ pub use result::{Link, RecordError, RecordResult, Status};
 use crate::auth;
 use crate::auth::Credentials;
 use crate::config::{ConfigSet, CustomerConfig, Provider};
-use crate::plugin::{Plugin, PluginRuntime};
+use crate::lifecycle::Registry;
+use crate::plugin::PluginRuntime;
 use crate::record::{Activity, Fields, Operation};
-use crate::store::{Grant, GrantSecrets, OAuthFlow, ORG, Store, StoredAccess, StoredPlugin};
+use crate::store::{Grant, GrantSecrets, OAuthFlow, ORG, Store, StoredAccess};
 
 /// One write intent as the agent sends it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,8 +70,7 @@ pub struct WriteIntent {
 pub struct Pipeline {
     configs: RwLock<Arc<ConfigSet>>,
     store: Store,
-    runtime: PluginRuntime,
-    plugins: RwLock<HashMap<(String, String), Arc<Plugin>>>,
+    registry: Arc<Registry>,
     customers: tokio::sync::Mutex<HashMap<String, Arc<CustomerRuntime>>>,
     http: reqwest::Client,
     key_locks: Arc<locks::KeyLocks>,
@@ -89,16 +90,12 @@ impl Pipeline {
             .context("building the HTTP client")?;
         let pipeline = Self {
             configs: RwLock::new(Arc::new(configs)),
-            store,
-            runtime,
-            plugins: RwLock::new(HashMap::new()),
+            store: store.clone(),
+            registry: Registry::open(runtime, store.clone()).await?,
             customers: tokio::sync::Mutex::new(HashMap::new()),
             http,
             key_locks: Arc::default(),
         };
-        for stored in pipeline.store.plugins().await? {
-            pipeline.load_plugin(&stored)?;
-        }
         Ok(pipeline)
     }
 
@@ -107,9 +104,11 @@ impl Pipeline {
         &self.store
     }
 
-    /// A customer's effective config.
+    /// A customer's effective config: its plugin at the version an
+    /// activation pins, when one does.
     pub fn config(&self, customer: &str) -> Option<Arc<CustomerConfig>> {
-        self.configs.read().ok()?.customer(customer)
+        let config = self.configs.read().ok()?.customer(customer)?;
+        Some(self.registry.effective(config))
     }
 
     /// The names of the customers whose config is loaded, sorted.
@@ -122,47 +121,9 @@ impl Pipeline {
         names
     }
 
-    /// Compiles and registers an uploaded plugin, and keeps it in the store.
-    pub async fn upload_plugin(
-        &self,
-        name: &str,
-        version: &str,
-        wasm: Vec<u8>,
-    ) -> anyhow::Result<String> {
-        let plugin = self.runtime.load(name, version, &wasm)?;
-        let stored = StoredPlugin {
-            name: name.to_owned(),
-            version: version.to_owned(),
-            sha256: plugin.content_hash().to_owned(),
-            wasm,
-        };
-        self.store.put_plugin(&stored).await?;
-        let hash = stored.sha256.clone();
-        self.insert_plugin(name, version, plugin);
-        info!(plugin = name, version, sha256 = %hash, "plugin uploaded");
-        Ok(hash)
-    }
-
-    fn load_plugin(&self, stored: &StoredPlugin) -> anyhow::Result<()> {
-        let plugin = self
-            .runtime
-            .load(&stored.name, &stored.version, &stored.wasm)?;
-        self.insert_plugin(&stored.name, &stored.version, plugin);
-        Ok(())
-    }
-
-    fn insert_plugin(&self, name: &str, version: &str, plugin: Arc<Plugin>) {
-        if let Ok(mut plugins) = self.plugins.write() {
-            plugins.insert((name.to_owned(), version.to_owned()), plugin);
-        }
-    }
-
-    fn plugin(&self, name: &str, version: &str) -> Option<Arc<Plugin>> {
-        self.plugins
-            .read()
-            .ok()?
-            .get(&(name.to_owned(), version.to_owned()))
-            .cloned()
+    /// The plugins, their versions and what each customer runs.
+    pub fn plugins(&self) -> &Registry {
+        &self.registry
     }
 
     /// Checks a customer's connection by obtaining a token with it, saves it

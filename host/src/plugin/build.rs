@@ -16,20 +16,33 @@ const TARGET: &str = "wasm32-wasip2";
 /// own, so it never waits on the lock of the cargo that runs the caller.
 /// Debug info is left out: it would only make the component bigger.
 pub fn build_plugin(workspace_root: &Path, package: &str) -> anyhow::Result<PathBuf> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let target_dir = workspace_root.join("target").join("wasm");
+    build_component(workspace_root, Some(package), &target_dir)
+}
 
-    let output = Command::new(cargo)
-        .current_dir(workspace_root)
-        .args([
-            "build",
-            "--release",
-            "--target",
-            TARGET,
-            "--message-format=json-render-diagnostics",
-        ])
-        .args(["-p", package])
-        .env("CARGO_TARGET_DIR", &target_dir)
+/// Builds the crate in `dir` (or its workspace's package `package`) for
+/// `wasm32-wasip2` in release mode into `target_dir`, and returns the path
+/// of the `.wasm` component.
+pub fn build_component(
+    dir: &Path,
+    package: Option<&str>,
+    target_dir: &Path,
+) -> anyhow::Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.current_dir(dir).args([
+        "build",
+        "--release",
+        "--target",
+        TARGET,
+        "--message-format=json-render-diagnostics",
+    ]);
+    if let Some(package) = package {
+        command.args(["-p", package]);
+    }
+    let package = package.map_or_else(|| dir.display().to_string(), str::to_owned);
+    let output = command
+        .env("CARGO_TARGET_DIR", target_dir)
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
         .output()
         .with_context(|| format!("failed to run cargo to build plugin `{package}`"))?;

@@ -37,7 +37,8 @@ pub enum PluginLoadError {
 
     /// The component targets a version of the contract this host does not run.
     #[error(
-        "plugin `{plugin}` {version} targets `{found}`; this host runs `conduit:plugin@{supported}`"
+        "plugin `{plugin}` {version} targets `{found}`, a contract this host cannot run: it runs \
+         `conduit:plugin@{supported}` and plugins built against older versions of its line"
     )]
     ContractVersion {
         /// The plugin's name.
@@ -136,6 +137,9 @@ pub enum TrapReason {
     /// The plugin tried to grow its memory past the cap.
     #[error("exceeded its memory cap of {0} bytes")]
     Memory(usize),
+    /// The plugin ran out of wasm stack (runaway recursion).
+    #[error("exceeded its stack limit")]
+    StackOverflow,
     /// The plugin panicked; the message is what it wrote to stderr.
     #[error("panicked: {0}")]
     Panic(String),
@@ -153,6 +157,7 @@ impl TrapReason {
         match self {
             TrapReason::Deadline(_) => "deadline",
             TrapReason::Memory(_) => "memory",
+            TrapReason::StackOverflow => "stack_overflow",
             TrapReason::Panic(_) => "panic",
             TrapReason::Instantiate(_) => "instantiate",
             TrapReason::Other(_) => "trap",

@@ -20,6 +20,30 @@ use crate::record::{Activity, AgentRecord, CrmRecord, CrmWrite, Value};
 use crate::schema::SchemaLookup;
 use crate::telemetry::metrics;
 
+/// The largest answer one call may give, as JSON: far over any real
+/// record (HubSpot's longest text is 65,536 characters), and small enough
+/// that a plugin cannot make the host hold or send a flood per record.
+pub const MAX_ANSWER_BYTES: usize = 1 << 20;
+
+/// The size of an answer as JSON.
+fn answer_size<T: serde::Serialize>(answer: &T) -> usize {
+    /// Counts bytes without keeping them.
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Serializing plain data into a counter cannot fail.
+    let _ = serde_json::to_writer(&mut count, answer);
+    count.0
+}
+
 /// A compiled, checked plugin, ready to instantiate. Shared by every
 /// customer that runs this version.
 pub struct Plugin {
@@ -294,9 +318,23 @@ impl PluginInstance {
         }
     }
 
-    /// A converted answer, or [`PluginCallError::InvalidOutput`].
-    fn output<T>(&self, converted: Result<T, Invalid>) -> Result<T, PluginCallError> {
-        converted.map_err(|reason| {
+    /// A converted answer, or [`PluginCallError::InvalidOutput`] when it
+    /// breaks the contract or is over [`MAX_ANSWER_BYTES`].
+    fn output<T: serde::Serialize>(
+        &self,
+        converted: Result<T, Invalid>,
+    ) -> Result<T, PluginCallError> {
+        let checked = converted.and_then(|answer| {
+            let size = answer_size(&answer);
+            if size > MAX_ANSWER_BYTES {
+                return Err(format!(
+                    "an answer of {size} bytes, over the {MAX_ANSWER_BYTES} bytes a record's \
+                     answer may have"
+                ));
+            }
+            Ok(answer)
+        });
+        checked.map_err(|reason| {
             tracing::warn!(
                 plugin = %self.plugin.name,
                 version = %self.plugin.version,

@@ -20,10 +20,22 @@ use super::runtime::PluginRuntime;
 /// The contract version this host implements.
 pub const CONTRACT_VERSION: &str = "0.1.0";
 
+/// Released contract versions and the sha256 of `wit/plugin.wit` as each
+/// was released. A released version is frozen: a change to the file is an
+/// addition under a new version (and a new line here), never an edit of a
+/// version plugins were built against.
+pub const RELEASED_CONTRACTS: &[(&str, &str)] = &[(
+    "0.1.0",
+    "37fec13acba66befef9d428759a7a5317728e56db342f456c575cf3e3ca997bd",
+)];
+
 /// The WASI packages a guest may import. A Rust guest pulls in `cli`, `io`
-/// and `clocks` even when unused; a Python guest (componentize-py) pulls in
-/// all of them. All are linked to a context that grants nothing.
-const WASI_PACKAGES: [&str; 6] = ["cli", "io", "clocks", "random", "filesystem", "sockets"];
+/// and `clocks` even when unused; all are linked to a context that grants
+/// nothing. `filesystem` and `sockets` are refused outright: a plugin that
+/// imports them was written to reach files or the network, and is refused
+/// before it runs rather than left to fail at run time. (A Python guest is
+/// built with `componentize-py --stub-wasi`, which imports no WASI at all.)
+const WASI_PACKAGES: [&str; 4] = ["cli", "io", "clocks", "random"];
 
 /// The contract interfaces a guest may import.
 const CONTRACT_IMPORTS: [&str; 2] = ["host", "types"];
@@ -141,8 +153,9 @@ impl PluginRuntime {
     }
 }
 
-/// The sha256 of a component's bytes, in hex.
-fn content_hash(wasm: &[u8]) -> String {
+/// The sha256 of a component's bytes, in hex: the key of the compile cache
+/// and of an uploaded version.
+pub fn content_hash(wasm: &[u8]) -> String {
     let digest = Sha256::digest(wasm);
     digest
         .iter()
@@ -227,7 +240,7 @@ fn classify_import(import: &str) -> Import {
 
     match package.split_once(':') {
         Some(("conduit", "plugin")) if CONTRACT_IMPORTS.contains(&interface) => {
-            if version == CONTRACT_VERSION {
+            if contract_compatible(version) {
                 Import::Allowed
             } else {
                 Import::OtherContractVersion
@@ -240,9 +253,75 @@ fn classify_import(import: &str) -> Import {
     }
 }
 
+/// Whether a plugin built against contract `version` runs on this host:
+/// the same compatibility line (the major version, or for `0.x` the minor,
+/// as wasmtime links them) and not newer than [`CONTRACT_VERSION`]. Within
+/// a line the contract only grows, so an older plugin finds every import it
+/// names; a newer one may name what this host lacks.
+pub fn contract_compatible(version: &str) -> bool {
+    let (Some(found), Some(host)) = (semver(version), semver(CONTRACT_VERSION)) else {
+        return false;
+    };
+    let line = |v: (u64, u64, u64)| if v.0 == 0 { (0, v.1) } else { (v.0, 0) };
+    line(found) == line(host) && found <= host
+}
+
+/// `MAJOR.MINOR.PATCH`, without pre-release or build parts.
+fn semver(version: &str) -> Option<(u64, u64, u64)> {
+    let mut parts = version.split('.').map(|part| part.parse::<u64>().ok());
+    let parsed = (parts.next()??, parts.next()??, parts.next()??);
+    parts.next().is_none().then_some(parsed)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{Import, classify_import};
+    use super::{Import, classify_import, contract_compatible};
+
+    #[test]
+    fn older_versions_of_the_same_line_are_compatible_and_newer_are_not() {
+        assert!(contract_compatible("0.1.0"));
+        for newer_or_other in ["0.1.1", "0.2.0", "1.0.0", "0.0.9", "0.1", "x.y.z", ""] {
+            assert!(!contract_compatible(newer_or_other), "{newer_or_other}");
+        }
+    }
+
+    #[test]
+    fn a_released_contract_is_frozen() {
+        let wit = include_str!("../../../wit/plugin.wit");
+        let version = wit
+            .lines()
+            .find_map(|line| line.strip_prefix("package conduit:plugin@"))
+            .and_then(|rest| rest.strip_suffix(';'))
+            .expect("the contract names its package");
+        assert_eq!(
+            version,
+            super::CONTRACT_VERSION,
+            "the host runs the contract it ships"
+        );
+        if let Some((_, hash)) = super::RELEASED_CONTRACTS
+            .iter()
+            .find(|(v, _)| *v == version)
+        {
+            assert_eq!(
+                super::content_hash(wit.as_bytes()),
+                *hash,
+                "wit/plugin.wit changed, but conduit:plugin@{version} is released and frozen: \
+                 add the change under a new version"
+            );
+        }
+    }
+
+    #[test]
+    fn files_and_sockets_are_refused() {
+        for import in [
+            "wasi:filesystem/types@0.2.6",
+            "wasi:filesystem/preopens@0.2.6",
+            "wasi:sockets/tcp@0.2.6",
+            "wasi:sockets/ip-name-lookup@0.2.6",
+        ] {
+            assert_eq!(classify_import(import), Import::Forbidden, "{import}");
+        }
+    }
 
     #[test]
     fn a_rust_guest_imports_are_allowed() {

@@ -4,14 +4,18 @@
 //! A plugin is compiled once per content hash ([`PluginRuntime::load`]), then
 //! run through a [`PluginInstance`] per customer per batch. The sandbox:
 //!
-//! - imports: only conduit's `host` interface (log, schema, settings) and a
-//!   WASI that grants nothing: no files, environment, arguments, sockets or
-//!   real clocks. Anything else is refused at load.
+//! - imports: only conduit's `host` interface (log, schema, settings) at a
+//!   compatible contract version, and the WASI `cli`, `io`, `clocks` and
+//!   `random` packages, linked to a context that grants nothing: no
+//!   environment, arguments or real clocks. A component that imports WASI
+//!   files or sockets, or anything else, is refused at load.
 //! - memory: each instance is capped at [`RuntimeConfig::memory_limit_bytes`];
 //!   growing past it traps.
 //! - CPU: each call gets [`RuntimeConfig::deadline`] of its thread's CPU time,
 //!   checked at every epoch tick (see `deadline`), so load on the host does not
 //!   fail a call that waits for a core.
+//! - stack: wasmtime's limit on wasm stack; a runaway recursion traps.
+//! - output: an answer over [`MAX_ANSWER_BYTES`] as JSON is refused.
 //! - faults: a trap fails that one call ([`PluginCallError::Trapped`]) and the
 //!   instance starts afresh on the next; a plugin's own error
 //!   ([`PluginCallError::Rejected`]) leaves it running.
@@ -61,8 +65,10 @@ mod runtime;
 mod sandbox;
 mod trap;
 
-pub use build::build_plugin;
+pub use build::{build_component, build_plugin};
 pub use error::{PluginCallError, PluginError, PluginLoadError, TrapReason};
-pub use instance::{Plugin, PluginContext, PluginInstance};
-pub use load::{CONTRACT_VERSION, CompiledFrom};
+pub use instance::{MAX_ANSWER_BYTES, Plugin, PluginContext, PluginInstance};
+pub use load::{
+    CONTRACT_VERSION, CompiledFrom, RELEASED_CONTRACTS, content_hash, contract_compatible,
+};
 pub use runtime::{PluginRuntime, RuntimeConfig};

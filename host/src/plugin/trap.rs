@@ -16,6 +16,7 @@ pub(crate) fn reason(error: &wasmtime::Error, stderr: &[u8], config: &RuntimeCon
 
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => TrapReason::Deadline(config.deadline),
+        Some(Trap::StackOverflow) => TrapReason::StackOverflow,
         // Rust and most guests abort after writing their panic to stderr.
         Some(Trap::UnreachableCodeReached) if !stderr.is_empty() => {
             TrapReason::Panic(panic_message(stderr))

@@ -19,12 +19,16 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use crate::secrets::SecretKey;
 
 mod grants;
+mod keys;
+mod plugins;
 
 pub use dashboard::{
     ConnectionState, ErrorGroup, LatestWrite, ObjectCounts, SeriesPoint, SkipCount, Totals,
     WriteStats,
 };
 pub use grants::{Grant, GrantSecrets, GrantState, GrantSummary, OAuthFlow, ORG, StoredAccess};
+pub use keys::{Action, ApiKey, OperatorEvent};
+pub use plugins::{Activation, Pause, PluginVersion};
 
 /// Rows per multi-row statement: 12 columns each stays far below SQLite's
 /// limit on bound parameters.
@@ -486,24 +490,6 @@ impl Store {
                 created_at: r.get("created_at"),
             })
             .collect())
-    }
-
-    /// Saves an uploaded plugin.
-    pub async fn put_plugin(&self, plugin: &StoredPlugin) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT INTO plugins (name, version, sha256, wasm, uploaded_at) VALUES (?, ?, ?, ?, ?) \
-             ON CONFLICT (name, version) DO UPDATE SET sha256 = excluded.sha256, \
-             wasm = excluded.wasm, uploaded_at = excluded.uploaded_at",
-        )
-        .bind(&plugin.name)
-        .bind(&plugin.version)
-        .bind(&plugin.sha256)
-        .bind(&plugin.wasm)
-        .bind(now())
-        .execute(&self.pool)
-        .await
-        .context("saving a plugin")?;
-        Ok(())
     }
 
     /// Every uploaded plugin.

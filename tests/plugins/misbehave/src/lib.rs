@@ -9,8 +9,13 @@
 //! | `alloc` | allocates without bound: the memory cap must stop it |
 //! | `panic` | panics with the message `misbehave: asked to panic` |
 //! | `error` | returns the plugin error `asked_to_fail` for field `mode` |
+//! | `stack` | recurses without end: the stack limit must stop it |
+//! | `flood` | answers a write with 8 MiB of text: the output cap must refuse it |
 //! | `count` | adds the field `count`: how many `count` calls this instance has seen |
-//! | `probe` | adds what it could see of the outside: `env_vars`, `args`, `read_file`, `clock` |
+//! | `probe` | adds what it could see of the outside: `env_vars`, `args`, `clock` |
+//!
+//! It reads no files and opens no sockets: a component that imports those is
+//! refused at load (see `tests/plugins/intruder`).
 //! | anything else | returns the draft unchanged (the pass-through path the bench uses) |
 
 use std::hint::black_box;
@@ -36,6 +41,15 @@ impl Plugin for Misbehave {
             "loop" => spin(),
             "alloc" => hoard(),
             "panic" => panic!("misbehave: asked to panic"),
+            "stack" => {
+                let depth = recurse(black_box(1));
+                first(&mut draft).set_field("depth", depth as f64);
+                Ok(draft)
+            }
+            "flood" => {
+                first(&mut draft).set_field("flood", "x".repeat(8 << 20));
+                Ok(draft)
+            }
             "error" => {
                 let error = PluginError::new("asked_to_fail", "the record asked for an error");
                 Err(error.with_field("mode"))
@@ -81,11 +95,19 @@ fn hoard() -> ! {
     }
 }
 
+/// Calls itself until the stack runs out; `black_box` keeps the compiler
+/// from turning it into a loop.
+fn recurse(n: u64) -> u64 {
+    if n == 0 {
+        return 0;
+    }
+    black_box(recurse(black_box(n + 1))) + 1
+}
+
 /// Records what the plugin can see of the world outside the sandbox.
 fn probe(write: &mut CrmWrite) {
     write.set_field("env_vars", std::env::vars().count() as f64);
     write.set_field("args", std::env::args().count() as f64);
-    write.set_field("read_file", std::fs::read("/etc/passwd").is_ok());
     let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
     write.set_field(
         "clock",
