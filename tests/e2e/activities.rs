@@ -538,3 +538,33 @@ async fn a_retry_after_a_lost_answer_finds_the_activity_instead_of_logging_it_tw
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn an_activity_whose_object_the_org_lacks_fails_alone() -> anyhow::Result<()> {
+    let yaml = "customer: initrode\ncrm: salesforce\nactivities:\n  meeting:\n    \
+                object: Meeting__c\n    fields:\n      subject: Subject__c\n";
+    let dir = conduit_tests::config_with_customer("initrode", yaml)?;
+    let harness = Harness::start(dir.path()).await?;
+    harness.salesforce.org.add_user(REP, "Ada", "Lovelace");
+
+    let related = json!([{"entity": "company", "key": "Initrode"}]);
+    let body = json!({
+        "records": [{"entity": "company", "operation": "upsert", "key": "Initrode",
+                     "fields": {"name": "Initrode"}}],
+        "activities": [
+            {"kind": "meeting", "subject": "Kickoff", "occurred_at": "2024-05-01T13:00:00Z",
+             "related": related, "acting_for": REP, "idempotency_key": "m-1"},
+            {"kind": "call", "subject": "Intro", "occurred_at": "2024-05-01T15:00:00Z",
+             "related": related, "acting_for": REP, "idempotency_key": "c-1"},
+        ],
+    });
+    let answer = harness.send_writes("initrode", body).await?;
+    assert_eq!(answer["results"][0]["status"], "created", "{answer}");
+    let meeting = &answer["activities"][0];
+    assert_eq!(meeting["error"]["code"], "schema_unavailable", "{meeting}");
+    let message = meeting["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("Meeting__c"), "{message}");
+    assert_eq!(answer["activities"][1]["status"], "created", "{answer}");
+    assert_eq!(harness.salesforce.org.records("Task").len(), 1);
+    Ok(())
+}

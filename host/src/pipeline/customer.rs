@@ -1,7 +1,7 @@
 //! A customer's live state: its CRM client, discovered schema and owner
 //! directory.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -158,6 +158,23 @@ impl CustomerRuntime {
     /// Forgets the client on `email`'s connection, after it was replaced.
     pub async fn forget_rep(&self, email: &str) {
         self.reps.lock().await.remove(email);
+    }
+
+    /// The schema of every object of `objects` that can be discovered, and
+    /// the error of each that cannot: a record needing that object fails
+    /// with it, and the others go on.
+    pub async fn schema_of_each(
+        &self,
+        objects: &[&str],
+    ) -> (Arc<OrgSchema>, BTreeMap<String, RecordError>) {
+        let mut failed = BTreeMap::new();
+        for object in objects {
+            if let Err(error) = self.schema(&[object]).await {
+                failed.insert((*object).to_owned(), error);
+            }
+        }
+        let schema = self.schema.read().await.0.clone();
+        (schema, failed)
     }
 
     /// The customer's schema, discovering any of `objects` not read yet.

@@ -122,13 +122,35 @@ pub(super) async fn run(
 async fn stages(
     pipeline: &Pipeline,
     config: &Arc<CustomerConfig>,
-    intents: Vec<(usize, WriteIntent)>,
+    mut intents: Vec<(usize, WriteIntent)>,
     dry_run: bool,
 ) -> Result<Vec<RecordResult>, RecordError> {
     let runtime = pipeline.customer(config).await?;
     let objects = batch_objects(config, &intents);
     let objects: Vec<&str> = objects.iter().map(String::as_str).collect();
-    let schema = runtime.schema(&objects).await?;
+    let (schema, unavailable) = runtime.schema_of_each(&objects).await;
+
+    // A record whose objects cannot be discovered fails with why; the rest
+    // go on. When none can be, the CRM is the problem: the batch fails.
+    let mut results = Vec::new();
+    if !unavailable.is_empty() {
+        if unavailable.len() == objects.len()
+            && let Some(error) = unavailable.values().next().cloned()
+        {
+            return Err(error);
+        }
+        let mut runnable = Vec::with_capacity(intents.len());
+        for item in intents {
+            let missing = batch_objects(config, std::slice::from_ref(&item))
+                .into_iter()
+                .find_map(|object| unavailable.get(&object).cloned());
+            match missing {
+                Some(error) => results.push(super::idempotency::fail(item.0, &item.1, error)),
+                None => runnable.push(item),
+            }
+        }
+        intents = runnable;
+    }
 
     let plugin = pipeline.customer_plugin(config)?;
 
@@ -143,7 +165,6 @@ async fn stages(
     pipeline.observe_plugin(config, &prepared).await;
 
     let mut work = Vec::with_capacity(prepared.len());
-    let mut results = Vec::new();
     for item in prepared {
         match item {
             Ok(prepared) => work.push(Work::new(prepared)),
