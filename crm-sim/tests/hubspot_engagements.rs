@@ -241,7 +241,7 @@ async fn v4_association_endpoints_link_both_ends_and_refuse_unknown_targets() ->
         |id: u32| json!([{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": id}]);
     let path = format!("/crm/v4/objects/meetings/{meeting}/associations/contacts/{contact}");
     let (status, body) = hs.call(Method::PUT, &path, Some(spec(200))).await?;
-    assert_eq!(status, 200, "{body}");
+    assert_eq!(status, 201, "{body}");
     assert_eq!(body["fromObjectTypeId"], "0-47");
     assert_eq!(body["toObjectTypeId"], "0-1");
     let (status, body) = hs.call(Method::PUT, &path, Some(spec(3))).await?;

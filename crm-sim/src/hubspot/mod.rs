@@ -110,7 +110,10 @@ pub async fn serve(profile: Profile, addr: SocketAddr) -> anyhow::Result<Sim<Org
         .route("/crm/v3/pipelines/deals", get(list_pipelines))
         .route("/crm/v3/owners", get(list_owners))
         .route("/crm/v3/owners/", get(list_owners))
-        .route("/crm/v3/objects/{object_type}", post(objects::create))
+        .route(
+            "/crm/v3/objects/{object_type}",
+            get(objects::list).post(objects::create),
+        )
         .route(
             "/crm/v3/objects/{object_type}/{id}",
             get(objects::get)

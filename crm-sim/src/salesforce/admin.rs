@@ -27,6 +27,7 @@ pub(crate) fn routes() -> Router<Arc<Org>> {
         .route("/__sim/preauthorized", post(preauthorize))
         .route("/__sim/territory", put(set_territory))
         .route("/__sim/lead-assignment", put(set_lead_assignment))
+        .route("/__sim/api-usage", put(set_api_usage))
 }
 
 type Answer = (StatusCode, Json<Value>);
@@ -133,6 +134,22 @@ struct LeadAssignment {
 async fn set_lead_assignment(State(org): State<Arc<Org>>, body: Bytes) -> Answer {
     with_body(&body, |a: LeadAssignment| {
         org.set_lead_assignment(a.owner.as_deref());
+        done()
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiUsage {
+    max: u64,
+    #[serde(default)]
+    used: Option<u64>,
+}
+
+/// `PUT /__sim/api-usage` `{"max", "used"?}`: sets the daily API allocation and its use.
+async fn set_api_usage(State(org): State<Arc<Org>>, body: Bytes) -> Answer {
+    with_body(&body, |u: ApiUsage| {
+        org.set_api_usage(u.max, u.used);
         done()
     })
 }

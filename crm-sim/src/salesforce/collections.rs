@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::Org;
 use super::errors::{ApiError, SfError, parse_json};
-use super::sobjects::{Upserted, render, upsert_one};
+use super::sobjects::{Upserted, render, sobject_of, upsert_one};
 use super::store::{Caller, OrgState};
 use super::write::{self, WriteFailure};
 
@@ -231,11 +231,7 @@ pub(crate) async fn retrieve(
     };
     let (ids, names) = (list("ids"), list("fields"));
     org.with_state(|s| {
-        let sobject = s
-            .schema
-            .object(&object)
-            .cloned()
-            .ok_or_else(|| ApiError::unknown_object(&object))?;
+        let sobject = sobject_of(s, &object)?;
         let mut fields = Vec::new();
         for name in &names {
             let field = sobject.field(name).ok_or_else(|| {

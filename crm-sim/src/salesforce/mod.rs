@@ -16,6 +16,7 @@ mod describe;
 mod errors;
 mod grants;
 mod jwt;
+mod limits;
 mod oauth;
 mod profile;
 mod references;
@@ -34,7 +35,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use serde_json::{Map, Value};
 
@@ -49,9 +50,6 @@ use store::Caller;
 
 /// The API version the simulator serves.
 pub(crate) const API_VERSION: &str = "v60.0";
-
-/// The daily API request allocation reported in `Sforce-Limit-Info`.
-const API_LIMIT: u64 = 15_000;
 
 /// Starts a simulated org from `profile` on `addr` (use port 0 for any free port).
 pub async fn serve(profile: Profile, addr: SocketAddr) -> anyhow::Result<Sim<Org>> {
@@ -116,10 +114,10 @@ fn data_router() -> Router<Arc<Org>> {
         )
         .route(
             &format!("{data}/sobjects/{{object}}/{{field}}/{{value}}"),
-            patch(sobjects::upsert),
+            get(sobjects::get_by_external_id).patch(sobjects::upsert),
         )
+        .route(&format!("{data}/limits"), get(limits::limits))
         .route(&format!("{data}/query"), get(soql::query))
-        .route(&format!("{data}/query/"), get(soql::query))
         .route(&format!("{data}/query/{{locator}}"), get(soql::query_more))
         .route(
             &format!("{data}/composite/sobjects"),
@@ -137,7 +135,8 @@ fn data_router() -> Router<Arc<Org>> {
         )
 }
 
-/// Logs every API request and stamps `Sforce-Limit-Info` on data responses.
+/// Logs every API request, counts data calls against the daily allocation (refusing them
+/// once it is spent) and stamps `Sforce-Limit-Info` on their answers.
 async fn log_and_limit(State(org): State<Arc<Org>>, request: Request, next: Next) -> Response {
     let method = request.method().to_string();
     let path = request
@@ -145,22 +144,34 @@ async fn log_and_limit(State(org): State<Arc<Org>>, request: Request, next: Next
         .path_and_query()
         .map(|p| p.to_string())
         .unwrap_or_default();
-    let mut response = next.run(request).await;
     if path.starts_with("/__sim/") {
-        return response;
+        return next.run(request).await;
     }
+    let data = path.starts_with("/services/data/v");
+    let usage = if data {
+        match org.api_usage.take() {
+            Ok(usage) => Some(usage),
+            Err(refused) => {
+                let response = refused.into_response();
+                let status = response.status().as_u16();
+                org.log.record(&method, &path, status, None);
+                return response;
+            }
+        }
+    } else {
+        None
+    };
+    let mut response = next.run(request).await;
     let user = response
         .extensions()
         .get::<Caller>()
         .map(|c| c.user.clone());
-    let count = org
-        .log
+    org.log
         .record(&method, &path, response.status().as_u16(), user);
-    if path.starts_with("/services/data/") {
-        let usage = format!("api-usage={count}/{API_LIMIT}");
-        if let Ok(value) = HeaderValue::from_str(&usage) {
-            response.headers_mut().insert("Sforce-Limit-Info", value);
-        }
+    if let Some((used, max)) = usage
+        && let Ok(value) = HeaderValue::from_str(&format!("api-usage={used}/{max}"))
+    {
+        response.headers_mut().insert("Sforce-Limit-Info", value);
     }
     response
 }
@@ -182,6 +193,8 @@ pub struct Org {
     log: RequestLog,
     /// Shared by data calls, held alone by a composite call (see [`composite::gate`]).
     gate: tokio::sync::RwLock<()>,
+    /// The daily API request allocation and its use.
+    api_usage: limits::ApiUsage,
 }
 
 impl Org {
@@ -218,6 +231,7 @@ impl Org {
             state: Mutex::new(state),
             log: RequestLog::default(),
             gate: tokio::sync::RwLock::new(()),
+            api_usage: limits::ApiUsage::new(profile.daily_api_requests),
         })
     }
 
@@ -349,6 +363,16 @@ impl Org {
     /// Sets or clears the territory rule.
     pub fn set_territory(&self, territory: Option<Territory>) {
         self.with_state(|s| s.territory = territory);
+    }
+
+    /// Sets the daily API request allocation and, if given, how much of it is used.
+    pub fn set_api_usage(&self, max: u64, used: Option<u64>) {
+        self.api_usage.set(max, used);
+    }
+
+    /// (used, max) of the daily API request allocation.
+    pub fn api_usage(&self) -> (u64, u64) {
+        self.api_usage.current()
     }
 
     /// Sets or clears the owner the lead assignment rule gives new Leads (an Id or username).

@@ -12,6 +12,7 @@ use crate::OAuthClient;
 ///
 /// ```yaml
 /// token_ttl_seconds: 7200
+/// daily_api_requests: 15000
 /// oauth_clients:
 ///   - client_id: conduit-demo
 ///     client_secret: demo-secret
@@ -51,6 +52,9 @@ pub struct Profile {
     /// not set.
     #[serde(default = "default_ttl")]
     pub token_ttl_seconds: u64,
+    /// The daily API request allocation; 15,000 if not set.
+    #[serde(default = "default_api_requests")]
+    pub daily_api_requests: u64,
     /// OAuth clients the token endpoint accepts; the first is the integration user's.
     pub oauth_clients: Vec<OAuthClient>,
     /// Users besides the integration user, who always exists.
@@ -193,6 +197,10 @@ fn default_ttl() -> u64 {
     7200
 }
 
+fn default_api_requests() -> u64 {
+    15_000
+}
+
 impl Profile {
     /// Reads a profile from a YAML file.
     pub fn from_yaml_file(path: impl AsRef<Path>) -> anyhow::Result<Self> {
@@ -244,6 +252,7 @@ impl Default for Profile {
         .collect();
         Self {
             token_ttl_seconds: default_ttl(),
+            daily_api_requests: default_api_requests(),
             oauth_clients: vec![OAuthClient {
                 client_id: "conduit-demo".to_owned(),
                 client_secret: "demo-secret".to_owned(),

@@ -270,7 +270,7 @@ fn type_ids(specs: &Value) -> Vec<u32> {
 }
 
 /// `PUT /crm/v4/objects/{from}/{id}/associations/{to}/{toId}` with a body listing the
-/// association types → 200 `LabelsBetweenObjectPair`.
+/// association types → 201 `LabelsBetweenObjectPair`.
 pub(crate) async fn associate_labeled(
     State(org): State<Arc<Org>>,
     Path((from, id, to, to_id)): Path<(String, String, String, String)>,
@@ -293,7 +293,8 @@ pub(crate) async fn associate_labeled(
         for &type_id in &ids {
             associate(s, &from, &id, &to, &to_id, type_id);
         }
-        Json(labels_between(&from, &id, &to, &to_id)).into_response()
+        let pair = labels_between(&from, &id, &to, &to_id);
+        (StatusCode::CREATED, Json(pair)).into_response()
     })
 }
 
