@@ -23,11 +23,13 @@
 
 pub mod hubspot;
 mod index;
+mod profiles;
 mod redirect;
 mod request_log;
 pub mod salesforce;
 mod server;
 
+pub use profiles::Profiles;
 pub use request_log::LoggedRequest;
 pub use server::Sim;
 
