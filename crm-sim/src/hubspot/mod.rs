@@ -4,6 +4,7 @@
 //! who created and last updated them (`hs_created_by_user_id`, `hs_updated_by_user_id`).
 
 mod engagements;
+mod limits;
 mod lookup;
 mod oauth;
 mod objects;
@@ -25,9 +26,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use serde_json::{Map, Value, json};
 
-pub use crate::{LoggedRequest, OAuthClient, Sim};
+pub use crate::{Faults, LoggedRequest, OAuthClient, Sim};
+pub use limits::RateLimits;
 pub use profile::{CustomProperty, Profile, ProfileOwner};
 
+use crate::faults::{FaultPlan, Refusal};
 use crate::index::ValueIndex;
 use crate::request_log::RequestLog;
 use properties::Property;
@@ -84,6 +87,8 @@ pub(crate) struct PortalState {
 pub struct Org {
     state: Mutex<PortalState>,
     log: RequestLog,
+    faults: FaultPlan,
+    limiter: limits::Limiter,
 }
 
 /// The integration user's `userId`; owners' `userId`s start after it.
@@ -167,6 +172,10 @@ pub async fn serve(profile: Profile, addr: SocketAddr) -> anyhow::Result<Sim<Org
             get(|State(org): State<Arc<Org>>| async move { Json(org.requests()) }),
         )
         .route("/__sim/owners", post(admin_add_owner))
+        .route("/__sim/faults", put(admin_set_faults).get(admin_faults))
+        .route("/__sim/rate-limits", put(admin_set_rate_limits))
+        .layer(middleware::from_fn_with_state(org.clone(), rate_limit))
+        .layer(middleware::from_fn_with_state(org.clone(), inject_faults))
         .layer(middleware::from_fn_with_state(org.clone(), log_request))
         .with_state(org.clone());
     Ok(crate::server::spawn(listener, base_url, router, org))
@@ -187,6 +196,87 @@ async fn log_request(State(org): State<Arc<Org>>, request: Request, next: Next) 
             .record(&method, &path, response.status().as_u16(), user);
     }
     response
+}
+
+/// Runs every call through the portal's fault plan: a throttled call answers the
+/// ten-second limit's 429, a failed one a server error.
+async fn inject_faults(State(org): State<Arc<Org>>, request: Request, next: Next) -> Response {
+    org.faults
+        .apply(request, next, |refusal| match refusal {
+            Refusal::Throttled => limits::too_many(limits::Policy::TenSecondly),
+            Refusal::Failed(status) => error(
+                status,
+                "INTERNAL_ERROR",
+                "Internal error, please try again later",
+                Map::new(),
+            ),
+        })
+        .await
+}
+
+/// Counts each CRM call against its token's rate limits; one over answers 429 and is not
+/// served. Answers carry HubSpot's `X-HubSpot-RateLimit-*` headers while a limit is on.
+async fn rate_limit(State(org): State<Arc<Org>>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if !path.starts_with("/crm/") {
+        return next.run(request).await;
+    }
+    let search = path.ends_with("/search");
+    let token = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let room = match org.limiter.take(&token, search) {
+        Ok(room) => room,
+        Err(policy) => return limits::too_many(policy),
+    };
+    let mut response = next.run(request).await;
+    if let Some((max, remaining)) = room {
+        let headers = response.headers_mut();
+        for (name, value) in [
+            ("X-HubSpot-RateLimit-Interval-Milliseconds", 10_000),
+            ("X-HubSpot-RateLimit-Max", max),
+            ("X-HubSpot-RateLimit-Remaining", remaining),
+        ] {
+            headers.insert(name, value.into());
+        }
+    }
+    response
+}
+
+async fn admin_set_faults(State(org): State<Arc<Org>>, body: Bytes) -> (StatusCode, Json<Value>) {
+    match serde_json::from_slice::<Faults>(&body) {
+        Ok(faults) => {
+            org.set_faults(faults);
+            (StatusCode::NO_CONTENT, Json(Value::Null))
+        }
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": e.to_string()})),
+        ),
+    }
+}
+
+async fn admin_faults(State(org): State<Arc<Org>>) -> Json<Faults> {
+    Json(org.faults())
+}
+
+async fn admin_set_rate_limits(
+    State(org): State<Arc<Org>>,
+    body: Bytes,
+) -> (StatusCode, Json<Value>) {
+    match serde_json::from_slice::<RateLimits>(&body) {
+        Ok(limits) => {
+            org.limiter.set(limits);
+            (StatusCode::NO_CONTENT, Json(Value::Null))
+        }
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": e.to_string()})),
+        ),
+    }
 }
 
 /// A HubSpot error body with a fresh correlation id.
@@ -335,6 +425,8 @@ impl Org {
         let org = Self {
             state: Mutex::new(state),
             log: RequestLog::default(),
+            faults: FaultPlan::new(profile.faults.clone()),
+            limiter: limits::Limiter::new(profile.rate_limits.clone()),
         };
         for owner in &profile.owners {
             org.add_owner(&owner.email, &owner.first_name, &owner.last_name);
@@ -359,6 +451,21 @@ impl Org {
             s.actor = None;
             out
         })
+    }
+
+    /// Replaces the portal's fault plan.
+    pub fn set_faults(&self, faults: Faults) {
+        self.faults.set(faults);
+    }
+
+    /// The portal's fault plan as it stands (counts left).
+    pub fn faults(&self) -> Faults {
+        self.faults.current()
+    }
+
+    /// Sets the rate limits the portal enforces.
+    pub fn set_rate_limits(&self, limits: RateLimits) {
+        self.limiter.set(limits);
     }
 
     /// Adds an owner; returns its `id` (distinct from its `userId`).

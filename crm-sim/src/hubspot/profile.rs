@@ -5,7 +5,8 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde::Deserialize;
 
-use crate::OAuthClient;
+use super::limits::RateLimits;
+use crate::{Faults, OAuthClient};
 
 /// The setup of a simulated HubSpot portal, from [`Profile::default`] or YAML:
 ///
@@ -18,6 +19,8 @@ use crate::OAuthClient;
 /// private_app_tokens: [pat-na1-demo]
 /// owners:
 ///   - { email: ada@example.com, first_name: Ada, last_name: Lovelace }
+/// rate_limits: { ten_secondly: 100, search_per_second: 5 }
+/// faults: { latency_ms: 0, fail_next: 0, drop_next: 0, throttle_next: 0 }
 /// custom_properties:
 ///   - { object_type: deals, name: external_id, label: External ID }
 ///   - { object_type: calls, name: activity_subtype, label: Activity subtype,
@@ -42,6 +45,12 @@ pub struct Profile {
     /// Custom properties on any object type, engagements included.
     #[serde(default)]
     pub custom_properties: Vec<CustomProperty>,
+    /// Rate limits per token; none by default.
+    #[serde(default)]
+    pub rate_limits: RateLimits,
+    /// Faults to inject; none by default.
+    #[serde(default)]
+    pub faults: Faults,
 }
 
 /// An owner seeded at start.
@@ -129,6 +138,8 @@ impl Default for Profile {
             private_app_tokens: Vec::new(),
             owners: Vec::new(),
             custom_properties: vec![external_id("deals"), external_id("companies")],
+            rate_limits: RateLimits::default(),
+            faults: Faults::default(),
         }
     }
 }

@@ -33,17 +33,18 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use serde_json::{Map, Value};
 
-pub use crate::{LoggedRequest, OAuthClient, Sim};
+pub use crate::{Faults, LoggedRequest, OAuthClient, Sim};
 pub use profile::{
     CustomField, CustomObject, JwtKey, Preauthorization, Profile, ProfileUser, Territory,
 };
 
+use crate::faults::{FaultPlan, Refusal};
 use crate::request_log::RequestLog;
 use describe::Schema;
 use store::Caller;
@@ -78,6 +79,7 @@ fn router(org: Arc<Org>) -> Router {
         .route("/services/data", get(versions))
         .route("/services/data/", get(versions))
         .merge(admin::routes())
+        .layer(middleware::from_fn_with_state(org.clone(), inject_faults))
         .layer(middleware::from_fn_with_state(org.clone(), log_and_limit))
         .with_state(org)
 }
@@ -176,6 +178,34 @@ async fn log_and_limit(State(org): State<Arc<Org>>, request: Request, next: Next
     response
 }
 
+/// Runs every call through the org's fault plan, refusing in Salesforce's shapes: a
+/// throttled call as the concurrent request limit, a failed one as a server error.
+async fn inject_faults(State(org): State<Arc<Org>>, request: Request, next: Next) -> Response {
+    org.faults
+        .apply(request, next, |refusal| {
+            let (status, code, message) = match refusal {
+                Refusal::Throttled => (
+                    StatusCode::FORBIDDEN,
+                    "REQUEST_LIMIT_EXCEEDED",
+                    "ConcurrentPerOrgLongTxn Limit exceeded.",
+                ),
+                Refusal::Failed(status) if status == StatusCode::SERVICE_UNAVAILABLE => (
+                    status,
+                    "SERVER_UNAVAILABLE",
+                    "Server temporarily unavailable.",
+                ),
+                Refusal::Failed(status) => (
+                    status,
+                    "UNKNOWN_EXCEPTION",
+                    "An unexpected error occurred. Please try again later.",
+                ),
+            };
+            let errors = vec![errors::SfError::bare(code, message)];
+            errors::ApiError { status, errors }.into_response()
+        })
+        .await
+}
+
 /// `GET /services/data/`: the API versions the org supports.
 async fn versions() -> axum::Json<Value> {
     axum::Json(serde_json::json!([
@@ -195,6 +225,8 @@ pub struct Org {
     gate: tokio::sync::RwLock<()>,
     /// The daily API request allocation and its use.
     api_usage: limits::ApiUsage,
+    /// Injected faults.
+    faults: FaultPlan,
 }
 
 impl Org {
@@ -232,6 +264,7 @@ impl Org {
             log: RequestLog::default(),
             gate: tokio::sync::RwLock::new(()),
             api_usage: limits::ApiUsage::new(profile.daily_api_requests),
+            faults: FaultPlan::new(profile.faults.clone()),
         })
     }
 
@@ -363,6 +396,16 @@ impl Org {
     /// Sets or clears the territory rule.
     pub fn set_territory(&self, territory: Option<Territory>) {
         self.with_state(|s| s.territory = territory);
+    }
+
+    /// Replaces the org's fault plan.
+    pub fn set_faults(&self, faults: Faults) {
+        self.faults.set(faults);
+    }
+
+    /// The org's fault plan as it stands (counts left).
+    pub fn faults(&self) -> Faults {
+        self.faults.current()
     }
 
     /// Sets the daily API request allocation and, if given, how much of it is used.

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde::Deserialize;
 
-use crate::OAuthClient;
+use crate::{Faults, OAuthClient};
 
 /// The setup of a simulated Salesforce org, from [`Profile::default`] or a YAML file:
 ///
@@ -86,6 +86,9 @@ pub struct Profile {
     /// The org's own objects, each with Salesforce's standard fields and its custom ones.
     #[serde(default)]
     pub custom_objects: Vec<CustomObject>,
+    /// Faults to inject; none by default.
+    #[serde(default)]
+    pub faults: Faults,
 }
 
 /// A custom object: `Id`, `Name`, `OwnerId`, `IsDeleted` and the audit fields, plus `fields`.
@@ -283,6 +286,7 @@ impl Default for Profile {
                 external_id("Account"),
             ],
             custom_objects: Vec::new(),
+            faults: Faults::default(),
         }
     }
 }
