@@ -429,3 +429,158 @@ async fn fault_429_storm_refuses_the_next_calls() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// An org with a rep under field-level security, a validation rule and duplicate rules.
+const RULES: &str = r#"
+oauth_clients: [{ client_id: c, client_secret: s, refresh_token: r }]
+users: [{ email: rep@example.com, first_name: Rep, last_name: One }]
+field_security:
+  - { user: rep@example.com, object: Opportunity, read_only: [Amount], hidden: [Probability] }
+validation_rules:
+  - object: Opportunity
+    name: Amount_Needed_To_Close
+    when:
+      - { field: StageName, equals: Closed Won }
+      - { field: Amount, is_null: true }
+    message: Closed deals need an amount.
+    error_field: Amount
+duplicate_rules:
+  - { object: Lead, name: Lead_Email, match_fields: [Email], action: block }
+  - { object: Contact, name: Contact_Name, match_fields: [FirstName, LastName], action: allow }
+"#;
+
+/// `sf` signed in as the rep instead of the integration user.
+async fn as_rep(mut sf: Salesforce) -> anyhow::Result<Salesforce> {
+    let client = sf.sim.org.oauth_client();
+    let refresh = sf.sim.org.grant_for(&client.client_id, "rep@example.com")?;
+    let answer: Value = sf
+        .http
+        .post(format!("{}/services/oauth2/token", sf.sim.base_url))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", client.client_id.as_str()),
+            ("client_secret", client.client_secret.as_str()),
+            ("refresh_token", refresh.as_str()),
+        ])
+        .send()
+        .await?
+        .json()
+        .await?;
+    sf.token = answer["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    Ok(sf)
+}
+
+#[tokio::test]
+async fn rule_salesforce_field_level_security_per_user() -> anyhow::Result<()> {
+    let integration = Salesforce::start(Some(RULES)).await?;
+    let mut body = deal();
+    body["Amount"] = json!(10);
+    let id = integration.create("Opportunity", body).await?;
+    let rep = as_rep(integration).await?;
+
+    let mut body = deal();
+    body["Amount"] = json!(5);
+    let (status, answer) = rep
+        .call(Method::POST, "/sobjects/Opportunity", Some(body))
+        .await?;
+    assert_eq!(status, 400);
+    assert_eq!(answer[0]["errorCode"], "INVALID_FIELD_FOR_INSERT_UPDATE");
+    assert_eq!(answer[0]["fields"], json!(["Amount"]));
+
+    let hidden = json!({"Probability": 50});
+    let path = format!("/sobjects/Opportunity/{id}");
+    let (_, answer) = rep.call(Method::PATCH, &path, Some(hidden)).await?;
+    assert_eq!(answer[0]["errorCode"], "INVALID_FIELD");
+    let (status, answer) = rep
+        .call(
+            Method::GET,
+            "/query?q=SELECT+Probability+FROM+Opportunity",
+            None,
+        )
+        .await?;
+    assert_eq!(
+        (status, answer[0]["errorCode"].clone()),
+        (400, json!("INVALID_FIELD"))
+    );
+    let (_, row) = rep.call(Method::GET, &path, None).await?;
+    assert_eq!(row["Amount"], 10.0);
+    assert!(row.get("Probability").is_none(), "{row}");
+    let (_, describe) = rep
+        .call(Method::GET, "/sobjects/Opportunity/describe", None)
+        .await?;
+    let fields = describe["fields"].as_array().cloned().unwrap_or_default();
+    assert!(!fields.iter().any(|f| f["name"] == "Probability"));
+    let amount = fields.iter().find(|f| f["name"] == "Amount").cloned();
+    assert_eq!(amount.map(|a| a["updateable"].clone()), Some(json!(false)));
+    Ok(())
+}
+
+#[tokio::test]
+async fn rule_salesforce_validation_rules_with_their_messages() -> anyhow::Result<()> {
+    let sf = Salesforce::start(Some(RULES)).await?;
+    let mut body = deal();
+    body["StageName"] = json!("Closed Won");
+    let (status, answer) = sf
+        .call(Method::POST, "/sobjects/Opportunity", Some(body.clone()))
+        .await?;
+    assert_eq!(status, 400);
+    assert_eq!(
+        answer,
+        json!([{"message": "Closed deals need an amount.",
+                "errorCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "fields": ["Amount"]}])
+    );
+    let id = sf.create("Opportunity", deal()).await?;
+    let close = json!({"StageName": "Closed Won"});
+    let path = format!("/sobjects/Opportunity/{id}");
+    let (status, _) = sf.call(Method::PATCH, &path, Some(close)).await?;
+    assert_eq!(
+        status, 400,
+        "an update is checked on the record it would leave"
+    );
+    body["Amount"] = json!(100);
+    sf.create("Opportunity", body).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn rule_salesforce_duplicate_rules() -> anyhow::Result<()> {
+    let sf = Salesforce::start(Some(RULES)).await?;
+    let lead = json!({"LastName": "L", "Company": "C", "Email": "a@example.com"});
+    let first = sf.create("Lead", lead.clone()).await?;
+    let mut again = lead.clone();
+    again["Email"] = json!("A@example.com");
+    let (status, answer) = sf.call(Method::POST, "/sobjects/Lead", Some(again)).await?;
+    assert_eq!(status, 400);
+    assert_eq!(answer[0]["errorCode"], "DUPLICATES_DETECTED");
+    let result = &answer[0]["duplicateResult"];
+    assert_eq!(result["allowSave"], false);
+    assert_eq!(result["duplicateRule"], "Lead_Email");
+    assert_eq!(
+        result["matchResults"][0]["matchRecords"][0]["record"]["Id"],
+        json!(first)
+    );
+
+    let contact = json!({"FirstName": "Ada", "LastName": "Ng"});
+    sf.create("Contact", contact.clone()).await?;
+    let (status, _) = sf
+        .call(Method::POST, "/sobjects/Contact", Some(contact.clone()))
+        .await?;
+    assert_eq!(status, 400);
+    let allowed = sf
+        .http
+        .post(format!("{}/sobjects/Contact", sf.data))
+        .bearer_auth(&sf.token)
+        .header("Sforce-Duplicate-Rule-Header", "allowSave=true")
+        .json(&contact)
+        .send()
+        .await?;
+    assert_eq!(
+        allowed.status(),
+        201,
+        "an allow rule saves when the caller allows it"
+    );
+    Ok(())
+}

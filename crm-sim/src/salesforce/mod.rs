@@ -13,6 +13,7 @@ mod collections;
 mod composite;
 mod custom;
 mod describe;
+mod duplicates;
 mod errors;
 mod grants;
 mod jwt;
@@ -21,10 +22,12 @@ mod oauth;
 mod profile;
 mod references;
 mod rules;
+mod security;
 mod sobjects;
 mod soql;
 mod store;
 mod task;
+mod validation;
 mod write;
 
 use std::net::SocketAddr;
@@ -40,9 +43,12 @@ use axum::routing::{get, patch, post};
 use serde_json::{Map, Value};
 
 pub use crate::{Faults, LoggedRequest, OAuthClient, Sim};
+pub use duplicates::DuplicateRule;
 pub use profile::{
     CustomField, CustomObject, JwtKey, Preauthorization, Profile, ProfileUser, Territory,
 };
+pub use security::FieldSecurity;
+pub use validation::{Condition, ValidationRule};
 
 use crate::faults::{FaultPlan, Refusal};
 use crate::request_log::RequestLog;
@@ -257,6 +263,9 @@ impl Org {
         state.auth.rotate = profile.rotate_refresh_tokens;
         state.territory = profile.territory.clone();
         state.lead_owner = profile.lead_assignment_owner.clone();
+        state.validation_rules = profile.validation_rules.clone();
+        state.field_security = profile.field_security.clone();
+        state.duplicate_rules = profile.duplicate_rules.clone();
         Ok(Self {
             base_url,
             org_id: "00D5g000004SimAEAU".to_owned(),
@@ -416,6 +425,21 @@ impl Org {
     /// (used, max) of the daily API request allocation.
     pub fn api_usage(&self) -> (u64, u64) {
         self.api_usage.current()
+    }
+
+    /// Replaces the org's duplicate rules.
+    pub fn set_duplicate_rules(&self, rules: Vec<DuplicateRule>) {
+        self.with_state(|s| s.duplicate_rules = rules);
+    }
+
+    /// Replaces the org's field-level security rules.
+    pub fn set_field_security(&self, rules: Vec<FieldSecurity>) {
+        self.with_state(|s| s.field_security = rules);
+    }
+
+    /// Replaces the org's validation rules.
+    pub fn set_validation_rules(&self, rules: Vec<ValidationRule>) {
+        self.with_state(|s| s.validation_rules = rules);
     }
 
     /// Sets or clears the owner the lead assignment rule gives new Leads (an Id or username).

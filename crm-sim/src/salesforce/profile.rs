@@ -6,6 +6,9 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde::Deserialize;
 
+use super::duplicates::DuplicateRule;
+use super::security::FieldSecurity;
+use super::validation::ValidationRule;
 use crate::{Faults, OAuthClient};
 
 /// The setup of a simulated Salesforce org, from [`Profile::default`] or a YAML file:
@@ -89,6 +92,15 @@ pub struct Profile {
     /// Faults to inject; none by default.
     #[serde(default)]
     pub faults: Faults,
+    /// Validation rules, refusing writes with their own messages; none by default.
+    #[serde(default)]
+    pub validation_rules: Vec<ValidationRule>,
+    /// Field-level security per user; every user sees and writes every field by default.
+    #[serde(default)]
+    pub field_security: Vec<FieldSecurity>,
+    /// Duplicate rules; none by default.
+    #[serde(default)]
+    pub duplicate_rules: Vec<DuplicateRule>,
 }
 
 /// A custom object: `Id`, `Name`, `OwnerId`, `IsDeleted` and the audit fields, plus `fields`.
@@ -287,6 +299,9 @@ impl Default for Profile {
             ],
             custom_objects: Vec::new(),
             faults: Faults::default(),
+            validation_rules: Vec::new(),
+            field_security: Vec::new(),
+            duplicate_rules: Vec::new(),
         }
     }
 }

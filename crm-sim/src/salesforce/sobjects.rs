@@ -97,10 +97,11 @@ pub(crate) async fn create(
 /// `GET /sobjects/{Object}/{id}[?fields=a,b]`.
 pub(crate) async fn get(
     State(org): State<Arc<Org>>,
+    Extension(caller): Extension<Caller>,
     Path((object, id)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    org.with_state(|s| {
+    org.with_caller(&caller, |s| {
         let sobject = sobject_of(s, &object)?;
         let record = s.get(&sobject.name, &id).ok_or_else(ApiError::not_found)?;
         let fields = match query.get("fields") {
@@ -109,12 +110,20 @@ pub(crate) async fn get(
                 for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
                     let field = sobject
                         .field(name)
+                        .filter(|f| !s.is_hidden(&sobject.name, &f.name))
                         .ok_or_else(|| ApiError::no_such_column(name, &sobject.name))?;
                     names.push(field.name.clone());
                 }
                 Some(names)
             }
-            None => Some(sobject.fields.iter().map(|f| f.name.clone()).collect()),
+            None => Some(
+                sobject
+                    .fields
+                    .iter()
+                    .filter(|f| !s.is_hidden(&sobject.name, &f.name))
+                    .map(|f| f.name.clone())
+                    .collect(),
+            ),
         };
         Ok(Json(render(&sobject.name, record, fields.as_deref())))
     })

@@ -7,9 +7,12 @@ use serde_json::{Map, Value, json};
 
 use super::custom::auto_number_value;
 use super::describe::{SObject, Schema};
+use super::duplicates::DuplicateRule;
 use super::grants::Grants;
 use super::profile::Territory;
+use super::security::FieldSecurity;
 use super::task;
+use super::validation::ValidationRule;
 use crate::OAuthClient;
 use crate::index::ValueIndex;
 
@@ -20,6 +23,9 @@ pub(crate) struct Caller {
     pub user: String,
     /// Whether assignment rules run (`Sforce-Auto-Assign` is not `FALSE`).
     pub auto_assign: bool,
+    /// Whether duplicate rules with `action: allow` let saves through
+    /// (`Sforce-Duplicate-Rule-Header: allowSave=true`).
+    pub allow_duplicates: bool,
 }
 
 /// Everything behind the org's lock.
@@ -41,6 +47,12 @@ pub(crate) struct OrgState {
     pub territory: Option<Territory>,
     /// The owner the lead assignment rule gives new Leads (user id or username), if any.
     pub lead_owner: Option<String>,
+    /// The org's validation rules.
+    pub validation_rules: Vec<ValidationRule>,
+    /// Field-level security per user.
+    pub field_security: Vec<FieldSecurity>,
+    /// The org's duplicate rules.
+    pub duplicate_rules: Vec<DuplicateRule>,
     /// Rows of queries still to be fetched, by query locator.
     pub cursors: HashMap<String, Vec<Value>>,
     /// The counter behind new Ids.
@@ -97,6 +109,9 @@ impl OrgState {
             caller: None,
             territory: None,
             lead_owner: None,
+            validation_rules: Vec::new(),
+            field_security: Vec::new(),
+            duplicate_rules: Vec::new(),
             cursors: HashMap::new(),
             next_id: 1,
             auto_numbers: HashMap::new(),
