@@ -206,7 +206,7 @@ async fn simple_salesforce_crud_on_built_in_and_custom_objects() -> anyhow::Resu
 }
 
 #[tokio::test]
-async fn simple_salesforce_query_and_query_all_across_pages() -> anyhow::Result<()> {
+async fn simple_salesforce_query_query_all_across_pages_and_deleted_rows() -> anyhow::Result<()> {
     let (sim, env) = salesforce_sim().await?;
     for i in 0..2100 {
         let mut fields = Map::new();
@@ -353,13 +353,15 @@ async fn hubspot_client_search_filters_sorts_and_pages() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
-async fn hubspot_client_batch_create_read_and_refusal() -> anyhow::Result<()> {
+async fn hubspot_client_batch_create_read_upsert_and_refusal() -> anyhow::Result<()> {
     let (_sim, env) = hubspot_sim().await?;
     let seen = observe("hubspot_batch.py", &env).await?;
     assert_eq!(seen["status"], "COMPLETE");
     assert_eq!(seen["created"], 2);
     assert_eq!(seen["read_names"], json!(["A", "B"]));
     assert_eq!(seen["read_errors"], json!(["OBJECT_NOT_FOUND"]));
+    assert_eq!(seen["upsert_new"], json!([true, false, true]));
+    assert_eq!(seen["upsert_names"], json!(["Two", "Three"]));
     let (class, status, category) = raised(&seen, "refused");
     assert_eq!((class.as_str(), status), ("ApiException", json!(400)));
     assert_eq!(category, "VALIDATION_ERROR");

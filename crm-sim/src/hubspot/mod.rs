@@ -138,6 +138,10 @@ pub async fn serve(profile: Profile, addr: SocketAddr) -> anyhow::Result<Sim<Org
             post(objects::batch_update),
         )
         .route(
+            "/crm/v3/objects/{object_type}/batch/upsert",
+            post(objects::batch_upsert),
+        )
+        .route(
             "/crm/v3/objects/{object_type}/search",
             post(objects::search),
         )

@@ -126,6 +126,7 @@ fn data_router() -> Router<Arc<Org>> {
         )
         .route(&format!("{data}/limits"), get(limits::limits))
         .route(&format!("{data}/query"), get(soql::query))
+        .route(&format!("{data}/queryAll"), get(soql::query_all))
         .route(&format!("{data}/query/{{locator}}"), get(soql::query_more))
         .route(
             &format!("{data}/composite/sobjects"),

@@ -35,6 +35,9 @@ pub(crate) struct OrgState {
     pub schema: Schema,
     /// Records by object name, then by Id (Ids grow, so this is insertion order).
     pub records: BTreeMap<String, BTreeMap<String, Map<String, Value>>>,
+    /// Deleted records, by object name then Id, as the Recycle Bin keeps them for
+    /// `queryAll`, with `IsDeleted` true.
+    pub deleted: BTreeMap<String, BTreeMap<String, Map<String, Value>>>,
     /// Ids by unique and external id field values, per object; kept in step
     /// with `records` by the methods below, and snapshotted with it.
     pub index: HashMap<String, ValueIndex<String>>,
@@ -72,6 +75,7 @@ pub(crate) struct OrgState {
 #[derive(Debug, Clone)]
 pub(crate) struct Snapshot {
     records: BTreeMap<String, BTreeMap<String, Map<String, Value>>>,
+    deleted: BTreeMap<String, BTreeMap<String, Map<String, Value>>>,
     index: HashMap<String, ValueIndex<String>>,
     next_id: u64,
 }
@@ -104,6 +108,7 @@ impl OrgState {
         Self {
             schema,
             records: BTreeMap::new(),
+            deleted: BTreeMap::new(),
             index: HashMap::new(),
             auth: Grants::default(),
             caller: None,
@@ -125,6 +130,7 @@ impl OrgState {
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             records: self.records.clone(),
+            deleted: self.deleted.clone(),
             index: self.index.clone(),
             next_id: self.next_id,
         }
@@ -133,6 +139,7 @@ impl OrgState {
     /// Puts the records back as they were at `snapshot`.
     pub fn restore(&mut self, snapshot: Snapshot) {
         self.records = snapshot.records;
+        self.deleted = snapshot.deleted;
         self.index = snapshot.index;
         self.next_id = snapshot.next_id;
     }
@@ -323,7 +330,7 @@ impl OrgState {
         }
     }
 
-    /// Deletes a record; returns whether it existed.
+    /// Deletes a record into the Recycle Bin; returns whether it existed.
     pub fn delete(&mut self, object: &str, id: &str) -> bool {
         let Some(full_id) = self
             .get(object, id)
@@ -342,7 +349,22 @@ impl OrgState {
             return false;
         };
         self.index_values(&object, &full_id, &removed, false);
+        let mut removed = removed;
+        removed.insert("IsDeleted".into(), json!(true));
+        removed.insert("SystemModstamp".into(), json!(now_datetime()));
+        self.deleted
+            .entry(object)
+            .or_default()
+            .insert(full_id, removed);
         true
+    }
+
+    /// Every deleted record of `object`, in Id order.
+    pub fn deleted_of(&self, object: &str) -> impl Iterator<Item = &Map<String, Value>> {
+        self.deleted
+            .get(&self.canonical(object))
+            .into_iter()
+            .flat_map(BTreeMap::values)
     }
 
     /// The fields of `object` that records are looked up by: unique and

@@ -27,7 +27,7 @@ use associations::{add_inverse, inline_associations};
 pub(super) use associations::{
     associate_default, associate_labeled, batch_associate, list_associations,
 };
-pub(super) use batch::{batch_create, batch_read, batch_update};
+pub(super) use batch::{batch_create, batch_read, batch_update, batch_upsert};
 pub(super) use search::search;
 use validate::{require_on_create, validate};
 
