@@ -10,6 +10,7 @@ mod oauth;
 mod objects;
 mod profile;
 mod properties;
+mod schemas;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -25,10 +26,12 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use serde_json::{Map, Value, json};
+use tower::ServiceExt as _;
 
 pub use crate::{Faults, LoggedRequest, OAuthClient, Sim};
 pub use limits::RateLimits;
 pub use profile::{CustomProperty, Profile, ProfileOwner};
+pub use schemas::{CustomObjectSchema, Labels};
 
 use crate::faults::{FaultPlan, Refusal};
 use crate::index::ValueIndex;
@@ -80,6 +83,10 @@ pub(crate) struct PortalState {
     clients: Vec<OAuthClient>,
     ttl: Duration,
     next_id: u64,
+    /// Properties a create must set, per object type (`hs_timestamp` on engagements).
+    required: BTreeMap<String, Vec<String>>,
+    /// The custom object types.
+    custom_types: Vec<String>,
 }
 
 /// A simulated HubSpot portal.
@@ -89,6 +96,8 @@ pub struct Org {
     log: RequestLog,
     faults: FaultPlan,
     limiter: limits::Limiter,
+    /// The profile's custom objects, in declaration order (their ids follow it).
+    custom_objects: Vec<CustomObjectSchema>,
 }
 
 /// The integration user's `userId`; owners' `userId`s start after it.
@@ -113,6 +122,8 @@ pub async fn serve(profile: Profile, addr: SocketAddr) -> anyhow::Result<Sim<Org
     let api = Router::new()
         .route("/crm/v3/properties/{object_type}", get(list_properties))
         .route("/crm/v3/pipelines/deals", get(list_pipelines))
+        .route("/crm/v3/schemas", get(schemas::list))
+        .route("/crm/v3/schemas/{object_type}", get(schemas::get))
         .route("/crm/v3/owners", get(list_owners))
         .route("/crm/v3/owners/", get(list_owners))
         .route(
@@ -182,6 +193,9 @@ pub async fn serve(profile: Profile, addr: SocketAddr) -> anyhow::Result<Sim<Org
         .layer(middleware::from_fn_with_state(org.clone(), inject_faults))
         .layer(middleware::from_fn_with_state(org.clone(), log_request))
         .with_state(org.clone());
+    let aliases = schemas::aliases(&profile.custom_objects);
+    let router = Router::new()
+        .fallback_service(router.map_request(move |request| schemas::rewrite(&aliases, request)));
     Ok(crate::server::spawn(listener, base_url, router, org))
 }
 
@@ -384,27 +398,45 @@ impl Org {
     fn new(profile: &Profile) -> anyhow::Result<Self> {
         let pipelines = properties::pipelines()?;
         let mut props = BTreeMap::new();
-        if let Some(c) = profile
-            .custom_properties
+        let custom_types: Vec<String> = profile
+            .custom_objects
             .iter()
-            .find(|c| !OBJECT_TYPES.contains(&c.object_type.as_str()))
-        {
+            .map(|o| o.name.clone())
+            .collect();
+        let types: Vec<String> = OBJECT_TYPES
+            .iter()
+            .map(|t| (*t).to_owned())
+            .chain(custom_types.iter().cloned())
+            .collect();
+        let declared: Vec<CustomProperty> = profile
+            .custom_objects
+            .iter()
+            .flat_map(CustomObjectSchema::custom_properties)
+            .chain(profile.custom_properties.iter().cloned())
+            .collect();
+        if let Some(c) = declared.iter().find(|c| !types.contains(&c.object_type)) {
             anyhow::bail!(
                 "custom property `{}` is on `{}`, which the simulator does not have",
                 c.name,
                 c.object_type
             );
         }
-        for object_type in OBJECT_TYPES {
-            let custom: Vec<&CustomProperty> = profile
-                .custom_properties
+        let mut required = BTreeMap::new();
+        for object_type in &types {
+            let custom: Vec<&CustomProperty> = declared
                 .iter()
-                .filter(|c| c.object_type == object_type)
+                .filter(|c| &c.object_type == object_type)
                 .collect();
             props.insert(
-                object_type.to_owned(),
+                object_type.clone(),
                 properties::load(object_type, &custom, &pipelines)?,
             );
+            if engagements::is_engagement(object_type) {
+                required.insert(object_type.clone(), vec!["hs_timestamp".to_owned()]);
+            }
+        }
+        for object in &profile.custom_objects {
+            required.insert(object.name.clone(), object.required_properties.clone());
         }
         let mut state = PortalState {
             properties: props,
@@ -417,6 +449,8 @@ impl Org {
             actor: None,
             clients: profile.oauth_clients.clone(),
             ttl: Duration::from_secs(profile.token_ttl_seconds),
+            required,
+            custom_types,
             next_id: 1001,
         };
         for client in &profile.oauth_clients {
@@ -431,6 +465,7 @@ impl Org {
             log: RequestLog::default(),
             faults: FaultPlan::new(profile.faults.clone()),
             limiter: limits::Limiter::new(profile.rate_limits.clone()),
+            custom_objects: profile.custom_objects.clone(),
         };
         for owner in &profile.owners {
             org.add_owner(&owner.email, &owner.first_name, &owner.last_name);

@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use serde::Deserialize;
 
 use super::limits::RateLimits;
+use super::schemas::CustomObjectSchema;
 use crate::{Faults, OAuthClient};
 
 /// The setup of a simulated HubSpot portal, from [`Profile::default`] or YAML:
@@ -45,6 +46,9 @@ pub struct Profile {
     /// Custom properties on any object type, engagements included.
     #[serde(default)]
     pub custom_properties: Vec<CustomProperty>,
+    /// Custom objects with their schemas; none by default.
+    #[serde(default)]
+    pub custom_objects: Vec<CustomObjectSchema>,
     /// Rate limits per token; none by default.
     #[serde(default)]
     pub rate_limits: RateLimits,
@@ -70,7 +74,8 @@ pub struct ProfileOwner {
 #[serde(deny_unknown_fields)]
 pub struct CustomProperty {
     /// The object type it is on: `deals`, `companies`, `contacts`, `calls`, `emails`,
-    /// `meetings`, `notes` or `tasks`.
+    /// `meetings`, `notes`, `tasks` or a custom object; left out inside `custom_objects`.
+    #[serde(default)]
     pub object_type: String,
     /// Internal name.
     pub name: String,
@@ -138,6 +143,7 @@ impl Default for Profile {
             private_app_tokens: Vec::new(),
             owners: Vec::new(),
             custom_properties: vec![external_id("deals"), external_id("companies")],
+            custom_objects: Vec::new(),
             rate_limits: RateLimits::default(),
             faults: Faults::default(),
         }

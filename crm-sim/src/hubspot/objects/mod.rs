@@ -65,7 +65,7 @@ pub(crate) fn store_new(
     s.next_id += 1;
     let now = now_iso();
     properties.insert("hs_object_id".into(), json!(id.to_string()));
-    properties.insert(created_property(object_type).into(), json!(now));
+    properties.insert(created_property(s, object_type).into(), json!(now));
     properties.insert("hs_lastmodifieddate".into(), json!(now));
     if let Some(user) = s.actor {
         properties.insert("hs_created_by_user_id".into(), json!(user.to_string()));
@@ -151,9 +151,10 @@ fn drop_moves_back(
     }
 }
 
-/// The property holding a record's creation time: `hs_createdate` on engagements.
-fn created_property(object_type: &str) -> &'static str {
-    if engagements::is_engagement(object_type) {
+/// The property holding a record's creation time: `hs_createdate` on engagements and custom
+/// objects.
+fn created_property(s: &PortalState, object_type: &str) -> &'static str {
+    if engagements::is_engagement(object_type) || s.custom_types.iter().any(|t| t == object_type) {
         "hs_createdate"
     } else {
         "createdate"
@@ -225,7 +226,7 @@ fn properties_of(input: &Value) -> Map<String, Value> {
 
 fn create_one(s: &mut PortalState, object_type: &str, input: &Value) -> Result<String, Response> {
     let props = validate(s, object_type, &properties_of(input), None)?;
-    require_on_create(object_type, &props)?;
+    require_on_create(s, object_type, &props)?;
     let links = inline_associations(s, object_type, input)?;
     let id = store_new(s, object_type, props, links.clone());
     add_inverse(s, object_type, &id, &links);
