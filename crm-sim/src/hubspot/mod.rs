@@ -30,6 +30,7 @@ use tower::ServiceExt as _;
 
 pub use crate::{Faults, LoggedRequest, OAuthClient, Sim};
 pub use limits::RateLimits;
+pub use objects::AssociationLabel;
 pub use profile::{CustomProperty, Profile, ProfileOwner};
 pub use schemas::{CustomObjectSchema, Labels};
 
@@ -87,6 +88,8 @@ pub(crate) struct PortalState {
     required: BTreeMap<String, Vec<String>>,
     /// The custom object types.
     custom_types: Vec<String>,
+    /// The portal's own association labels.
+    labels: Vec<objects::AssociationLabel>,
 }
 
 /// A simulated HubSpot portal.
@@ -171,6 +174,10 @@ pub async fn serve(profile: Profile, addr: SocketAddr) -> anyhow::Result<Sim<Org
         .route(
             "/crm/v4/associations/{from}/{to}/batch/create",
             post(objects::batch_associate),
+        )
+        .route(
+            "/crm/v4/associations/{from}/{to}/labels",
+            get(objects::list_labels),
         )
         .route_layer(middleware::from_fn_with_state(
             org.clone(),
@@ -451,6 +458,7 @@ impl Org {
             ttl: Duration::from_secs(profile.token_ttl_seconds),
             required,
             custom_types,
+            labels: profile.association_labels.clone(),
             next_id: 1001,
         };
         for client in &profile.oauth_clients {

@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use serde::Deserialize;
 
 use super::limits::RateLimits;
+use super::objects::AssociationLabel;
 use super::schemas::CustomObjectSchema;
 use crate::{Faults, OAuthClient};
 
@@ -46,6 +47,9 @@ pub struct Profile {
     /// Custom properties on any object type, engagements included.
     #[serde(default)]
     pub custom_properties: Vec<CustomProperty>,
+    /// The portal's own association labels (`USER_DEFINED` types); none by default.
+    #[serde(default)]
+    pub association_labels: Vec<AssociationLabel>,
     /// Custom objects with their schemas; none by default.
     #[serde(default)]
     pub custom_objects: Vec<CustomObjectSchema>,
@@ -143,6 +147,7 @@ impl Default for Profile {
             private_app_tokens: Vec::new(),
             owners: Vec::new(),
             custom_properties: vec![external_id("deals"), external_id("companies")],
+            association_labels: Vec::new(),
             custom_objects: Vec::new(),
             rate_limits: RateLimits::default(),
             faults: Faults::default(),

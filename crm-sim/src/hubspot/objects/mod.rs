@@ -9,6 +9,7 @@
 
 mod associations;
 mod batch;
+mod labels;
 mod search;
 mod validate;
 
@@ -28,6 +29,8 @@ pub(super) use associations::{
     associate_default, associate_labeled, batch_associate, list_associations,
 };
 pub(super) use batch::{batch_create, batch_read, batch_update, batch_upsert};
+pub use labels::AssociationLabel;
+pub(super) use labels::list_labels;
 pub(super) use search::search;
 use validate::{require_on_create, validate};
 
