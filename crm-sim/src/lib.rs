@@ -21,13 +21,17 @@
 // The describe field template is one large `json!` literal.
 #![recursion_limit = "256"]
 
+mod faults;
 pub mod hubspot;
 mod index;
+mod profiles;
 mod redirect;
 mod request_log;
 pub mod salesforce;
 mod server;
 
+pub use faults::Faults;
+pub use profiles::Profiles;
 pub use request_log::LoggedRequest;
 pub use server::Sim;
 

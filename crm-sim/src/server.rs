@@ -5,9 +5,12 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::Router;
+use axum::extract::Request;
+use axum::http::Uri;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tower::ServiceExt as _;
 
 /// A running simulator; dropping it (or calling [`Sim::shutdown`]) stops the server.
 #[derive(Debug)]
@@ -51,6 +54,24 @@ pub(crate) async fn bind(addr: SocketAddr) -> anyhow::Result<(TcpListener, Strin
     Ok((listener, format!("http://{local}")))
 }
 
+/// Drops a trailing `/` from the path, as both CRMs answer `/sobjects/Account/` like
+/// `/sobjects/Account` (and clients send both).
+fn trim_trailing_slash(mut request: Request) -> Request {
+    let path = request.uri().path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
+        let rebuilt = match request.uri().query() {
+            Some(query) => format!("{trimmed}?{query}"),
+            None => trimmed.to_owned(),
+        };
+        if let Ok(uri) = rebuilt.parse::<Uri>() {
+            *request.uri_mut() = uri;
+        }
+    }
+    request
+}
+
 /// Serves `router` on `listener` in a background task until the returned [`Sim`] stops.
 pub(crate) fn spawn<O: Send + Sync + 'static>(
     listener: TcpListener,
@@ -59,6 +80,7 @@ pub(crate) fn spawn<O: Send + Sync + 'static>(
     org: Arc<O>,
 ) -> Sim<O> {
     let (stop, stopped) = oneshot::channel::<()>();
+    let router = Router::new().fallback_service(router.map_request(trim_trailing_slash));
     let task = tokio::spawn(async move {
         let shutdown = async move {
             let _ = stopped.await;

@@ -241,7 +241,7 @@ async fn v4_association_endpoints_link_both_ends_and_refuse_unknown_targets() ->
         |id: u32| json!([{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": id}]);
     let path = format!("/crm/v4/objects/meetings/{meeting}/associations/contacts/{contact}");
     let (status, body) = hs.call(Method::PUT, &path, Some(spec(200))).await?;
-    assert_eq!(status, 200, "{body}");
+    assert_eq!(status, 201, "{body}");
     assert_eq!(body["fromObjectTypeId"], "0-47");
     assert_eq!(body["toObjectTypeId"], "0-1");
     let (status, body) = hs.call(Method::PUT, &path, Some(spec(3))).await?;
@@ -294,5 +294,63 @@ async fn v4_association_endpoints_link_both_ends_and_refuse_unknown_targets() ->
     let links = record.map(|r| r.associations).unwrap_or_default();
     assert!(links.contains(&("emails".to_owned(), email.clone(), 197)));
     assert!(links.contains(&("meetings".to_owned(), meeting.clone(), 199)));
+    Ok(())
+}
+
+#[tokio::test]
+async fn association_labels_are_user_defined_types_beside_the_default() -> anyhow::Result<()> {
+    let hs = Hubspot::start(Some(
+        "oauth_clients: [{client_id: c, client_secret: s, refresh_token: r}]\n\
+         association_labels:\n  \
+           - {from: calls, to: contacts, label: Decision maker, type_id: 1001}\n",
+    ))
+    .await?;
+    let contact = hs
+        .create(
+            "contacts",
+            json!({"properties": {"email": "a@example.com"}}),
+        )
+        .await?;
+    let call = hs
+        .create(
+            "calls",
+            json!({"properties": {"hs_timestamp": "2024-05-01T00:00:00Z"}}),
+        )
+        .await?;
+    let (_, labels) = hs
+        .call(
+            Method::GET,
+            "/crm/v4/associations/calls/contacts/labels",
+            None,
+        )
+        .await?;
+    assert_eq!(
+        labels["results"],
+        json!([
+            {"category": "HUBSPOT_DEFINED", "typeId": 194, "label": null},
+            {"category": "USER_DEFINED", "typeId": 1001, "label": "Decision maker"},
+        ])
+    );
+    let path = format!("/crm/v4/objects/calls/{call}/associations/contacts/{contact}");
+    let both = json!([
+        {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 194},
+        {"associationCategory": "USER_DEFINED", "associationTypeId": 1001},
+    ]);
+    let (status, pair) = hs.call(Method::PUT, &path, Some(both)).await?;
+    assert_eq!(status, 201);
+    assert_eq!(pair["labels"], json!(["Decision maker"]));
+    let list = format!("/crm/v4/objects/calls/{call}/associations/contacts");
+    let (_, listed) = hs.call(Method::GET, &list, None).await?;
+    assert_eq!(listed["results"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        listed["results"][0]["associationTypes"],
+        json!([
+            {"category": "HUBSPOT_DEFINED", "typeId": 194, "label": null},
+            {"category": "USER_DEFINED", "typeId": 1001, "label": "Decision maker"},
+        ])
+    );
+    let unknown = json!([{"associationCategory": "USER_DEFINED", "associationTypeId": 1002}]);
+    let (status, _) = hs.call(Method::PUT, &path, Some(unknown)).await?;
+    assert_eq!(status, 400);
     Ok(())
 }

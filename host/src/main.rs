@@ -124,6 +124,10 @@ enum Command {
         /// `data/sales_teams.csv` as `first.last@CUSTOMER.example`.
         #[arg(long, default_value_os_t = demo::default_examples_dir())]
         examples: PathBuf,
+        /// A YAML file with the `salesforce` and `hubspot` simulator profiles
+        /// (see crm-sim/README.md); the default org and portal without it.
+        #[arg(long)]
+        profile: Option<PathBuf>,
     },
 }
 
@@ -256,9 +260,10 @@ async fn main() -> ExitCode {
             salesforce_port,
             hubspot_port,
             examples,
+            profile,
         } => {
             telemetry::init("info", cli.log_format);
-            sim(salesforce_port, hubspot_port, &examples).await
+            sim(salesforce_port, hubspot_port, &examples, profile.as_deref()).await
         }
     };
     match result {
@@ -440,8 +445,13 @@ fn check(dir: &Path) -> ExitCode {
     }
 }
 
-async fn sim(salesforce_port: u16, hubspot_port: u16, examples: &Path) -> anyhow::Result<()> {
-    use conduit_crm_sim::{hubspot, salesforce};
+async fn sim(
+    salesforce_port: u16,
+    hubspot_port: u16,
+    examples: &Path,
+    profile: Option<&Path>,
+) -> anyhow::Result<()> {
+    use conduit_crm_sim::{Profiles, hubspot, salesforce};
 
     // 1. The example customers and their reps, as `conduit demo` has them.
     let configs = ConfigSet::load_dir(examples)?;
@@ -449,8 +459,12 @@ async fn sim(salesforce_port: u16, hubspot_port: u16, examples: &Path) -> anyhow
 
     // 2. One org per CRM, the reps of every customer on it seeded.
     let loopback = |port| SocketAddr::from(([127, 0, 0, 1], port));
-    let sf = salesforce::serve(salesforce::Profile::default(), loopback(salesforce_port)).await?;
-    let hs = hubspot::serve(hubspot::Profile::default(), loopback(hubspot_port)).await?;
+    let profiles = match profile {
+        Some(path) => Profiles::from_yaml_file(path)?,
+        None => Profiles::default(),
+    };
+    let sf = salesforce::serve(profiles.salesforce, loopback(salesforce_port)).await?;
+    let hs = hubspot::serve(profiles.hubspot, loopback(hubspot_port)).await?;
     for config in configs.customers() {
         let domain = format!("{}.example", config.customer);
         for rep in reps.values() {

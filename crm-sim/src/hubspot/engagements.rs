@@ -70,6 +70,20 @@ fn read_only(group: &str, name: &str, label: &str, kind: &str) -> Value {
     prop
 }
 
+/// The properties HubSpot gives every object without a recording: engagements and custom
+/// objects. `group` is their group name.
+pub(crate) fn base_properties(group: &str) -> Vec<Value> {
+    let g = group;
+    vec![
+        property(g, "hubspot_owner_id", "Owner", "enumeration", "select"),
+        read_only(g, "hs_object_id", "Record ID", "number"),
+        read_only(g, "hs_createdate", "Created at", "datetime"),
+        read_only(g, "hs_lastmodifieddate", "Last modified date", "datetime"),
+        read_only(g, "hs_created_by_user_id", "Created by user ID", "number"),
+        read_only(g, "hs_updated_by_user_id", "Updated by user ID", "number"),
+    ]
+}
+
 /// The standard properties of the engagement `object_type` (empty for other types).
 pub(crate) fn properties(object_type: &str) -> Vec<Value> {
     if !is_engagement(object_type) {
@@ -79,21 +93,8 @@ pub(crate) fn properties(object_type: &str) -> Vec<Value> {
     let text = |name: &str, label: &str| property(g, name, label, "string", "text");
     let html = |name: &str, label: &str| property(g, name, label, "string", "html");
     let time = |name: &str, label: &str| property(g, name, label, "datetime", "date");
-    let mut props = vec![
-        time("hs_timestamp", "Activity date"),
-        property(
-            g,
-            "hubspot_owner_id",
-            "Activity assigned to",
-            "enumeration",
-            "select",
-        ),
-        read_only(g, "hs_object_id", "Record ID", "number"),
-        read_only(g, "hs_createdate", "Created at", "datetime"),
-        read_only(g, "hs_lastmodifieddate", "Last modified date", "datetime"),
-        read_only(g, "hs_created_by_user_id", "Created by user ID", "number"),
-        read_only(g, "hs_updated_by_user_id", "Updated by user ID", "number"),
-    ];
+    let mut props = vec![time("hs_timestamp", "Activity date")];
+    props.extend(base_properties(g));
     props.extend(match object_type {
         "calls" => vec![
             text("hs_call_title", "Call title"),

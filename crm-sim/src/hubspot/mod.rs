@@ -4,11 +4,13 @@
 //! who created and last updated them (`hs_created_by_user_id`, `hs_updated_by_user_id`).
 
 mod engagements;
+mod limits;
 mod lookup;
 mod oauth;
 mod objects;
 mod profile;
 mod properties;
+mod schemas;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -24,10 +26,15 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use serde_json::{Map, Value, json};
+use tower::ServiceExt as _;
 
-pub use crate::{LoggedRequest, OAuthClient, Sim};
+pub use crate::{Faults, LoggedRequest, OAuthClient, Sim};
+pub use limits::RateLimits;
+pub use objects::AssociationLabel;
 pub use profile::{CustomProperty, Profile, ProfileOwner};
+pub use schemas::{CustomObjectSchema, Labels};
 
+use crate::faults::{FaultPlan, Refusal};
 use crate::index::ValueIndex;
 use crate::request_log::RequestLog;
 use properties::Property;
@@ -77,6 +84,12 @@ pub(crate) struct PortalState {
     clients: Vec<OAuthClient>,
     ttl: Duration,
     next_id: u64,
+    /// Properties a create must set, per object type (`hs_timestamp` on engagements).
+    required: BTreeMap<String, Vec<String>>,
+    /// The custom object types.
+    custom_types: Vec<String>,
+    /// The portal's own association labels.
+    labels: Vec<objects::AssociationLabel>,
 }
 
 /// A simulated HubSpot portal.
@@ -84,6 +97,10 @@ pub(crate) struct PortalState {
 pub struct Org {
     state: Mutex<PortalState>,
     log: RequestLog,
+    faults: FaultPlan,
+    limiter: limits::Limiter,
+    /// The profile's custom objects, in declaration order (their ids follow it).
+    custom_objects: Vec<CustomObjectSchema>,
 }
 
 /// The integration user's `userId`; owners' `userId`s start after it.
@@ -108,9 +125,14 @@ pub async fn serve(profile: Profile, addr: SocketAddr) -> anyhow::Result<Sim<Org
     let api = Router::new()
         .route("/crm/v3/properties/{object_type}", get(list_properties))
         .route("/crm/v3/pipelines/deals", get(list_pipelines))
+        .route("/crm/v3/schemas", get(schemas::list))
+        .route("/crm/v3/schemas/{object_type}", get(schemas::get))
         .route("/crm/v3/owners", get(list_owners))
         .route("/crm/v3/owners/", get(list_owners))
-        .route("/crm/v3/objects/{object_type}", post(objects::create))
+        .route(
+            "/crm/v3/objects/{object_type}",
+            get(objects::list).post(objects::create),
+        )
         .route(
             "/crm/v3/objects/{object_type}/{id}",
             get(objects::get)
@@ -128,6 +150,10 @@ pub async fn serve(profile: Profile, addr: SocketAddr) -> anyhow::Result<Sim<Org
         .route(
             "/crm/v3/objects/{object_type}/batch/update",
             post(objects::batch_update),
+        )
+        .route(
+            "/crm/v3/objects/{object_type}/batch/upsert",
+            post(objects::batch_upsert),
         )
         .route(
             "/crm/v3/objects/{object_type}/search",
@@ -149,6 +175,10 @@ pub async fn serve(profile: Profile, addr: SocketAddr) -> anyhow::Result<Sim<Org
             "/crm/v4/associations/{from}/{to}/batch/create",
             post(objects::batch_associate),
         )
+        .route(
+            "/crm/v4/associations/{from}/{to}/labels",
+            get(objects::list_labels),
+        )
         .route_layer(middleware::from_fn_with_state(
             org.clone(),
             oauth::require_token,
@@ -164,8 +194,15 @@ pub async fn serve(profile: Profile, addr: SocketAddr) -> anyhow::Result<Sim<Org
             get(|State(org): State<Arc<Org>>| async move { Json(org.requests()) }),
         )
         .route("/__sim/owners", post(admin_add_owner))
+        .route("/__sim/faults", put(admin_set_faults).get(admin_faults))
+        .route("/__sim/rate-limits", put(admin_set_rate_limits))
+        .layer(middleware::from_fn_with_state(org.clone(), rate_limit))
+        .layer(middleware::from_fn_with_state(org.clone(), inject_faults))
         .layer(middleware::from_fn_with_state(org.clone(), log_request))
         .with_state(org.clone());
+    let aliases = schemas::aliases(&profile.custom_objects);
+    let router = Router::new()
+        .fallback_service(router.map_request(move |request| schemas::rewrite(&aliases, request)));
     Ok(crate::server::spawn(listener, base_url, router, org))
 }
 
@@ -184,6 +221,87 @@ async fn log_request(State(org): State<Arc<Org>>, request: Request, next: Next) 
             .record(&method, &path, response.status().as_u16(), user);
     }
     response
+}
+
+/// Runs every call through the portal's fault plan: a throttled call answers the
+/// ten-second limit's 429, a failed one a server error.
+async fn inject_faults(State(org): State<Arc<Org>>, request: Request, next: Next) -> Response {
+    org.faults
+        .apply(request, next, |refusal| match refusal {
+            Refusal::Throttled => limits::too_many(limits::Policy::TenSecondly),
+            Refusal::Failed(status) => error(
+                status,
+                "INTERNAL_ERROR",
+                "Internal error, please try again later",
+                Map::new(),
+            ),
+        })
+        .await
+}
+
+/// Counts each CRM call against its token's rate limits; one over answers 429 and is not
+/// served. Answers carry HubSpot's `X-HubSpot-RateLimit-*` headers while a limit is on.
+async fn rate_limit(State(org): State<Arc<Org>>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if !path.starts_with("/crm/") {
+        return next.run(request).await;
+    }
+    let search = path.ends_with("/search");
+    let token = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let room = match org.limiter.take(&token, search) {
+        Ok(room) => room,
+        Err(policy) => return limits::too_many(policy),
+    };
+    let mut response = next.run(request).await;
+    if let Some((max, remaining)) = room {
+        let headers = response.headers_mut();
+        for (name, value) in [
+            ("X-HubSpot-RateLimit-Interval-Milliseconds", 10_000),
+            ("X-HubSpot-RateLimit-Max", max),
+            ("X-HubSpot-RateLimit-Remaining", remaining),
+        ] {
+            headers.insert(name, value.into());
+        }
+    }
+    response
+}
+
+async fn admin_set_faults(State(org): State<Arc<Org>>, body: Bytes) -> (StatusCode, Json<Value>) {
+    match serde_json::from_slice::<Faults>(&body) {
+        Ok(faults) => {
+            org.set_faults(faults);
+            (StatusCode::NO_CONTENT, Json(Value::Null))
+        }
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": e.to_string()})),
+        ),
+    }
+}
+
+async fn admin_faults(State(org): State<Arc<Org>>) -> Json<Faults> {
+    Json(org.faults())
+}
+
+async fn admin_set_rate_limits(
+    State(org): State<Arc<Org>>,
+    body: Bytes,
+) -> (StatusCode, Json<Value>) {
+    match serde_json::from_slice::<RateLimits>(&body) {
+        Ok(limits) => {
+            org.limiter.set(limits);
+            (StatusCode::NO_CONTENT, Json(Value::Null))
+        }
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": e.to_string()})),
+        ),
+    }
 }
 
 /// A HubSpot error body with a fresh correlation id.
@@ -287,27 +405,45 @@ impl Org {
     fn new(profile: &Profile) -> anyhow::Result<Self> {
         let pipelines = properties::pipelines()?;
         let mut props = BTreeMap::new();
-        if let Some(c) = profile
-            .custom_properties
+        let custom_types: Vec<String> = profile
+            .custom_objects
             .iter()
-            .find(|c| !OBJECT_TYPES.contains(&c.object_type.as_str()))
-        {
+            .map(|o| o.name.clone())
+            .collect();
+        let types: Vec<String> = OBJECT_TYPES
+            .iter()
+            .map(|t| (*t).to_owned())
+            .chain(custom_types.iter().cloned())
+            .collect();
+        let declared: Vec<CustomProperty> = profile
+            .custom_objects
+            .iter()
+            .flat_map(CustomObjectSchema::custom_properties)
+            .chain(profile.custom_properties.iter().cloned())
+            .collect();
+        if let Some(c) = declared.iter().find(|c| !types.contains(&c.object_type)) {
             anyhow::bail!(
                 "custom property `{}` is on `{}`, which the simulator does not have",
                 c.name,
                 c.object_type
             );
         }
-        for object_type in OBJECT_TYPES {
-            let custom: Vec<&CustomProperty> = profile
-                .custom_properties
+        let mut required = BTreeMap::new();
+        for object_type in &types {
+            let custom: Vec<&CustomProperty> = declared
                 .iter()
-                .filter(|c| c.object_type == object_type)
+                .filter(|c| &c.object_type == object_type)
                 .collect();
             props.insert(
-                object_type.to_owned(),
+                object_type.clone(),
                 properties::load(object_type, &custom, &pipelines)?,
             );
+            if engagements::is_engagement(object_type) {
+                required.insert(object_type.clone(), vec!["hs_timestamp".to_owned()]);
+            }
+        }
+        for object in &profile.custom_objects {
+            required.insert(object.name.clone(), object.required_properties.clone());
         }
         let mut state = PortalState {
             properties: props,
@@ -320,6 +456,9 @@ impl Org {
             actor: None,
             clients: profile.oauth_clients.clone(),
             ttl: Duration::from_secs(profile.token_ttl_seconds),
+            required,
+            custom_types,
+            labels: profile.association_labels.clone(),
             next_id: 1001,
         };
         for client in &profile.oauth_clients {
@@ -332,6 +471,9 @@ impl Org {
         let org = Self {
             state: Mutex::new(state),
             log: RequestLog::default(),
+            faults: FaultPlan::new(profile.faults.clone()),
+            limiter: limits::Limiter::new(profile.rate_limits.clone()),
+            custom_objects: profile.custom_objects.clone(),
         };
         for owner in &profile.owners {
             org.add_owner(&owner.email, &owner.first_name, &owner.last_name);
@@ -356,6 +498,21 @@ impl Org {
             s.actor = None;
             out
         })
+    }
+
+    /// Replaces the portal's fault plan.
+    pub fn set_faults(&self, faults: Faults) {
+        self.faults.set(faults);
+    }
+
+    /// The portal's fault plan as it stands (counts left).
+    pub fn faults(&self) -> Faults {
+        self.faults.current()
+    }
+
+    /// Sets the rate limits the portal enforces.
+    pub fn set_rate_limits(&self, limits: RateLimits) {
+        self.limiter.set(limits);
     }
 
     /// Adds an owner; returns its `id` (distinct from its `userId`).

@@ -5,7 +5,10 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde::Deserialize;
 
-use crate::OAuthClient;
+use super::limits::RateLimits;
+use super::objects::AssociationLabel;
+use super::schemas::CustomObjectSchema;
+use crate::{Faults, OAuthClient};
 
 /// The setup of a simulated HubSpot portal, from [`Profile::default`] or YAML:
 ///
@@ -18,6 +21,8 @@ use crate::OAuthClient;
 /// private_app_tokens: [pat-na1-demo]
 /// owners:
 ///   - { email: ada@example.com, first_name: Ada, last_name: Lovelace }
+/// rate_limits: { ten_secondly: 100, search_per_second: 5 }
+/// faults: { latency_ms: 0, fail_next: 0, drop_next: 0, throttle_next: 0 }
 /// custom_properties:
 ///   - { object_type: deals, name: external_id, label: External ID }
 ///   - { object_type: calls, name: activity_subtype, label: Activity subtype,
@@ -42,6 +47,18 @@ pub struct Profile {
     /// Custom properties on any object type, engagements included.
     #[serde(default)]
     pub custom_properties: Vec<CustomProperty>,
+    /// The portal's own association labels (`USER_DEFINED` types); none by default.
+    #[serde(default)]
+    pub association_labels: Vec<AssociationLabel>,
+    /// Custom objects with their schemas; none by default.
+    #[serde(default)]
+    pub custom_objects: Vec<CustomObjectSchema>,
+    /// Rate limits per token; none by default.
+    #[serde(default)]
+    pub rate_limits: RateLimits,
+    /// Faults to inject; none by default.
+    #[serde(default)]
+    pub faults: Faults,
 }
 
 /// An owner seeded at start.
@@ -61,7 +78,8 @@ pub struct ProfileOwner {
 #[serde(deny_unknown_fields)]
 pub struct CustomProperty {
     /// The object type it is on: `deals`, `companies`, `contacts`, `calls`, `emails`,
-    /// `meetings`, `notes` or `tasks`.
+    /// `meetings`, `notes`, `tasks` or a custom object; left out inside `custom_objects`.
+    #[serde(default)]
     pub object_type: String,
     /// Internal name.
     pub name: String,
@@ -130,6 +148,10 @@ impl Default for Profile {
             private_app_tokens: Vec::new(),
             owners: Vec::new(),
             custom_properties: vec![external_id("deals"), external_id("companies")],
+            association_labels: Vec::new(),
+            custom_objects: Vec::new(),
+            rate_limits: RateLimits::default(),
+            faults: Faults::default(),
         }
         .with_demo_activities()
     }

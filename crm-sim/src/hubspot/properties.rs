@@ -205,7 +205,8 @@ pub(crate) fn load(
 ) -> anyhow::Result<Vec<Property>> {
     let mut props: Vec<Value> = match PROPERTIES.iter().find(|(t, _)| *t == object_type) {
         Some((_, text)) => recording(text)?.iter().map(to_v3).collect(),
-        None => engagements::properties(object_type),
+        None if engagements::is_engagement(object_type) => engagements::properties(object_type),
+        None => engagements::base_properties(&format!("{object_type}_information")),
     };
     for prop in &mut props {
         let name = prop

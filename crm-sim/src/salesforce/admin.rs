@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::{Org, Territory};
+use crate::Faults;
 use crate::LoggedRequest;
 
 /// Every `/__sim/` route.
@@ -27,6 +28,8 @@ pub(crate) fn routes() -> Router<Arc<Org>> {
         .route("/__sim/preauthorized", post(preauthorize))
         .route("/__sim/territory", put(set_territory))
         .route("/__sim/lead-assignment", put(set_lead_assignment))
+        .route("/__sim/api-usage", put(set_api_usage))
+        .route("/__sim/faults", put(set_faults).get(faults))
 }
 
 type Answer = (StatusCode, Json<Value>);
@@ -135,4 +138,33 @@ async fn set_lead_assignment(State(org): State<Arc<Org>>, body: Bytes) -> Answer
         org.set_lead_assignment(a.owner.as_deref());
         done()
     })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiUsage {
+    max: u64,
+    #[serde(default)]
+    used: Option<u64>,
+}
+
+/// `PUT /__sim/api-usage` `{"max", "used"?}`: sets the daily API allocation and its use.
+async fn set_api_usage(State(org): State<Arc<Org>>, body: Bytes) -> Answer {
+    with_body(&body, |u: ApiUsage| {
+        org.set_api_usage(u.max, u.used);
+        done()
+    })
+}
+
+/// `PUT /__sim/faults` (the profile's `faults` shape): replaces the fault plan.
+async fn set_faults(State(org): State<Arc<Org>>, body: Bytes) -> Answer {
+    with_body(&body, |faults: Faults| {
+        org.set_faults(faults);
+        done()
+    })
+}
+
+/// `GET /__sim/faults`: the fault plan as it stands.
+async fn faults(State(org): State<Arc<Org>>) -> Json<Faults> {
+    Json(org.faults())
 }

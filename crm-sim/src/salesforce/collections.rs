@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::Org;
 use super::errors::{ApiError, SfError, parse_json};
-use super::sobjects::{Upserted, render, upsert_one};
+use super::sobjects::{Upserted, render, sobject_of, upsert_one};
 use super::store::{Caller, OrgState};
 use super::write::{self, WriteFailure};
 
@@ -215,6 +215,7 @@ pub(crate) async fn upsert(
 /// `GET /composite/sobjects/{Object}?ids=..&fields=..`: `null` for ids not found.
 pub(crate) async fn retrieve(
     State(org): State<Arc<Org>>,
+    Extension(caller): Extension<Caller>,
     Path(object): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
@@ -230,15 +231,14 @@ pub(crate) async fn retrieve(
             .unwrap_or_default()
     };
     let (ids, names) = (list("ids"), list("fields"));
-    org.with_state(|s| {
-        let sobject = s
-            .schema
-            .object(&object)
-            .cloned()
-            .ok_or_else(|| ApiError::unknown_object(&object))?;
+    org.with_caller(&caller, |s| {
+        let sobject = sobject_of(s, &object)?;
         let mut fields = Vec::new();
         for name in &names {
-            let field = sobject.field(name).ok_or_else(|| {
+            let visible = sobject
+                .field(name)
+                .filter(|f| !s.is_hidden(&sobject.name, &f.name));
+            let field = visible.ok_or_else(|| {
                 ApiError::bad_request(SfError::bare(
                     "INVALID_FIELD",
                     format!("No such column '{name}' on entity '{}'.", sobject.name),

@@ -5,11 +5,12 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use serde_json::{Map, Value, json};
 
 use super::errors::ApiError;
 use super::profile::{CustomField, CustomObject};
+use super::store::Caller;
 use super::{API_VERSION, Org, custom, task};
 
 /// The embedded describe responses, by object name.
@@ -467,9 +468,13 @@ pub(crate) async fn global(State(org): State<std::sync::Arc<Org>>) -> Json<Value
 /// `GET /services/data/vXX.X/sobjects/{Object}/describe`.
 pub(crate) async fn object(
     State(org): State<std::sync::Arc<Org>>,
+    Extension(caller): Extension<Caller>,
     Path(object): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    org.with_state(|s| s.schema.object(&object).map(|o| o.describe.clone()))
-        .map(Json)
-        .ok_or_else(|| ApiError::unknown_object(&object))
+    org.with_caller(&caller, |s| {
+        let sobject = s.schema.object(&object)?;
+        Some(s.describe_for_caller(&sobject.name, &sobject.describe))
+    })
+    .map(Json)
+    .ok_or_else(|| ApiError::unknown_object(&object))
 }

@@ -17,6 +17,8 @@ pub(crate) struct SfError {
     pub message: String,
     /// The fields involved; `None` for codes whose real body has no `fields` key.
     pub fields: Option<Vec<String>>,
+    /// The `duplicateResult` of a `DUPLICATES_DETECTED` error.
+    pub duplicates: Option<Value>,
 }
 
 impl SfError {
@@ -26,6 +28,7 @@ impl SfError {
             code,
             message: message.into(),
             fields: None,
+            duplicates: None,
         }
     }
 
@@ -35,7 +38,14 @@ impl SfError {
             code,
             message: message.into(),
             fields: Some(fields),
+            duplicates: None,
         }
+    }
+
+    /// This error with the `duplicateResult` of the records it duplicates.
+    pub fn with_duplicates(mut self, result: Value) -> Self {
+        self.duplicates = Some(result);
+        self
     }
 
     /// The single-record REST shape: `{"message","errorCode"[,"fields"]}`.
@@ -44,16 +54,23 @@ impl SfError {
         if let Some(fields) = &self.fields {
             body["fields"] = json!(fields);
         }
+        if let Some(result) = &self.duplicates {
+            body["duplicateResult"] = result.clone();
+        }
         body
     }
 
     /// The sObject Collections shape: `{"statusCode","message","fields"}`.
     pub fn collection_json(&self) -> Value {
-        json!({
+        let mut body = json!({
             "statusCode": self.code,
             "message": self.message,
             "fields": self.fields.clone().unwrap_or_default(),
-        })
+        });
+        if let Some(result) = &self.duplicates {
+            body["duplicateResult"] = result.clone();
+        }
+        body
     }
 }
 

@@ -13,17 +13,21 @@ mod collections;
 mod composite;
 mod custom;
 mod describe;
+mod duplicates;
 mod errors;
 mod grants;
 mod jwt;
+mod limits;
 mod oauth;
 mod profile;
 mod references;
 mod rules;
+mod security;
 mod sobjects;
 mod soql;
 mod store;
 mod task;
+mod validation;
 mod write;
 
 use std::net::SocketAddr;
@@ -32,26 +36,27 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use serde_json::{Map, Value};
 
-pub use crate::{LoggedRequest, OAuthClient, Sim};
+pub use crate::{Faults, LoggedRequest, OAuthClient, Sim};
+pub use duplicates::DuplicateRule;
 pub use profile::{
     CustomField, CustomObject, JwtKey, Preauthorization, Profile, ProfileUser, Territory,
 };
+pub use security::FieldSecurity;
+pub use validation::{Condition, ValidationRule};
 
+use crate::faults::{FaultPlan, Refusal};
 use crate::request_log::RequestLog;
 use describe::Schema;
 use store::Caller;
 
 /// The API version the simulator serves.
 pub(crate) const API_VERSION: &str = "v60.0";
-
-/// The daily API request allocation reported in `Sforce-Limit-Info`.
-const API_LIMIT: u64 = 15_000;
 
 /// Starts a simulated org from `profile` on `addr` (use port 0 for any free port).
 pub async fn serve(profile: Profile, addr: SocketAddr) -> anyhow::Result<Sim<Org>> {
@@ -80,6 +85,7 @@ fn router(org: Arc<Org>) -> Router {
         .route("/services/data", get(versions))
         .route("/services/data/", get(versions))
         .merge(admin::routes())
+        .layer(middleware::from_fn_with_state(org.clone(), inject_faults))
         .layer(middleware::from_fn_with_state(org.clone(), log_and_limit))
         .with_state(org)
 }
@@ -116,10 +122,11 @@ fn data_router() -> Router<Arc<Org>> {
         )
         .route(
             &format!("{data}/sobjects/{{object}}/{{field}}/{{value}}"),
-            patch(sobjects::upsert),
+            get(sobjects::get_by_external_id).patch(sobjects::upsert),
         )
+        .route(&format!("{data}/limits"), get(limits::limits))
         .route(&format!("{data}/query"), get(soql::query))
-        .route(&format!("{data}/query/"), get(soql::query))
+        .route(&format!("{data}/queryAll"), get(soql::query_all))
         .route(&format!("{data}/query/{{locator}}"), get(soql::query_more))
         .route(
             &format!("{data}/composite/sobjects"),
@@ -137,7 +144,8 @@ fn data_router() -> Router<Arc<Org>> {
         )
 }
 
-/// Logs every API request and stamps `Sforce-Limit-Info` on data responses.
+/// Logs every API request, counts data calls against the daily allocation (refusing them
+/// once it is spent) and stamps `Sforce-Limit-Info` on their answers.
 async fn log_and_limit(State(org): State<Arc<Org>>, request: Request, next: Next) -> Response {
     let method = request.method().to_string();
     let path = request
@@ -145,24 +153,64 @@ async fn log_and_limit(State(org): State<Arc<Org>>, request: Request, next: Next
         .path_and_query()
         .map(|p| p.to_string())
         .unwrap_or_default();
-    let mut response = next.run(request).await;
     if path.starts_with("/__sim/") {
-        return response;
+        return next.run(request).await;
     }
+    let data = path.starts_with("/services/data/v");
+    let usage = if data {
+        match org.api_usage.take() {
+            Ok(usage) => Some(usage),
+            Err(refused) => {
+                let response = refused.into_response();
+                let status = response.status().as_u16();
+                org.log.record(&method, &path, status, None);
+                return response;
+            }
+        }
+    } else {
+        None
+    };
+    let mut response = next.run(request).await;
     let user = response
         .extensions()
         .get::<Caller>()
         .map(|c| c.user.clone());
-    let count = org
-        .log
+    org.log
         .record(&method, &path, response.status().as_u16(), user);
-    if path.starts_with("/services/data/") {
-        let usage = format!("api-usage={count}/{API_LIMIT}");
-        if let Ok(value) = HeaderValue::from_str(&usage) {
-            response.headers_mut().insert("Sforce-Limit-Info", value);
-        }
+    if let Some((used, max)) = usage
+        && let Ok(value) = HeaderValue::from_str(&format!("api-usage={used}/{max}"))
+    {
+        response.headers_mut().insert("Sforce-Limit-Info", value);
     }
     response
+}
+
+/// Runs every call through the org's fault plan, refusing in Salesforce's shapes: a
+/// throttled call as the concurrent request limit, a failed one as a server error.
+async fn inject_faults(State(org): State<Arc<Org>>, request: Request, next: Next) -> Response {
+    org.faults
+        .apply(request, next, |refusal| {
+            let (status, code, message) = match refusal {
+                Refusal::Throttled => (
+                    StatusCode::FORBIDDEN,
+                    "REQUEST_LIMIT_EXCEEDED",
+                    "ConcurrentPerOrgLongTxn Limit exceeded.",
+                ),
+                Refusal::Failed(status) if status == StatusCode::SERVICE_UNAVAILABLE => (
+                    status,
+                    "SERVER_UNAVAILABLE",
+                    "Server temporarily unavailable.",
+                ),
+                Refusal::Failed(status) => (
+                    status,
+                    "UNKNOWN_EXCEPTION",
+                    "An unexpected error occurred. Please try again later.",
+                ),
+            };
+            let errors = vec![errors::SfError::bare(code, message)];
+            errors::ApiError { status, errors }.into_response()
+        })
+        .await
 }
 
 /// `GET /services/data/`: the API versions the org supports.
@@ -182,6 +230,10 @@ pub struct Org {
     log: RequestLog,
     /// Shared by data calls, held alone by a composite call (see [`composite::gate`]).
     gate: tokio::sync::RwLock<()>,
+    /// The daily API request allocation and its use.
+    api_usage: limits::ApiUsage,
+    /// Injected faults.
+    faults: FaultPlan,
 }
 
 impl Org {
@@ -212,12 +264,17 @@ impl Org {
         state.auth.rotate = profile.rotate_refresh_tokens;
         state.territory = profile.territory.clone();
         state.lead_owner = profile.lead_assignment_owner.clone();
+        state.validation_rules = profile.validation_rules.clone();
+        state.field_security = profile.field_security.clone();
+        state.duplicate_rules = profile.duplicate_rules.clone();
         Ok(Self {
             base_url,
             org_id: "00D5g000004SimAEAU".to_owned(),
             state: Mutex::new(state),
             log: RequestLog::default(),
             gate: tokio::sync::RwLock::new(()),
+            api_usage: limits::ApiUsage::new(profile.daily_api_requests),
+            faults: FaultPlan::new(profile.faults.clone()),
         })
     }
 
@@ -355,6 +412,41 @@ impl Org {
     /// Sets or clears the territory rule.
     pub fn set_territory(&self, territory: Option<Territory>) {
         self.with_state(|s| s.territory = territory);
+    }
+
+    /// Replaces the org's fault plan.
+    pub fn set_faults(&self, faults: Faults) {
+        self.faults.set(faults);
+    }
+
+    /// The org's fault plan as it stands (counts left).
+    pub fn faults(&self) -> Faults {
+        self.faults.current()
+    }
+
+    /// Sets the daily API request allocation and, if given, how much of it is used.
+    pub fn set_api_usage(&self, max: u64, used: Option<u64>) {
+        self.api_usage.set(max, used);
+    }
+
+    /// (used, max) of the daily API request allocation.
+    pub fn api_usage(&self) -> (u64, u64) {
+        self.api_usage.current()
+    }
+
+    /// Replaces the org's duplicate rules.
+    pub fn set_duplicate_rules(&self, rules: Vec<DuplicateRule>) {
+        self.with_state(|s| s.duplicate_rules = rules);
+    }
+
+    /// Replaces the org's field-level security rules.
+    pub fn set_field_security(&self, rules: Vec<FieldSecurity>) {
+        self.with_state(|s| s.field_security = rules);
+    }
+
+    /// Replaces the org's validation rules.
+    pub fn set_validation_rules(&self, rules: Vec<ValidationRule>) {
+        self.with_state(|s| s.validation_rules = rules);
     }
 
     /// Sets or clears the owner the lead assignment rule gives new Leads (an Id or username).

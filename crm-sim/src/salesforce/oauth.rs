@@ -188,6 +188,19 @@ fn auto_assign(headers: &HeaderMap) -> bool {
     !value.is_some_and(|v| v.trim().eq_ignore_ascii_case("false"))
 }
 
+/// Whether the call lets `allow` duplicate rules save: `Sforce-Duplicate-Rule-Header:
+/// allowSave=true`.
+fn allow_duplicates(headers: &HeaderMap) -> bool {
+    let value = headers
+        .get("Sforce-Duplicate-Rule-Header")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    value.split(',').any(|part| {
+        let (key, value) = part.split_once('=').unwrap_or((part, ""));
+        key.trim().eq_ignore_ascii_case("allowSave") && value.trim().eq_ignore_ascii_case("true")
+    })
+}
+
 /// Refuses data calls without a live bearer token with `INVALID_SESSION_ID`; otherwise runs
 /// the call as the token's user, and tells the request log who that was.
 pub(crate) async fn require_session(
@@ -203,6 +216,7 @@ pub(crate) async fn require_session(
     let caller = Caller {
         user,
         auto_assign: auto_assign(request.headers()),
+        allow_duplicates: allow_duplicates(request.headers()),
     };
     request.extensions_mut().insert(caller.clone());
     let mut response = next.run(request).await;

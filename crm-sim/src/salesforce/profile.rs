@@ -6,12 +6,16 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde::Deserialize;
 
-use crate::OAuthClient;
+use super::duplicates::DuplicateRule;
+use super::security::FieldSecurity;
+use super::validation::ValidationRule;
+use crate::{Faults, OAuthClient};
 
 /// The setup of a simulated Salesforce org, from [`Profile::default`] or a YAML file:
 ///
 /// ```yaml
 /// token_ttl_seconds: 7200
+/// daily_api_requests: 15000
 /// oauth_clients:
 ///   - client_id: conduit-demo
 ///     client_secret: demo-secret
@@ -51,6 +55,9 @@ pub struct Profile {
     /// not set.
     #[serde(default = "default_ttl")]
     pub token_ttl_seconds: u64,
+    /// The daily API request allocation; 15,000 if not set.
+    #[serde(default = "default_api_requests")]
+    pub daily_api_requests: u64,
     /// OAuth clients the token endpoint accepts; the first is the integration user's.
     pub oauth_clients: Vec<OAuthClient>,
     /// Users besides the integration user, who always exists.
@@ -82,6 +89,18 @@ pub struct Profile {
     /// The org's own objects, each with Salesforce's standard fields and its custom ones.
     #[serde(default)]
     pub custom_objects: Vec<CustomObject>,
+    /// Faults to inject; none by default.
+    #[serde(default)]
+    pub faults: Faults,
+    /// Validation rules, refusing writes with their own messages; none by default.
+    #[serde(default)]
+    pub validation_rules: Vec<ValidationRule>,
+    /// Field-level security per user; every user sees and writes every field by default.
+    #[serde(default)]
+    pub field_security: Vec<FieldSecurity>,
+    /// Duplicate rules; none by default.
+    #[serde(default)]
+    pub duplicate_rules: Vec<DuplicateRule>,
 }
 
 /// A custom object: `Id`, `Name`, `OwnerId`, `IsDeleted` and the audit fields, plus `fields`.
@@ -193,6 +212,10 @@ fn default_ttl() -> u64 {
     7200
 }
 
+fn default_api_requests() -> u64 {
+    15_000
+}
+
 impl Profile {
     /// Reads a profile from a YAML file.
     pub fn from_yaml_file(path: impl AsRef<Path>) -> anyhow::Result<Self> {
@@ -244,6 +267,7 @@ impl Default for Profile {
         .collect();
         Self {
             token_ttl_seconds: default_ttl(),
+            daily_api_requests: default_api_requests(),
             oauth_clients: vec![OAuthClient {
                 client_id: "conduit-demo".to_owned(),
                 client_secret: "demo-secret".to_owned(),
@@ -274,6 +298,10 @@ impl Default for Profile {
                 external_id("Account"),
             ],
             custom_objects: Vec::new(),
+            faults: Faults::default(),
+            validation_rules: Vec::new(),
+            field_security: Vec::new(),
+            duplicate_rules: Vec::new(),
         }
         .with_demo_activities()
     }

@@ -114,6 +114,7 @@ mod tests {
         s.caller = Some(Caller {
             user: rep.clone(),
             auto_assign: false,
+            allow_duplicates: false,
         });
         let kept = write::create(&mut s, "Lead", &lead).expect("created");
         assert_eq!(owner(&s, "Lead", &kept), Some(rep));

@@ -10,8 +10,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+use super::describe::SObject;
 use super::errors::{ApiError, SfError, parse_json};
-use super::store::Caller;
+use super::store::{Caller, OrgState};
 use super::write::{self, WriteFailure};
 use super::{API_VERSION, Org};
 
@@ -25,6 +26,12 @@ impl From<WriteFailure> for ApiError {
             },
         }
     }
+}
+
+/// The sObject type `object` names, or the 404 Salesforce answers for an unknown one.
+pub(crate) fn sobject_of(s: &OrgState, object: &str) -> Result<SObject, ApiError> {
+    let found = s.schema.object(object).cloned();
+    found.ok_or_else(|| ApiError::unknown_object(object))
 }
 
 /// Parses a body that must be a JSON object of field values.
@@ -90,15 +97,12 @@ pub(crate) async fn create(
 /// `GET /sobjects/{Object}/{id}[?fields=a,b]`.
 pub(crate) async fn get(
     State(org): State<Arc<Org>>,
+    Extension(caller): Extension<Caller>,
     Path((object, id)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    org.with_state(|s| {
-        let sobject = s
-            .schema
-            .object(&object)
-            .cloned()
-            .ok_or_else(|| ApiError::unknown_object(&object))?;
+    org.with_caller(&caller, |s| {
+        let sobject = sobject_of(s, &object)?;
         let record = s.get(&sobject.name, &id).ok_or_else(ApiError::not_found)?;
         let fields = match query.get("fields") {
             Some(list) => {
@@ -106,12 +110,20 @@ pub(crate) async fn get(
                 for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
                     let field = sobject
                         .field(name)
+                        .filter(|f| !s.is_hidden(&sobject.name, &f.name))
                         .ok_or_else(|| ApiError::no_such_column(name, &sobject.name))?;
                     names.push(field.name.clone());
                 }
                 Some(names)
             }
-            None => Some(sobject.fields.iter().map(|f| f.name.clone()).collect()),
+            None => Some(
+                sobject
+                    .fields
+                    .iter()
+                    .filter(|f| !s.is_hidden(&sobject.name, &f.name))
+                    .map(|f| f.name.clone())
+                    .collect(),
+            ),
         };
         Ok(Json(render(&sobject.name, record, fields.as_deref())))
     })
@@ -126,11 +138,7 @@ pub(crate) async fn update(
 ) -> Result<StatusCode, ApiError> {
     let fields = parse_fields(&body)?;
     org.with_caller(&caller, |s| {
-        let sobject = s
-            .schema
-            .object(&object)
-            .cloned()
-            .ok_or_else(|| ApiError::unknown_object(&object))?;
+        let sobject = sobject_of(s, &object)?;
         if s.get(&sobject.name, &id).is_none() {
             return Err(ApiError::not_found());
         }
@@ -145,11 +153,7 @@ pub(crate) async fn delete(
     Path((object, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     org.with_state(|s| {
-        let sobject = s
-            .schema
-            .object(&object)
-            .cloned()
-            .ok_or_else(|| ApiError::unknown_object(&object))?;
+        let sobject = sobject_of(s, &object)?;
         if s.delete(&sobject.name, &id) {
             Ok(StatusCode::NO_CONTENT)
         } else {
@@ -168,7 +172,7 @@ pub(crate) enum Upserted {
 
 /// Upserts `fields` on the record whose `field` equals `value`; the 300 case is `Err(urls)`.
 pub(crate) fn upsert_one(
-    s: &mut super::store::OrgState,
+    s: &mut OrgState,
     object: &str,
     field: &str,
     value: &str,
@@ -230,6 +234,38 @@ pub(crate) fn upsert_one(
             })
             .collect())),
     }
+}
+
+/// `GET /sobjects/{Object}/{ExtIdField}/{value}`: the record with that external id, 404 for
+/// none, 300 with their URLs for several.
+pub(crate) async fn get_by_external_id(
+    State(org): State<Arc<Org>>,
+    Path((object, field, value)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    org.with_state(|s| {
+        let sobject = sobject_of(s, &object)?;
+        let key = match sobject.field(&field) {
+            Some(f) if f.external_id || f.unique || f.name == "Id" => f.name.clone(),
+            _ => return Err(ApiError::no_such_column(&field, &sobject.name)),
+        };
+        let holds = |r: &&Map<String, Value>| {
+            let text = r.get(&key).and_then(Value::as_str);
+            text.is_some_and(|v| v.eq_ignore_ascii_case(&value))
+        };
+        let found: Vec<&Map<String, Value>> = s.records_of(&sobject.name).filter(holds).collect();
+        let names: Vec<String> = sobject.fields.iter().map(|f| f.name.clone()).collect();
+        match found.as_slice() {
+            [] => Err(ApiError::not_found()),
+            [one] => Ok(Json(render(&sobject.name, one, Some(&names))).into_response()),
+            many => {
+                let urls: Vec<Value> = many
+                    .iter()
+                    .map(|r| render(&sobject.name, r, Some(&[]))["attributes"]["url"].clone())
+                    .collect();
+                Ok((StatusCode::MULTIPLE_CHOICES, Json(json!(urls))).into_response())
+            }
+        }
+    })
 }
 
 /// `PATCH /sobjects/{Object}/{ExtIdField}/{value}`: 201 created, 200 updated, 300 ambiguous.

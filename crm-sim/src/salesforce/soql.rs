@@ -11,12 +11,12 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use serde_json::{Map, Value, json};
 
 use super::errors::{ApiError, SfError};
 use super::sobjects::render;
-use super::store::OrgState;
+use super::store::{Caller, OrgState};
 use super::write::{parse_date, parse_datetime};
 use super::{API_VERSION, Org};
 
@@ -424,13 +424,33 @@ fn canonical_cond(
 /// `GET /query?q=...`.
 pub(crate) async fn query(
     State(org): State<Arc<Org>>,
+    Extension(caller): Extension<Caller>,
     Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    run(&org, &caller, &params, false)
+}
+
+/// `GET /queryAll?q=...`: the query over deleted records too, as `queryAll` reads the
+/// Recycle Bin.
+pub(crate) async fn query_all(
+    State(org): State<Arc<Org>>,
+    Extension(caller): Extension<Caller>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    run(&org, &caller, &params, true)
+}
+
+fn run(
+    org: &Org,
+    caller: &Caller,
+    params: &HashMap<String, String>,
+    include_deleted: bool,
 ) -> Result<Json<Value>, ApiError> {
     let q = params
         .get("q")
         .ok_or_else(|| malformed("query parameter q is required".into()))?;
     let mut soql = parse(q).map_err(malformed)?;
-    org.with_state(|s| {
+    org.with_caller(caller, |s| {
         let sobject = s.schema.object(&soql.object).cloned().ok_or_else(|| {
             let message = format!("sObject type '{}' is not supported.", soql.object);
             ApiError::bad_request(SfError::bare("INVALID_TYPE", message))
@@ -438,6 +458,7 @@ pub(crate) async fn query(
         let mut name = |written: &str| {
             sobject
                 .field(written)
+                .filter(|f| !s.is_hidden(&sobject.name, &f.name))
                 .map(|f| f.name.clone())
                 .ok_or_else(|| ApiError::no_such_column(written, &sobject.name))
         };
@@ -468,6 +489,9 @@ pub(crate) async fn query(
                 .collect(),
             None => s.records_of(&sobject.name).filter(keep).collect(),
         };
+        if include_deleted {
+            rows.extend(s.deleted_of(&sobject.name).filter(keep));
+        }
         if let Some((field, descending)) = order {
             rows.sort_by(|a, b| {
                 let ordering = sort_key(a.get(&field))

@@ -7,9 +7,12 @@ use serde_json::{Map, Value, json};
 
 use super::custom::auto_number_value;
 use super::describe::{SObject, Schema};
+use super::duplicates::DuplicateRule;
 use super::grants::Grants;
 use super::profile::Territory;
+use super::security::FieldSecurity;
 use super::task;
+use super::validation::ValidationRule;
 use crate::OAuthClient;
 use crate::index::ValueIndex;
 
@@ -20,6 +23,9 @@ pub(crate) struct Caller {
     pub user: String,
     /// Whether assignment rules run (`Sforce-Auto-Assign` is not `FALSE`).
     pub auto_assign: bool,
+    /// Whether duplicate rules with `action: allow` let saves through
+    /// (`Sforce-Duplicate-Rule-Header: allowSave=true`).
+    pub allow_duplicates: bool,
 }
 
 /// Everything behind the org's lock.
@@ -29,6 +35,9 @@ pub(crate) struct OrgState {
     pub schema: Schema,
     /// Records by object name, then by Id (Ids grow, so this is insertion order).
     pub records: BTreeMap<String, BTreeMap<String, Map<String, Value>>>,
+    /// Deleted records, by object name then Id, as the Recycle Bin keeps them for
+    /// `queryAll`, with `IsDeleted` true.
+    pub deleted: BTreeMap<String, BTreeMap<String, Map<String, Value>>>,
     /// Ids by unique and external id field values, per object; kept in step
     /// with `records` by the methods below, and snapshotted with it.
     pub index: HashMap<String, ValueIndex<String>>,
@@ -41,6 +50,12 @@ pub(crate) struct OrgState {
     pub territory: Option<Territory>,
     /// The owner the lead assignment rule gives new Leads (user id or username), if any.
     pub lead_owner: Option<String>,
+    /// The org's validation rules.
+    pub validation_rules: Vec<ValidationRule>,
+    /// Field-level security per user.
+    pub field_security: Vec<FieldSecurity>,
+    /// The org's duplicate rules.
+    pub duplicate_rules: Vec<DuplicateRule>,
     /// Rows of queries still to be fetched, by query locator.
     pub cursors: HashMap<String, Vec<Value>>,
     /// The counter behind new Ids.
@@ -60,6 +75,7 @@ pub(crate) struct OrgState {
 #[derive(Debug, Clone)]
 pub(crate) struct Snapshot {
     records: BTreeMap<String, BTreeMap<String, Map<String, Value>>>,
+    deleted: BTreeMap<String, BTreeMap<String, Map<String, Value>>>,
     index: HashMap<String, ValueIndex<String>>,
     next_id: u64,
 }
@@ -92,11 +108,15 @@ impl OrgState {
         Self {
             schema,
             records: BTreeMap::new(),
+            deleted: BTreeMap::new(),
             index: HashMap::new(),
             auth: Grants::default(),
             caller: None,
             territory: None,
             lead_owner: None,
+            validation_rules: Vec::new(),
+            field_security: Vec::new(),
+            duplicate_rules: Vec::new(),
             cursors: HashMap::new(),
             next_id: 1,
             auto_numbers: HashMap::new(),
@@ -110,6 +130,7 @@ impl OrgState {
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             records: self.records.clone(),
+            deleted: self.deleted.clone(),
             index: self.index.clone(),
             next_id: self.next_id,
         }
@@ -118,6 +139,7 @@ impl OrgState {
     /// Puts the records back as they were at `snapshot`.
     pub fn restore(&mut self, snapshot: Snapshot) {
         self.records = snapshot.records;
+        self.deleted = snapshot.deleted;
         self.index = snapshot.index;
         self.next_id = snapshot.next_id;
     }
@@ -308,7 +330,7 @@ impl OrgState {
         }
     }
 
-    /// Deletes a record; returns whether it existed.
+    /// Deletes a record into the Recycle Bin; returns whether it existed.
     pub fn delete(&mut self, object: &str, id: &str) -> bool {
         let Some(full_id) = self
             .get(object, id)
@@ -327,7 +349,22 @@ impl OrgState {
             return false;
         };
         self.index_values(&object, &full_id, &removed, false);
+        let mut removed = removed;
+        removed.insert("IsDeleted".into(), json!(true));
+        removed.insert("SystemModstamp".into(), json!(now_datetime()));
+        self.deleted
+            .entry(object)
+            .or_default()
+            .insert(full_id, removed);
         true
+    }
+
+    /// Every deleted record of `object`, in Id order.
+    pub fn deleted_of(&self, object: &str) -> impl Iterator<Item = &Map<String, Value>> {
+        self.deleted
+            .get(&self.canonical(object))
+            .into_iter()
+            .flat_map(BTreeMap::values)
     }
 
     /// The fields of `object` that records are looked up by: unique and

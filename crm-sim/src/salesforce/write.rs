@@ -6,7 +6,8 @@
 //! request while deserializing, so collections answer it for the whole call too),
 //! `REQUIRED_FIELD_MISSING`, `STRING_TOO_LONG`, `INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST`,
 //! the reference checks of [`references`] (`MALFORMED_ID`, `FIELD_INTEGRITY_EXCEPTION`,
-//! `INVALID_CROSS_REFERENCE_KEY`), `DUPLICATE_VALUE` and the Task rules.
+//! `INVALID_CROSS_REFERENCE_KEY`), `DUPLICATE_VALUE`, the Task rules and the org's validation
+//! rules (`FIELD_CUSTOM_VALIDATION_EXCEPTION`) and duplicate rules (`DUPLICATES_DETECTED`).
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use serde_json::{Map, Value, json};
@@ -14,7 +15,7 @@ use serde_json::{Map, Value, json};
 use super::describe::{Field, SObject};
 use super::errors::SfError;
 use super::store::OrgState;
-use super::{references, rules};
+use super::{duplicates, references, rules, validation};
 
 /// Whether a write creates or updates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +52,10 @@ pub(crate) fn check(
         .filter(|(k, _)| k.as_str() != "attributes" && k.as_str() != "Id");
 
     for (key, value) in entries {
-        let Some(field) = object.field(key) else {
+        let field = object
+            .field(key)
+            .filter(|f| !state.is_hidden(&object.name, &f.name));
+        let Some(field) = field else {
             return Err(WriteFailure::Record(vec![SfError::bare(
                 "INVALID_FIELD",
                 format!("No such column '{key}' on sobject of type {}", object.name),
@@ -60,7 +64,7 @@ pub(crate) fn check(
         let allowed = match op {
             Op::Create => field.createable,
             Op::Update => field.updateable,
-        };
+        } && !state.is_read_only(&object.name, &field.name);
         if !allowed {
             locked.push(field.name.clone());
             continue;
@@ -109,9 +113,28 @@ pub(crate) fn check(
             errors.push(error);
         }
     }
+    let stored = self_id.and_then(|id| state.get(&object.name, id));
     if object.name == "Task" && errors.is_empty() {
-        let stored = self_id.and_then(|id| state.get(&object.name, id));
         errors.extend(references::task_rule(state, &out, stored));
+    }
+    if errors.is_empty() {
+        let mut after = stored.cloned().unwrap_or_default();
+        after.extend(out.iter().map(|(k, v)| (k.clone(), v.clone())));
+        errors.extend(validation::refusals(
+            &state.validation_rules,
+            &object.name,
+            &after,
+        ));
+        let allow = state.caller.as_ref().is_some_and(|c| c.allow_duplicates);
+        if errors.is_empty() {
+            errors.extend(duplicates::refusal(
+                state,
+                &object.name,
+                &after,
+                self_id,
+                allow,
+            ));
+        }
     }
     if errors.is_empty() {
         Ok(out)

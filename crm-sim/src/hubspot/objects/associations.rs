@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::{not_found, now_iso, parse_body};
+use super::{labels, not_found, now_iso, parse_body};
 use crate::hubspot::{OBJECT_TYPES, Org, PortalState, error, lookup};
 
 /// The HubSpot-defined association type ids from each engagement to contacts, companies and
@@ -105,7 +105,7 @@ pub(super) fn inline_associations(
                 .unwrap_or(0) as u32;
             let to_type = OBJECT_TYPES
                 .iter()
-                .find(|to| association_type(from, to) == Some(type_id));
+                .find(|to| labels::allowed(s, from, to, type_id));
             let Some(to_type) = to_type else {
                 return Err(invalid(format!(
                     "{type_id} is not a valid association type id between {from} \
@@ -195,17 +195,26 @@ pub(crate) async fn list_associations(
         let Some(stored) = stored else {
             return not_found(&from, &id);
         };
-        let results: Vec<Value> = stored
+        // One entry per linked record, with every type that links them.
+        let mut linked: Vec<(&str, Vec<Value>)> = Vec::new();
+        for (_, to_id, type_id) in stored
             .record
             .associations
             .iter()
             .filter(|(t, _, _)| *t == to)
-            .map(|(_, to_id, type_id)| {
+        {
+            let spec = labels::spec(s, &from, &to, *type_id);
+            match linked.iter_mut().find(|(id, _)| id == to_id) {
+                Some((_, types)) => types.push(spec),
+                None => linked.push((to_id, vec![spec])),
+            }
+        }
+        let results: Vec<Value> = linked
+            .into_iter()
+            .map(|(to_id, types)| {
                 json!({
                     "toObjectId": to_id.parse::<u64>().unwrap_or(0),
-                    "associationTypes": [
-                        {"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": null}
-                    ]
+                    "associationTypes": types,
                 })
             })
             .collect();
@@ -242,7 +251,7 @@ fn refuse_link(
     to_id: &str,
     type_id: u32,
 ) -> Option<Response> {
-    if association_type(from, to) != Some(type_id) {
+    if !labels::allowed(s, from, to, type_id) {
         return Some(invalid(format!(
             "{type_id} is not a valid association type id between {from} and {to}"
         )));
@@ -253,12 +262,23 @@ fn refuse_link(
     (!exists(s, to, to_id)).then(|| missing_target(to, to_id))
 }
 
-/// A v4 `LabelsBetweenObjectPair`.
-fn labels_between(from: &str, id: &str, to: &str, to_id: &str) -> Value {
+/// A v4 `LabelsBetweenObjectPair` for the links just made with `type_ids`: the labels of the
+/// portal's own types among them.
+fn labels_between(
+    s: &PortalState,
+    (from, id): (&str, &str),
+    (to, to_id): (&str, &str),
+    type_ids: &[u32],
+) -> Value {
     let number = |id: &str| id.parse::<u64>().unwrap_or(0);
+    let labels: Vec<Value> = type_ids
+        .iter()
+        .map(|t| labels::spec(s, from, to, *t)["label"].clone())
+        .filter(|l| !l.is_null())
+        .collect();
     json!({
         "fromObjectTypeId": object_type_id(from), "fromObjectId": number(id),
-        "toObjectTypeId": object_type_id(to), "toObjectId": number(to_id), "labels": [],
+        "toObjectTypeId": object_type_id(to), "toObjectId": number(to_id), "labels": labels,
     })
 }
 
@@ -270,7 +290,7 @@ fn type_ids(specs: &Value) -> Vec<u32> {
 }
 
 /// `PUT /crm/v4/objects/{from}/{id}/associations/{to}/{toId}` with a body listing the
-/// association types → 200 `LabelsBetweenObjectPair`.
+/// association types → 201 `LabelsBetweenObjectPair`.
 pub(crate) async fn associate_labeled(
     State(org): State<Arc<Org>>,
     Path((from, id, to, to_id)): Path<(String, String, String, String)>,
@@ -293,7 +313,8 @@ pub(crate) async fn associate_labeled(
         for &type_id in &ids {
             associate(s, &from, &id, &to, &to_id, type_id);
         }
-        Json(labels_between(&from, &id, &to, &to_id)).into_response()
+        let pair = labels_between(s, (&from, &id), (&to, &to_id), &ids);
+        (StatusCode::CREATED, Json(pair)).into_response()
     })
 }
 
@@ -328,7 +349,7 @@ pub(crate) async fn batch_associate(
                     for &type_id in &ids {
                         associate(s, &from, &id, &to, &to_id, type_id);
                     }
-                    results.push(labels_between(&from, &id, &to, &to_id));
+                    results.push(labels_between(s, (&from, &id), (&to, &to_id), &ids));
                 }
                 (refused, _) => errors.push(json!({
                     "status": "error",
@@ -363,7 +384,7 @@ fn link_refusal(
     let Some(type_id) = type_id else {
         return "At least one association type is required".to_owned();
     };
-    if association_type(from, to) != Some(type_id) {
+    if !labels::allowed(s, from, to, type_id) {
         return format!("{type_id} is not a valid association type id between {from} and {to}");
     }
     let (object, key) = if exists(s, from, id) {

@@ -1,4 +1,4 @@
-//! Batch read, create and update. A create or update batch is all or nothing, as in HubSpot:
+//! Batch read, create, update and upsert. A create or update batch is all or nothing, as in HubSpot:
 //! one bad input refuses the whole batch and leaves the portal as it was.
 
 use std::sync::Arc;
@@ -14,10 +14,10 @@ use super::associations::undo_creates;
 use super::validate::validate;
 use super::{
     create_one, find_id, not_found, now_iso, parse_body, properties_of, render, rendered,
-    requested_properties, store_update,
+    requested_properties, store_new, store_update,
 };
 use crate::hubspot::oauth::Caller;
-use crate::hubspot::{Org, error};
+use crate::hubspot::{Org, error, lookup};
 
 /// What a batch read says about ids it could not find.
 const NOT_FOUND_MESSAGE: &str = "Could not get some objects, they may be deleted or not exist. \
@@ -176,6 +176,72 @@ pub(crate) async fn batch_update(
         for (found, props) in planned {
             store_update(s, &object_type, &found.to_string(), props);
             results.push(rendered(s, &object_type, found, None));
+        }
+        Json(batch_body(results, started)).into_response()
+    })
+}
+
+/// `POST .../batch/upsert` `{"inputs":[{"idProperty","id","properties"}]}` → 200: each input
+/// updates the record whose unique `idProperty` holds `id`, or creates one holding it; the
+/// answers say which with `new`. One invalid input refuses the whole batch.
+pub(crate) async fn batch_upsert(
+    State(org): State<Arc<Org>>,
+    Extension(caller): Extension<Caller>,
+    Path(object_type): Path<String>,
+    body: Bytes,
+) -> Response {
+    let started = now_iso();
+    let (_, inputs) = match batch_request(&body) {
+        Ok(parsed) => parsed,
+        Err(r) => return r,
+    };
+    org.with_caller(caller, |s| {
+        let mut planned = Vec::new();
+        for one in &inputs {
+            let key = one.get("id").and_then(Value::as_str).unwrap_or_default();
+            let id_property = one.get("idProperty").and_then(Value::as_str);
+            let Some(id_property) = id_property.filter(|p| lookup::is_unique(s, &object_type, p))
+            else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "VALIDATION_ERROR",
+                    format!(
+                        "Upsert needs an idProperty with unique values on {object_type}: {}",
+                        id_property.unwrap_or("none given")
+                    ),
+                    Map::new(),
+                );
+            };
+            let found = find_id(s, &object_type, key, Some(id_property));
+            let mut props = properties_of(one);
+            if found.is_none() {
+                props.insert(id_property.to_owned(), json!(key));
+            }
+            match validate(
+                s,
+                &object_type,
+                &props,
+                found.map(|f| f.to_string()).as_deref(),
+            ) {
+                Ok(p) => planned.push((found, p)),
+                Err(r) => return r,
+            }
+        }
+        let mut results = Vec::new();
+        for (found, props) in planned {
+            let (id, new) = match found {
+                Some(id) => {
+                    store_update(s, &object_type, &id.to_string(), props);
+                    (id, false)
+                }
+                None => {
+                    let id = store_new(s, &object_type, props, Vec::new());
+                    (id.parse().unwrap_or(0), true)
+                }
+            };
+            let mut result = rendered(s, &object_type, id, None);
+            result["new"] = json!(new);
+            results.push(result);
         }
         Json(batch_body(results, started)).into_response()
     })

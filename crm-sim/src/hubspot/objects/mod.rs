@@ -9,15 +9,15 @@
 
 mod associations;
 mod batch;
+mod labels;
 mod search;
 mod validate;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
@@ -28,7 +28,9 @@ use associations::{add_inverse, inline_associations};
 pub(super) use associations::{
     associate_default, associate_labeled, batch_associate, list_associations,
 };
-pub(super) use batch::{batch_create, batch_read, batch_update};
+pub(super) use batch::{batch_create, batch_read, batch_update, batch_upsert};
+pub use labels::AssociationLabel;
+pub(super) use labels::list_labels;
 pub(super) use search::search;
 use validate::{require_on_create, validate};
 
@@ -66,7 +68,7 @@ pub(crate) fn store_new(
     s.next_id += 1;
     let now = now_iso();
     properties.insert("hs_object_id".into(), json!(id.to_string()));
-    properties.insert(created_property(object_type).into(), json!(now));
+    properties.insert(created_property(s, object_type).into(), json!(now));
     properties.insert("hs_lastmodifieddate".into(), json!(now));
     if let Some(user) = s.actor {
         properties.insert("hs_created_by_user_id".into(), json!(user.to_string()));
@@ -152,9 +154,10 @@ fn drop_moves_back(
     }
 }
 
-/// The property holding a record's creation time: `hs_createdate` on engagements.
-fn created_property(object_type: &str) -> &'static str {
-    if engagements::is_engagement(object_type) {
+/// The property holding a record's creation time: `hs_createdate` on engagements and custom
+/// objects.
+fn created_property(s: &PortalState, object_type: &str) -> &'static str {
+    if engagements::is_engagement(object_type) || s.custom_types.iter().any(|t| t == object_type) {
         "hs_createdate"
     } else {
         "createdate"
@@ -226,7 +229,7 @@ fn properties_of(input: &Value) -> Map<String, Value> {
 
 fn create_one(s: &mut PortalState, object_type: &str, input: &Value) -> Result<String, Response> {
     let props = validate(s, object_type, &properties_of(input), None)?;
-    require_on_create(object_type, &props)?;
+    require_on_create(s, object_type, &props)?;
     let links = inline_associations(s, object_type, input)?;
     let id = store_new(s, object_type, props, links.clone());
     add_inverse(s, object_type, &id, &links);
@@ -283,13 +286,35 @@ fn requested_properties(input: &Value) -> Option<Vec<String>> {
     })
 }
 
-fn list(q: &HashMap<String, String>, key: &str) -> Option<Vec<String>> {
-    q.get(key).map(|v| {
-        v.split(',')
+fn list_param(q: &Params, key: &str) -> Option<Vec<String>> {
+    let values: Vec<String> =
+        q.0.iter()
+            .filter(|(k, _)| k == key)
+            .flat_map(|(_, v)| v.split(','))
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())
-            .collect()
-    })
+            .collect();
+    q.0.iter().any(|(k, _)| k == key).then_some(values)
+}
+
+/// A query string's pairs, repeated keys kept: the clients send `properties=a&properties=b`
+/// as often as `properties=a,b`.
+pub(crate) struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn parse(query: Option<&str>) -> Self {
+        let pairs = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes());
+        Self(
+            pairs
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    /// The first value of `key`.
+    fn get(&self, key: &str) -> Option<&String> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
 }
 
 /// Record `id` of `object_type` as the API shows it, with the `wanted`
@@ -319,12 +344,65 @@ pub(crate) async fn create(
     })
 }
 
+/// `GET /crm/v3/objects/{type}?limit=..&after=..&properties=..`: a page of records, oldest
+/// first, `paging.next.after` while more remain (`limit` 10 by default, at most 100).
+pub(crate) async fn list(
+    State(org): State<Arc<Org>>,
+    Path(object_type): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let q = Params::parse(q.as_deref());
+    let limit = q
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(10)
+        .clamp(1, 100);
+    let after = q.get("after").and_then(|a| a.parse::<u64>().ok());
+    let wanted = list_param(&q, "properties");
+    org.with_state(|s| {
+        if !s.properties.contains_key(&object_type) {
+            return unknown_type(&object_type);
+        }
+        let records = s.records.get(&object_type);
+        let mut page: Vec<&Stored> = records
+            .map(|r| {
+                let from = after.map_or(0, |a| a + 1);
+                r.range(from..).map(|(_, st)| st).take(limit + 1).collect()
+            })
+            .unwrap_or_default();
+        let more = page.len() > limit;
+        page.truncate(limit);
+        let results: Vec<Value> = page
+            .iter()
+            .map(|st| render(st, wanted.as_deref()))
+            .collect();
+        let mut body = json!({ "results": results });
+        if let (true, Some(last)) = (more, page.last()) {
+            let after = last.record.id.clone();
+            let link = format!("/crm/v3/objects/{object_type}?after={after}");
+            body["paging"] = json!({"next": {"after": after, "link": link}});
+        }
+        Json(body).into_response()
+    })
+}
+
+/// The 400 for an object type the portal does not have.
+fn unknown_type(object_type: &str) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        "VALIDATION_ERROR",
+        format!("Unable to infer object type from: {object_type}"),
+        Map::new(),
+    )
+}
+
 /// `GET /crm/v3/objects/{type}/{id}?properties=a,b[&idProperty=x]`.
 pub(crate) async fn get(
     State(org): State<Arc<Org>>,
     Path((object_type, id)): Path<(String, String)>,
-    Query(q): Query<HashMap<String, String>>,
+    RawQuery(q): RawQuery,
 ) -> Response {
+    let q = Params::parse(q.as_deref());
     org.with_state(|s| {
         let Some(found) = find_id(
             s,
@@ -334,7 +412,7 @@ pub(crate) async fn get(
         ) else {
             return not_found(&object_type, &id);
         };
-        let wanted = list(&q, "properties");
+        let wanted = list_param(&q, "properties");
         Json(rendered(s, &object_type, found, wanted.as_deref())).into_response()
     })
 }
@@ -344,9 +422,10 @@ pub(crate) async fn update(
     State(org): State<Arc<Org>>,
     Extension(caller): Extension<Caller>,
     Path((object_type, id)): Path<(String, String)>,
-    Query(q): Query<HashMap<String, String>>,
+    RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Response {
+    let q = Params::parse(q.as_deref());
     let input = match parse_body(&body) {
         Ok(v) => v,
         Err(r) => return r,

@@ -6,11 +6,15 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::{parse_body, render, requested_properties};
-use crate::hubspot::{HubspotRecord, Org, Stored};
+use crate::hubspot::{HubspotRecord, Org, Stored, error};
+
+/// The most results a search can page through, whatever `total` says.
+const MAX_RESULTS: usize = 10_000;
 
 /// Whether `record` passes one search filter (`propertyName`, `operator`, `value(s)`).
 fn filter_matches(record: &HubspotRecord, filter: &Value) -> bool {
@@ -79,6 +83,17 @@ pub(crate) async fn search(
                 .or(a.as_u64().map(|a| a as usize))
         })
         .unwrap_or(0);
+    if after >= MAX_RESULTS {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            format!(
+                "Search can page through at most {MAX_RESULTS} results; narrow the filters \
+                 to see past result {MAX_RESULTS}"
+            ),
+            Map::new(),
+        );
+    }
     let groups = input
         .get("filterGroups")
         .and_then(Value::as_array)
@@ -127,11 +142,11 @@ pub(crate) async fn search(
         let results: Vec<Value> = hits
             .iter()
             .skip(after)
-            .take(limit)
+            .take(limit.min(MAX_RESULTS - after))
             .map(|st| render(st, Some(wanted.as_deref().unwrap_or(&[]))))
             .collect();
         let mut body = json!({"total": total, "results": results});
-        if after + limit < total {
+        if after + limit < total.min(MAX_RESULTS) {
             body["paging"] = json!({"next": {"after": (after + limit).to_string()}});
         }
         Json(body).into_response()

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
-use crate::hubspot::{PortalState, Property, engagements, error, lookup};
+use crate::hubspot::{PortalState, Property, error, lookup};
 
 /// The longest value HubSpot takes for a string property.
 const MAX_STRING: usize = 65_536;
@@ -43,24 +43,33 @@ fn validation_error(errors: Vec<Invalid>) -> Response {
     )
 }
 
-/// The properties a create of `object_type` must set: `hs_timestamp` on engagements.
+/// The properties a create of `object_type` must set: `hs_timestamp` on engagements, a
+/// custom object's required properties.
 pub(super) fn require_on_create(
+    s: &PortalState,
     object_type: &str,
     props: &Map<String, Value>,
 ) -> Result<(), Response> {
-    const TIMESTAMP: &str = "hs_timestamp";
-    let set = props
-        .get(TIMESTAMP)
-        .and_then(Value::as_str)
-        .is_some_and(|v| !v.is_empty());
-    if !engagements::is_engagement(object_type) || set {
-        return Ok(());
+    let missing: Vec<Invalid> = s
+        .required
+        .get(object_type)
+        .into_iter()
+        .flatten()
+        .filter(|name| {
+            let value = props.get(name.as_str()).and_then(Value::as_str);
+            value.is_none_or(str::is_empty)
+        })
+        .map(|name| Invalid {
+            code: "REQUIRED_FIELD",
+            name: name.clone(),
+            message: format!("The property {name} is required."),
+        })
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(validation_error(missing))
     }
-    Err(validation_error(vec![Invalid {
-        code: "REQUIRED_FIELD",
-        name: TIMESTAMP.to_owned(),
-        message: format!("The property {TIMESTAMP} is required."),
-    }]))
 }
 
 /// Checks and normalizes `input` for `object_type`; `Err` is the response to send.
