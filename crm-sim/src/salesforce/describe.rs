@@ -3,6 +3,7 @@
 //! endpoints that serve it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Extension, Path, State};
@@ -163,7 +164,8 @@ impl SObject {
 /// Every sObject type of the org plus the global describe.
 #[derive(Debug, Clone)]
 pub(crate) struct Schema {
-    objects: BTreeMap<String, SObject>,
+    /// Shared, as every write reads its object's schema while it changes the org's records.
+    objects: BTreeMap<String, Arc<SObject>>,
     global: Value,
 }
 
@@ -242,14 +244,14 @@ impl Schema {
             .map(|(name, describe)| {
                 let mut object = SObject::from_describe(describe);
                 object.auto_numbers = auto_numbers.remove(&name).unwrap_or_default();
-                (name, object)
+                (name, Arc::new(object))
             })
             .collect();
         Ok(Self { objects, global })
     }
 
     /// Finds an sObject type by name, case-insensitively.
-    pub fn object(&self, name: &str) -> Option<&SObject> {
+    pub fn object(&self, name: &str) -> Option<&Arc<SObject>> {
         self.objects
             .values()
             .find(|o| o.name.eq_ignore_ascii_case(name))
@@ -266,6 +268,7 @@ impl Schema {
         else {
             return false;
         };
+        let sobject = Arc::make_mut(sobject);
         let Some(known) = sobject
             .fields
             .iter_mut()
@@ -298,7 +301,7 @@ impl Schema {
     }
 
     /// Finds the sObject type whose Ids start with `id`'s key prefix.
-    pub fn object_for_id(&self, id: &str) -> Option<&SObject> {
+    pub fn object_for_id(&self, id: &str) -> Option<&Arc<SObject>> {
         let prefix = id.get(..3)?;
         self.objects.values().find(|o| o.key_prefix == prefix)
     }

@@ -29,7 +29,7 @@ impl From<WriteFailure> for ApiError {
 }
 
 /// The sObject type `object` names, or the 404 Salesforce answers for an unknown one.
-pub(crate) fn sobject_of(s: &OrgState, object: &str) -> Result<SObject, ApiError> {
+pub(crate) fn sobject_of(s: &OrgState, object: &str) -> Result<Arc<SObject>, ApiError> {
     let found = s.schema.object(object).cloned();
     found.ok_or_else(|| ApiError::unknown_object(object))
 }
