@@ -18,4 +18,13 @@ pub trait Host {
 
     /// A value from this plugin's `settings` in the customer's config.
     fn setting(&self, key: &str) -> Option<Value>;
+
+    /// The text setting `key`, or `default` when the customer's config sets
+    /// none (or sets something other than text).
+    fn text_setting(&self, key: &str, default: &str) -> String {
+        match self.setting(key) {
+            Some(Value::Text(text)) => text,
+            _ => default.to_owned(),
+        }
+    }
 }

@@ -187,6 +187,7 @@ pub(crate) fn properties(object_type: &str) -> Vec<Value> {
                 "Priority",
                 &["LOW", "MEDIUM", "HIGH"],
             ),
+            // HubSpot's own option values: a to-do task is stored as this word.
             select(g, "hs_task_type", "Task type", &["CALL", "EMAIL", "TODO"]),
         ],
     });

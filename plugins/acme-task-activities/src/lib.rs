@@ -9,7 +9,7 @@
 //! plugin. An unknown subtype fails that activity alone, naming the values
 //! the org has. The picklist's API name is the `subtype_field` setting.
 
-use conduit_plugin_sdk::{Activity, CrmWrite, Host, LogLevel, Plugin, PluginError, Value};
+use conduit_plugin_sdk::{Activity, CrmWrite, Host, LogLevel, Plugin, PluginError};
 
 /// Where the subtype goes when the customer's settings name no field.
 const DEFAULT_FIELD: &str = "Activity_Subtype__c";
@@ -31,10 +31,7 @@ impl Plugin for AcmeTaskActivities {
         let Some(subtype) = activity.subtype.as_deref().filter(|s| !s.trim().is_empty()) else {
             return Ok(draft);
         };
-        let field = match host.setting("subtype_field") {
-            Some(Value::Text(field)) => field,
-            _ => DEFAULT_FIELD.to_owned(),
-        };
+        let field = host.text_setting("subtype_field", DEFAULT_FIELD);
         for write in &mut draft {
             write.set_option(host, &field, subtype, UNKNOWN_SUBTYPE)?;
             host.log(

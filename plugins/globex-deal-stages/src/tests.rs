@@ -1,9 +1,7 @@
 //! Native tests of the stage rules, against a fake host.
 
-use conduit_plugin_sdk::testing::FakeHost;
-use conduit_plugin_sdk::{
-    AgentRecord, FieldSchema, FieldType, LogLevel, ObjectSchema, PicklistValue, Plugin, Value,
-};
+use conduit_plugin_sdk::testing::{FakeHost, picklist};
+use conduit_plugin_sdk::{AgentRecord, FieldSchema, LogLevel, ObjectSchema, Plugin, Value};
 
 use super::GlobexDealStages;
 
@@ -19,25 +17,9 @@ const DEFAULT_PIPELINE: [&str; 7] = [
 ];
 
 fn deals_schema(stages: &[&str]) -> ObjectSchema {
-    let picklist_values = stages
-        .iter()
-        .map(|stage| PicklistValue {
-            value: stage.to_string(),
-            label: stage.to_string(),
-            active: true,
-        })
-        .collect();
     let dealstage = FieldSchema {
-        name: "dealstage".into(),
         label: "Deal Stage".into(),
-        kind: FieldType::Picklist,
-        createable: true,
-        updateable: true,
-        required: false,
-        picklist_values,
-        restricted: true,
-        reference_to: Vec::new(),
-        length: None,
+        ..picklist("dealstage", stages)
     };
     ObjectSchema {
         name: "deals".into(),

@@ -10,7 +10,7 @@
 //! voicemail`. Both are found by label in the portal's discovered
 //! properties, so an option Soylent adds is used after re-discovery.
 
-use conduit_plugin_sdk::{Activity, CrmWrite, Host, Plugin, PluginError, Value};
+use conduit_plugin_sdk::{Activity, CrmWrite, Host, Plugin, PluginError};
 
 /// The subtype property when the settings name none.
 const DEFAULT_PROPERTY: &str = "activity_subtype";
@@ -32,10 +32,7 @@ impl Plugin for SoylentEngagements {
         activity: &Activity,
         mut draft: Vec<CrmWrite>,
     ) -> Result<Vec<CrmWrite>, PluginError> {
-        let property = match host.setting("subtype_property") {
-            Some(Value::Text(property)) => property,
-            _ => DEFAULT_PROPERTY.to_owned(),
-        };
+        let property = host.text_setting("subtype_property", DEFAULT_PROPERTY);
         for write in &mut draft {
             if let Some(subtype) = given(&activity.subtype) {
                 write.set_option(host, &property, subtype, UNKNOWN_OPTION)?;
