@@ -42,9 +42,10 @@ enum Command {
         /// The config directory (integration.yaml, customers/).
         #[arg(long, default_value = "examples")]
         config: PathBuf,
-        /// The SQLite database file, unless `--database-url` names another.
-        #[arg(long, default_value = "conduit.db")]
-        database: PathBuf,
+        /// The SQLite database file; `conduit.db` unless given here or in
+        /// `--database-url`.
+        #[arg(long)]
+        database: Option<PathBuf>,
         /// The database: `postgres://user@host:port/name` for PostgreSQL,
         /// which several replicas may share, or `sqlite://path`.
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
@@ -96,8 +97,8 @@ enum Command {
         #[command(subcommand)]
         command: KeyCommand,
         /// The SQLite database file `serve` uses.
-        #[arg(long, global = true, default_value = "conduit.db")]
-        database: PathBuf,
+        #[arg(long, global = true)]
+        database: Option<PathBuf>,
         /// The database `serve` uses, as its `--database-url`.
         #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
         database_url: Option<String>,
@@ -307,12 +308,14 @@ fn secret(hex: Option<String>, file: Option<PathBuf>) -> anyhow::Result<SecretKe
     }
 }
 
-/// The database `--database-url` (or `DATABASE_URL`) names, else the
-/// SQLite file `--database` names.
-fn location(database: PathBuf, url: Option<String>) -> anyhow::Result<Location> {
-    match url {
-        Some(url) => Location::parse(&url).context("in --database-url (DATABASE_URL)"),
-        None => Ok(Location::Sqlite(database)),
+/// The SQLite file `--database` names, else the database `--database-url`
+/// (or `DATABASE_URL`) names, else `conduit.db`: a file given on the command
+/// line wins over a URL in the environment.
+fn location(database: Option<PathBuf>, url: Option<String>) -> anyhow::Result<Location> {
+    match (database, url) {
+        (Some(path), _) => Ok(Location::Sqlite(path)),
+        (None, Some(url)) => Location::parse(&url).context("in --database-url (DATABASE_URL)"),
+        (None, None) => Ok(Location::Sqlite(PathBuf::from("conduit.db"))),
     }
 }
 

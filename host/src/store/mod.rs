@@ -55,6 +55,8 @@ use sql::Sql;
 mod grants;
 mod keys;
 mod plugins;
+#[cfg(test)]
+mod tests;
 
 pub use backend::{Backend, Location};
 pub use dashboard::{
@@ -198,29 +200,29 @@ impl Store {
     }
 
     /// Refuses a key other than the one the database was first opened with.
+    /// The first host to open the database stores the check; hosts starting
+    /// at the same moment all read back the one that was stored.
     async fn check_key(&self) -> anyhow::Result<()> {
         const CHECK: &str = "conduit key check";
-        let stored: Option<String> =
+        sqlx::query(
+            "INSERT INTO store_meta (name, value) VALUES ('key_check', $1) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(self.key.seal(CHECK))
+        .execute(&self.pool)
+        .await
+        .context("storing the key check")?;
+        let stored: String =
             sqlx::query_scalar("SELECT value FROM store_meta WHERE name = 'key_check'")
-                .fetch_optional(&self.pool)
+                .fetch_one(&self.pool)
                 .await
                 .context("reading the key check")?;
-        match stored {
-            Some(sealed) => match self.key.open(&sealed) {
-                Ok(text) if text == CHECK => Ok(()),
-                _ => anyhow::bail!(
-                    "the secret key is not the one this database was sealed with; start the \
-                     host with that key (its stored tokens open with no other)"
-                ),
-            },
-            None => {
-                sqlx::query("INSERT INTO store_meta (name, value) VALUES ('key_check', $1)")
-                    .bind(self.key.seal(CHECK))
-                    .execute(&self.pool)
-                    .await
-                    .context("storing the key check")?;
-                Ok(())
-            }
+        match self.key.open(&stored) {
+            Ok(text) if text == CHECK => Ok(()),
+            _ => anyhow::bail!(
+                "the secret key is not the one this database was sealed with; start the \
+                 host with that key (its stored tokens open with no other)"
+            ),
         }
     }
 
