@@ -19,6 +19,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use crate::secrets::SecretKey;
 
 mod grants;
+mod intake;
 mod keys;
 mod plugins;
 
@@ -27,6 +28,9 @@ pub use dashboard::{
     WriteStats,
 };
 pub use grants::{Grant, GrantSecrets, GrantState, GrantSummary, OAuthFlow, ORG, StoredAccess};
+pub use intake::{
+    Intake, JobCounts, JobItem, JobRecord, NewIntent, Queued, Settled, Settlement, StoredOutcome,
+};
 pub use keys::{Action, ApiKey, OperatorEvent};
 pub use plugins::{Activation, Pause, PluginVersion};
 
@@ -221,10 +225,15 @@ impl Store {
     /// Keys are inserted and read back in chunks, a few statements per
     /// batch rather than one per record: SQLite has one writer, and every
     /// batch of every customer waits for it.
+    ///
+    /// Each claimed key's row keeps its intent, so that it resumes if this
+    /// host stops before the outcome is stored. A key whose earlier outcome
+    /// was released is claimed afresh.
     pub async fn claim_keys(
         &self,
         customer: &str,
-        keys: &[(String, String)],
+        intake: &Intake,
+        intents: &[NewIntent],
     ) -> anyhow::Result<Vec<KeyClaim>> {
         let mut tx = self
             .pool
@@ -234,18 +243,50 @@ impl Store {
         let created_at = now();
         let mut claimed = HashSet::new();
         let mut earlier: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
-        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO idempotency (customer, key, fingerprint, result, created_at) ",
+        for chunk in intents.chunks(ROWS_PER_STATEMENT) {
+            // A released key's row is taken over; a job it answered keeps
+            // that answer.
+            let mut keep = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO job_answers (job_id, ordinal, key, status, result) \
+                 SELECT job_id, ordinal, key, status, result FROM idempotency \
+                 WHERE released = 1 AND job_id IS NOT NULL AND customer = ",
             );
-            insert.push_values(chunk, |mut row, (key, fingerprint)| {
+            keep.push_bind(customer).push(" AND key IN (");
+            let mut list = keep.separated(", ");
+            for intent in chunk {
+                list.push_bind(&intent.key);
+            }
+            list.push_unseparated(") ON CONFLICT DO NOTHING");
+            keep.build()
+                .execute(&mut *tx)
+                .await
+                .context("keeping the answers of released keys")?;
+
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO idempotency (customer, key, fingerprint, result, created_at, \
+                 intent, job_id, ordinal, not_before, claimed_by, lease_until) ",
+            );
+            insert.push_values(chunk, |mut row, intent| {
                 row.push_bind(customer)
-                    .push_bind(key)
-                    .push_bind(fingerprint)
+                    .push_bind(&intent.key)
+                    .push_bind(&intent.fingerprint)
                     .push_bind(None::<String>)
-                    .push_bind(&created_at);
+                    .push_bind(&created_at)
+                    .push_bind(&intent.intent)
+                    .push_bind(&intake.job_id)
+                    .push_bind(intent.ordinal)
+                    .push_bind(&created_at)
+                    .push_bind(&intake.claimed_by)
+                    .push_bind(&intake.lease_until);
             });
-            insert.push(" ON CONFLICT DO NOTHING RETURNING key");
+            insert.push(
+                " ON CONFLICT (customer, key) DO UPDATE SET fingerprint = excluded.fingerprint, \
+                 result = NULL, status = NULL, released = 0, created_at = excluded.created_at, \
+                 intent = excluded.intent, job_id = excluded.job_id, ordinal = excluded.ordinal, \
+                 not_before = excluded.not_before, claimed_by = excluded.claimed_by, \
+                 lease_until = excluded.lease_until, attempts = 0, last_error = NULL \
+                 WHERE idempotency.released = 1 RETURNING key",
+            );
             let rows = insert
                 .build()
                 .fetch_all(&mut *tx)
@@ -255,7 +296,7 @@ impl Store {
 
             let taken: Vec<&String> = chunk
                 .iter()
-                .map(|(key, _)| key)
+                .map(|intent| &intent.key)
                 .filter(|k| !claimed.contains(*k))
                 .collect();
             if taken.is_empty() {
@@ -283,27 +324,31 @@ impl Store {
 
         // A key sent twice in one batch is claimed by its first record only.
         let mut seen = HashSet::new();
-        let claims = keys
+        let claims = intents
             .iter()
-            .map(|(key, fingerprint)| {
-                if claimed.contains(key) && seen.insert(key) {
-                    return KeyClaim::Claimed;
-                }
-                match earlier.get(key) {
-                    // An unreadable outcome is still an outcome: the caller
-                    // reports it rather than writing a second time.
-                    Some((Some(text), stored)) => KeyClaim::Done {
-                        result: serde_json::from_str(text).unwrap_or_default(),
-                        fingerprint: stored.clone(),
-                    },
-                    Some((None, stored)) => KeyClaim::InFlight {
-                        fingerprint: stored.clone(),
-                    },
-                    None => KeyClaim::InFlight {
-                        fingerprint: Some(fingerprint.clone()),
-                    },
-                }
-            })
+            .map(
+                |NewIntent {
+                     key, fingerprint, ..
+                 }| {
+                    if claimed.contains(key) && seen.insert(key) {
+                        return KeyClaim::Claimed;
+                    }
+                    match earlier.get(key) {
+                        // An unreadable outcome is still an outcome: the caller
+                        // reports it rather than writing a second time.
+                        Some((Some(text), stored)) => KeyClaim::Done {
+                            result: serde_json::from_str(text).unwrap_or_default(),
+                            fingerprint: stored.clone(),
+                        },
+                        Some((None, stored)) => KeyClaim::InFlight {
+                            fingerprint: stored.clone(),
+                        },
+                        None => KeyClaim::InFlight {
+                            fingerprint: Some(fingerprint.clone()),
+                        },
+                    }
+                },
+            )
             .collect();
         Ok(claims)
     }
@@ -318,8 +363,10 @@ impl Store {
     ) -> anyhow::Result<Vec<KeyClaim>> {
         let mut earlier: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
         for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+            // A released key is free: a real run would claim it afresh.
             let mut select = QueryBuilder::<Sqlite>::new(
-                "SELECT key, result, fingerprint FROM idempotency WHERE customer = ",
+                "SELECT key, result, fingerprint FROM idempotency WHERE released = 0 \
+                 AND customer = ",
             );
             select.push_bind(customer).push(" AND key IN (");
             let mut list = select.separated(", ");
@@ -351,29 +398,60 @@ impl Store {
             .collect())
     }
 
-    /// Stores a batch's audit entries and the outcomes of their keys in one
-    /// transaction, and gives back `released` keys so the agent can retry
-    /// after failures that retrying can fix.
+    /// Stores a batch's audit entries and what became of its intents in one
+    /// transaction: final outcomes (a released one lets the agent send the
+    /// key again after fixing the cause) and deferred intents, which go back
+    /// to pending until their time.
     pub async fn record_batch(
         &self,
         entries: &[AuditEntry],
-        outcomes: &[(String, String, serde_json::Value)],
-        released: &[(String, String)],
+        settled: &[Settled],
     ) -> anyhow::Result<()> {
         let mut tx = self
             .pool
             .begin()
             .await
             .context("starting the audit transaction")?;
-        for (customer, key) in released {
+        let mut outcomes = Vec::with_capacity(settled.len());
+        let mut holds: HashMap<&str, &str> = HashMap::new();
+        for item in settled {
+            match &item.outcome {
+                Settlement::Done {
+                    result,
+                    status,
+                    released,
+                } => outcomes.push((item, result, status, *released)),
+                Settlement::Deferred { not_before, error } => {
+                    let hold = holds.entry(&item.customer).or_insert(not_before);
+                    *hold = (*hold).max(not_before.as_str());
+                    sqlx::query(
+                        "UPDATE idempotency SET claimed_by = NULL, lease_until = NULL, \
+                         not_before = $1, last_error = $2 \
+                         WHERE customer = $3 AND key = $4 AND result IS NULL",
+                    )
+                    .bind(not_before)
+                    .bind(error.to_string())
+                    .bind(&item.customer)
+                    .bind(&item.key)
+                    .execute(&mut *tx)
+                    .await
+                    .context("deferring an intent")?;
+                }
+            }
+        }
+        // The CRM refused the customer for now: its other waiting intents
+        // wait as long, rather than spend calls to be refused one by one.
+        for (customer, until) in holds {
             sqlx::query(
-                "DELETE FROM idempotency WHERE customer = ? AND key = ? AND result IS NULL",
+                "UPDATE idempotency SET not_before = $1 WHERE customer = $2 \
+                 AND result IS NULL AND intent IS NOT NULL AND claimed_by IS NULL \
+                 AND not_before < $1",
             )
+            .bind(until)
             .bind(customer)
-            .bind(key)
             .execute(&mut *tx)
             .await
-            .context("releasing an idempotency key")?;
+            .context("holding a customer's waiting intents")?;
         }
         for chunk in entries.chunks(ROWS_PER_STATEMENT) {
             let mut insert = QueryBuilder::<Sqlite>::new(
@@ -405,17 +483,24 @@ impl Store {
         let stored_at = now();
         for chunk in outcomes.chunks(ROWS_PER_STATEMENT) {
             // The keys were claimed, so every row exists: this only sets
-            // their results, in one statement per chunk.
+            // their results, in one statement per chunk. An outcome already
+            // stored is never replaced.
             let mut upsert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO idempotency (customer, key, result, created_at) ",
+                "INSERT INTO idempotency (customer, key, result, status, released, created_at) ",
             );
-            upsert.push_values(chunk, |mut row, (customer, key, result)| {
-                row.push_bind(customer)
-                    .push_bind(key)
+            upsert.push_values(chunk, |mut row, (item, result, status, released)| {
+                row.push_bind(&item.customer)
+                    .push_bind(&item.key)
                     .push_bind(result.to_string())
+                    .push_bind(*status)
+                    .push_bind(i64::from(*released))
                     .push_bind(&stored_at);
             });
-            upsert.push(" ON CONFLICT (customer, key) DO UPDATE SET result = excluded.result");
+            upsert.push(
+                " ON CONFLICT (customer, key) DO UPDATE SET result = excluded.result, \
+                 status = excluded.status, released = excluded.released, claimed_by = NULL, \
+                 lease_until = NULL, last_error = NULL WHERE idempotency.result IS NULL",
+            );
             upsert
                 .build()
                 .execute(&mut *tx)

@@ -1,0 +1,395 @@
+//! Durable intake: intents kept in their idempotency rows until they have an
+//! outcome, claimed in batches under a lease, and jobs over them.
+//!
+//! A row is pending while its `result` is NULL. It is due once `not_before`
+//! has passed and nobody holds it: `claimed_by` is empty or its lease ran
+//! out (the replica holding it stopped). A replica renews the leases of the
+//! rows it runs, so a long batch is never taken from a live replica.
+
+use anyhow::Context;
+use sqlx::Row;
+
+use super::{Store, now};
+
+/// How a submission's intents are stored.
+#[derive(Debug, Clone, Default)]
+pub struct Intake {
+    /// The job they belong to; none for a synchronous write.
+    pub job_id: Option<String>,
+    /// The replica that runs them now (a synchronous write); none leaves
+    /// them pending for whichever replica's worker claims them first.
+    pub claimed_by: Option<String>,
+    /// When that replica's hold runs out unless renewed.
+    pub lease_until: Option<String>,
+}
+
+/// One intent to store with its key.
+#[derive(Debug, Clone)]
+pub struct NewIntent {
+    /// Its idempotency key: the agent's, or one the host assigned.
+    pub key: String,
+    /// What the intent asks for, to tell a reused key from a retry.
+    pub fingerprint: String,
+    /// The intent as the pipeline runs it (JSON).
+    pub intent: String,
+    /// Its position in its submission.
+    pub ordinal: i64,
+}
+
+/// A claimed intent, to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Queued {
+    /// Its idempotency key.
+    pub key: String,
+    /// The intent (JSON).
+    pub intent: String,
+    /// Its position in its submission.
+    pub ordinal: i64,
+    /// How many times it was claimed, this time included.
+    pub attempts: i64,
+}
+
+/// What became of one claimed intent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settled {
+    /// The customer.
+    pub customer: String,
+    /// The intent's key.
+    pub key: String,
+    /// Its outcome.
+    pub outcome: Settlement,
+}
+
+/// A claimed intent's outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settlement {
+    /// Final.
+    Done {
+        /// The per-record result.
+        result: serde_json::Value,
+        /// Its status, e.g. `created` or `failed`.
+        status: String,
+        /// Nothing was written: the agent may send the key again.
+        released: bool,
+    },
+    /// Not final: pending again until `not_before`.
+    Deferred {
+        /// When it may run again (a stored timestamp).
+        not_before: String,
+        /// Why it waits.
+        error: serde_json::Value,
+    },
+}
+
+/// What the store knows of a key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredOutcome {
+    /// The per-record result, once there is one.
+    pub result: Option<serde_json::Value>,
+    /// Whether the intent can still run: stored with durable intake and
+    /// without an outcome.
+    pub resumable: bool,
+    /// When it may run next, while pending.
+    pub not_before: Option<String>,
+    /// How many times it was claimed.
+    pub attempts: i64,
+    /// Why it waits, when it was deferred.
+    pub last_error: Option<serde_json::Value>,
+}
+
+/// A job as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRecord {
+    /// Its id.
+    pub id: String,
+    /// The customer.
+    pub customer: String,
+    /// How many records and activities it holds.
+    pub total: i64,
+    /// Who submitted it, as the operator audit names callers.
+    pub created_by: String,
+    /// When (a stored timestamp).
+    pub created_at: String,
+}
+
+/// A job's records by outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JobCounts {
+    /// Written, updated or found unchanged.
+    pub done: i64,
+    /// Failed for good.
+    pub failed: i64,
+    /// Not run yet, running, or deferred.
+    pub pending: i64,
+}
+
+/// One record of a job's result listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobItem {
+    /// Its position in the job.
+    pub ordinal: i64,
+    /// The per-record result; none while pending.
+    pub result: Option<serde_json::Value>,
+    /// The answer is an earlier intent's outcome with the same key.
+    pub replayed: bool,
+    /// The intent (JSON), while pending.
+    pub intent: Option<String>,
+}
+
+/// The condition of a row any replica may claim at time `$1`.
+macro_rules! due {
+    () => {
+        "result IS NULL AND intent IS NOT NULL AND not_before <= $1 \
+         AND (claimed_by IS NULL OR lease_until < $1)"
+    };
+}
+
+impl Store {
+    /// Customers with intents due at `at`, those waiting longest first.
+    pub async fn due_customers(&self, at: &str, limit: i64) -> anyhow::Result<Vec<String>> {
+        let rows = sqlx::query(concat!(
+            "SELECT customer, MIN(not_before) AS since FROM idempotency WHERE ",
+            due!(),
+            " GROUP BY customer ORDER BY since LIMIT $2"
+        ))
+        .bind(at)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .context("reading customers with due intents")?;
+        Ok(rows.iter().map(|r| r.get("customer")).collect())
+    }
+
+    /// Claims up to `limit` of `customer`'s due intents for `worker` until
+    /// `lease_until`, oldest first, in the order they were submitted.
+    ///
+    /// One statement: rows another replica claims at the same moment are
+    /// never claimed twice, as the outer condition is checked again on the
+    /// rows the update takes.
+    pub async fn claim_due(
+        &self,
+        customer: &str,
+        worker: &str,
+        at: &str,
+        lease_until: &str,
+        limit: i64,
+    ) -> anyhow::Result<Vec<Queued>> {
+        let rows = sqlx::query(concat!(
+            "UPDATE idempotency SET claimed_by = $2, lease_until = $3, \
+             attempts = attempts + 1 WHERE customer = $4 AND ",
+            due!(),
+            " AND key IN (SELECT key FROM idempotency WHERE customer = $4 AND ",
+            due!(),
+            " ORDER BY not_before, created_at, ordinal LIMIT $5) \
+             RETURNING key, intent, ordinal, attempts, created_at"
+        ))
+        .bind(at)
+        .bind(worker)
+        .bind(lease_until)
+        .bind(customer)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .with_context(|| format!("claiming due intents of `{customer}`"))?;
+        let mut claimed: Vec<(String, Queued)> = rows
+            .iter()
+            .map(|r| {
+                let queued = Queued {
+                    key: r.get("key"),
+                    intent: r.get("intent"),
+                    ordinal: r.get("ordinal"),
+                    attempts: r.get("attempts"),
+                };
+                (r.get("created_at"), queued)
+            })
+            .collect();
+        claimed.sort_by(|a, b| (&a.0, a.1.ordinal).cmp(&(&b.0, b.1.ordinal)));
+        Ok(claimed.into_iter().map(|(_, q)| q).collect())
+    }
+
+    /// Extends the lease of every pending intent `worker` holds; answers
+    /// how many it holds.
+    pub async fn renew_leases(&self, worker: &str, lease_until: &str) -> anyhow::Result<u64> {
+        let done = sqlx::query(
+            "UPDATE idempotency SET lease_until = $1 WHERE claimed_by = $2 AND result IS NULL",
+        )
+        .bind(lease_until)
+        .bind(worker)
+        .execute(&self.pool)
+        .await
+        .context("renewing intake leases")?;
+        Ok(done.rows_affected())
+    }
+
+    /// What the store knows of `customer`'s key, if anything.
+    pub async fn outcome(
+        &self,
+        customer: &str,
+        key: &str,
+    ) -> anyhow::Result<Option<StoredOutcome>> {
+        let row = sqlx::query(
+            "SELECT result, intent, not_before, attempts, last_error FROM idempotency \
+             WHERE customer = $1 AND key = $2",
+        )
+        .bind(customer)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .context("reading an idempotency key")?;
+        Ok(row.map(|r| {
+            let result: Option<String> = r.get("result");
+            let intent: Option<String> = r.get("intent");
+            StoredOutcome {
+                resumable: result.is_none() && intent.is_some(),
+                result: result.map(|text| json(&text)),
+                not_before: r.get("not_before"),
+                attempts: r.get("attempts"),
+                last_error: r.get::<Option<String>, _>("last_error").map(|t| json(&t)),
+            }
+        }))
+    }
+
+    /// Records a job and the answers of its records that do not run, once
+    /// its intents are stored: a job that exists is whole.
+    pub async fn put_job(
+        &self,
+        job: &JobRecord,
+        answers: &[(i64, Option<String>, Option<(String, serde_json::Value)>)],
+    ) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await.context("starting the job")?;
+        for (ordinal, key, answer) in answers {
+            let (status, result) = match answer {
+                Some((status, result)) => (Some(status.as_str()), Some(result.to_string())),
+                None => (None, None),
+            };
+            sqlx::query(
+                "INSERT INTO job_answers (job_id, ordinal, key, status, result) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&job.id)
+            .bind(ordinal)
+            .bind(key)
+            .bind(status)
+            .bind(result)
+            .execute(&mut *tx)
+            .await
+            .context("storing a job's answers")?;
+        }
+        sqlx::query(
+            "INSERT INTO jobs (id, customer, total, created_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&job.id)
+        .bind(&job.customer)
+        .bind(job.total)
+        .bind(&job.created_by)
+        .bind(&job.created_at)
+        .execute(&mut *tx)
+        .await
+        .context("storing a job")?;
+        tx.commit().await.context("committing a job")?;
+        Ok(())
+    }
+
+    /// `customer`'s job `id` with its counts, if it has one.
+    pub async fn job(
+        &self,
+        customer: &str,
+        id: &str,
+    ) -> anyhow::Result<Option<(JobRecord, JobCounts)>> {
+        let row = sqlx::query(
+            "SELECT id, customer, total, created_by, created_at FROM jobs \
+             WHERE customer = $1 AND id = $2",
+        )
+        .bind(customer)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .context("reading a job")?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let job = JobRecord {
+            id: row.get("id"),
+            customer: row.get("customer"),
+            total: row.get("total"),
+            created_by: row.get("created_by"),
+            created_at: row.get("created_at"),
+        };
+
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) AS n FROM (\
+                 SELECT status FROM idempotency WHERE job_id = $1 \
+                 UNION ALL \
+                 SELECT COALESCE(a.status, i.status) AS status FROM job_answers a \
+                 LEFT JOIN idempotency i ON a.result IS NULL AND i.customer = $2 \
+                 AND i.key = a.key WHERE a.job_id = $1\
+             ) AS items GROUP BY status",
+        )
+        .bind(id)
+        .bind(customer)
+        .fetch_all(&self.pool)
+        .await
+        .context("counting a job's outcomes")?;
+        let mut counts = JobCounts::default();
+        for row in rows {
+            let n: i64 = row.get("n");
+            match row.get::<Option<String>, _>("status").as_deref() {
+                None => counts.pending += n,
+                Some("failed") => counts.failed += n,
+                Some(_) => counts.done += n,
+            }
+        }
+        Ok(Some((job, counts)))
+    }
+
+    /// Up to `limit` of job `id`'s records after position `after`, in
+    /// order.
+    pub async fn job_results(
+        &self,
+        customer: &str,
+        id: &str,
+        after: i64,
+        limit: i64,
+    ) -> anyhow::Result<Vec<JobItem>> {
+        let rows = sqlx::query(
+            "SELECT ordinal, result, CAST(0 AS BIGINT) AS replayed, intent FROM idempotency \
+             WHERE job_id = $1 AND ordinal > $2 \
+             UNION ALL \
+             SELECT a.ordinal AS ordinal, COALESCE(a.result, i.result) AS result, \
+             CAST(CASE WHEN a.result IS NULL THEN 1 ELSE 0 END AS BIGINT) AS replayed, \
+             i.intent AS intent FROM job_answers a LEFT JOIN idempotency i ON a.result IS NULL \
+             AND i.customer = $3 AND i.key = a.key WHERE a.job_id = $1 AND a.ordinal > $2 \
+             ORDER BY ordinal LIMIT $4",
+        )
+        .bind(id)
+        .bind(after)
+        .bind(customer)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .context("reading a job's results")?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let result: Option<String> = r.get("result");
+                let pending = result.is_none();
+                JobItem {
+                    ordinal: r.get("ordinal"),
+                    result: result.map(|t| json(&t)),
+                    replayed: r.get::<i64, _>("replayed") == 1,
+                    intent: r.get::<Option<String>, _>("intent").filter(|_| pending),
+                }
+            })
+            .collect())
+    }
+
+    /// The time now, as the store writes times.
+    pub fn now(&self) -> String {
+        now()
+    }
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.to_owned()))
+}
