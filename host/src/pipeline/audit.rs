@@ -107,3 +107,57 @@ const AUDIT_RETRIES: [std::time::Duration; 3] = [
     std::time::Duration::from_millis(250),
     std::time::Duration::from_millis(1000),
 ];
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+    use crate::pipeline::RecordError;
+    use crate::pipeline::deferral::CRM_LIMIT_REACHED;
+
+    fn row() -> Row {
+        Row {
+            key: "k".into(),
+            attempts: 1,
+            ordinal: 7,
+        }
+    }
+
+    #[test]
+    fn a_spent_allocation_goes_back_to_pending_until_its_retry_time() {
+        let now = Utc::now();
+        let mut error = RecordError::input(CRM_LIMIT_REACHED, "spent".into(), None).retryable();
+        error.retry_at = Some(now + Duration::minutes(10));
+        let mut result = RecordResult::failed(0, Some("k".into()), None, error);
+
+        let settled = settle(&mut result, &row(), now);
+        let Settlement::Deferred { not_before, error } = settled else {
+            panic!("not deferred: {settled:?}");
+        };
+        assert_eq!(
+            not_before,
+            crate::store::timestamp(now + Duration::minutes(10))
+        );
+        assert_eq!(error["code"], CRM_LIMIT_REACHED);
+        assert_eq!(result.status, Status::Pending, "the answer says it waits");
+    }
+
+    #[test]
+    fn a_final_outcome_names_its_position_and_releases_what_wrote_nothing() {
+        let error = RecordError::input("invalid_picklist_value", "no".into(), None);
+        let mut result = RecordResult::failed(0, Some("k".into()), None, error);
+        let Settlement::Done {
+            result: stored,
+            status,
+            released,
+        } = settle(&mut result, &row(), Utc::now())
+        else {
+            panic!("deferred");
+        };
+        assert_eq!(stored["index"], 7);
+        assert_eq!(status, "failed");
+        assert!(released);
+        assert_eq!(result.index, 0, "the answer keeps its own position");
+    }
+}

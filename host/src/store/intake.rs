@@ -393,3 +393,207 @@ impl Store {
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.to_owned()))
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, Utc};
+    use serde_json::json;
+
+    use super::*;
+    use crate::secrets::SecretKey;
+    use crate::store::{KeyClaim, timestamp};
+
+    async fn store() -> anyhow::Result<(tempfile::TempDir, Store)> {
+        let dir = tempfile::tempdir()?;
+        let store = Store::open_sqlite(&dir.path().join("c.db"), SecretKey::ephemeral()).await?;
+        Ok((dir, store))
+    }
+
+    fn intents(keys: &[&str]) -> Vec<NewIntent> {
+        keys.iter()
+            .enumerate()
+            .map(|(i, key)| NewIntent {
+                key: (*key).to_owned(),
+                fingerprint: format!("fp-{key}"),
+                intent: format!("{{\"n\": {i}}}"),
+                ordinal: i as i64,
+            })
+            .collect()
+    }
+
+    fn at(seconds: i64) -> String {
+        timestamp(Utc::now() + Duration::seconds(seconds))
+    }
+
+    fn done(customer: &str, key: &str, status: &str, released: bool) -> Settled {
+        Settled {
+            customer: customer.into(),
+            key: key.into(),
+            outcome: Settlement::Done {
+                result: json!({ "status": status, "key": key }),
+                status: status.into(),
+                released,
+            },
+        }
+    }
+
+    fn queued_keys(queued: &[Queued]) -> Vec<&str> {
+        queued.iter().map(|q| q.key.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn pending_intents_are_claimed_once_in_order_and_held_ones_are_not() -> anyhow::Result<()>
+    {
+        let (_dir, store) = store().await?;
+        let held = Intake {
+            claimed_by: Some("a".into()),
+            lease_until: Some(at(60)),
+            ..Intake::default()
+        };
+        store.claim_keys("acme", &held, &intents(&["h1"])).await?;
+        store
+            .claim_keys("acme", &Intake::default(), &intents(&["p1", "p2", "p3"]))
+            .await?;
+
+        let now = at(0);
+        let first = store.claim_due("acme", "b", &now, &at(60), 2).await?;
+        assert_eq!(queued_keys(&first), ["p1", "p2"]);
+        assert!(first.iter().all(|q| q.attempts == 1));
+        let second = store.claim_due("acme", "b", &now, &at(60), 10).await?;
+        assert_eq!(
+            queued_keys(&second),
+            ["p3"],
+            "a claimed intent is not claimed again"
+        );
+        assert!(
+            store
+                .claim_due("acme", "c", &now, &at(60), 10)
+                .await?
+                .is_empty()
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn an_expired_lease_resumes_and_a_renewed_one_holds() -> anyhow::Result<()> {
+        let (_dir, store) = store().await?;
+        let stopped = Intake {
+            claimed_by: Some("stopped".into()),
+            lease_until: Some(at(-1)),
+            ..Intake::default()
+        };
+        store
+            .claim_keys("acme", &stopped, &intents(&["s1"]))
+            .await?;
+        let live = Intake {
+            claimed_by: Some("live".into()),
+            lease_until: Some(at(-1)),
+            ..Intake::default()
+        };
+        store.claim_keys("acme", &live, &intents(&["l1"])).await?;
+        assert_eq!(store.renew_leases("live", &at(60)).await?, 1);
+
+        let resumed = store.claim_due("acme", "new", &at(0), &at(60), 10).await?;
+        assert_eq!(queued_keys(&resumed), ["s1"]);
+        assert_eq!(resumed[0].attempts, 1);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_deferred_intent_waits_and_holds_its_customer_but_no_other() -> anyhow::Result<()> {
+        let (_dir, store) = store().await?;
+        let pending = Intake::default();
+        store
+            .claim_keys("acme", &pending, &intents(&["a1", "a2"]))
+            .await?;
+        store
+            .claim_keys("globex", &pending, &intents(&["g1"]))
+            .await?;
+        let claimed = store.claim_due("acme", "w", &at(0), &at(60), 1).await?;
+        assert_eq!(queued_keys(&claimed), ["a1"]);
+
+        let deferred = Settled {
+            customer: "acme".into(),
+            key: "a1".into(),
+            outcome: Settlement::Deferred {
+                not_before: at(120),
+                error: json!({ "code": "crm_limit_reached" }),
+            },
+        };
+        store.record_batch(&[], &[deferred]).await?;
+
+        assert_eq!(store.due_customers(&at(0), 10).await?, ["globex"]);
+        let waiting = store.outcome("acme", "a1").await?.expect("stored");
+        assert!(waiting.result.is_none() && waiting.resumable);
+        assert_eq!(
+            waiting.last_error,
+            Some(json!({ "code": "crm_limit_reached" }))
+        );
+        let later = store.claim_due("acme", "w", &at(121), &at(181), 10).await?;
+        assert_eq!(
+            queued_keys(&later),
+            ["a1", "a2"],
+            "both are due once the wait is over"
+        );
+        assert_eq!(later[0].attempts, 2);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_released_key_is_claimed_afresh_and_its_job_keeps_its_answer() -> anyhow::Result<()> {
+        let (_dir, store) = store().await?;
+        let job = Intake {
+            job_id: Some("j1".into()),
+            ..Intake::default()
+        };
+        store
+            .claim_keys("acme", &job, &intents(&["k1", "k2"]))
+            .await?;
+        store.claim_due("acme", "w", &at(0), &at(60), 10).await?;
+        let settled = [
+            done("acme", "k1", "failed", true),
+            done("acme", "k2", "created", false),
+        ];
+        store.record_batch(&[], &settled).await?;
+        let record = JobRecord {
+            id: "j1".into(),
+            customer: "acme".into(),
+            total: 3,
+            created_by: "agent".into(),
+            created_at: at(0),
+        };
+        let refused = json!({ "index": 2, "status": "failed" });
+        store
+            .put_job(&record, &[(2, None, Some(("failed".into(), refused)))])
+            .await?;
+
+        let again = store
+            .claim_keys("acme", &Intake::default(), &intents(&["k1", "k2"]))
+            .await?;
+        assert_eq!(again[0], KeyClaim::Claimed, "released: free again");
+        assert!(matches!(again[1], KeyClaim::Done { .. }), "{again:?}");
+
+        let (_, counts) = store.job("acme", "j1").await?.expect("the job");
+        let expected = JobCounts {
+            done: 1,
+            failed: 2,
+            pending: 0,
+        };
+        assert_eq!(counts, expected);
+        let page = store.job_results("acme", "j1", -1, 2).await?;
+        let ordinals: Vec<i64> = page.iter().map(|i| i.ordinal).collect();
+        assert_eq!(ordinals, [0, 1]);
+        assert_eq!(
+            page[0].result,
+            Some(json!({ "status": "failed", "key": "k1" }))
+        );
+        let rest = store.job_results("acme", "j1", 1, 2).await?;
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].ordinal, 2);
+        assert!(
+            store.job("globex", "j1").await?.is_none(),
+            "another customer's job"
+        );
+        Ok(())
+    }
+}
