@@ -114,7 +114,7 @@ fn examples() -> PathBuf {
 /// has not stored yet.
 fn record(n: usize) -> Value {
     let company = format!("Resume Co {}", n / 2);
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         return json!({
             "entity": "company", "operation": "upsert", "key": company,
             "idempotency_key": format!("resume-{n}"), "fields": { "name": company },

@@ -18,7 +18,7 @@ use super::idempotency::{self, Mode};
 use super::{Pipeline, RecordError, RecordResult, Status, WriteIntent, audit, execute};
 use crate::config::CustomerConfig;
 use crate::record::Activity;
-use crate::store::{Intake, JobRecord};
+use crate::store::{Intake, JobAnswer, JobRecord};
 
 /// An intent as stored: what the pipeline needs to run it again.
 #[derive(Serialize, Deserialize)]
@@ -140,7 +140,11 @@ impl Pipeline {
         let earlier: HashMap<usize, String> = claimed.earlier.into_iter().collect();
         for result in claimed.answered {
             match earlier.get(&result.index) {
-                Some(key) => answers.push((result.index as i64, Some(key.clone()), None)),
+                Some(key) => answers.push(JobAnswer {
+                    ordinal: result.index as i64,
+                    key: Some(key.clone()),
+                    result: None,
+                }),
                 None => answers.push(answer(result)),
             }
         }
@@ -177,14 +181,14 @@ impl Pipeline {
 }
 
 /// A job's answer for a record that does not run.
-fn answer(result: RecordResult) -> (i64, Option<String>, Option<(String, serde_json::Value)>) {
+fn answer(result: RecordResult) -> JobAnswer {
     let value = serde_json::to_value(&result).unwrap_or_default();
     let status = result.status.as_str().to_owned();
-    (
-        result.index as i64,
-        result.idempotency_key,
-        Some((status, value)),
-    )
+    JobAnswer {
+        ordinal: result.index as i64,
+        key: result.idempotency_key,
+        result: Some((status, value)),
+    }
 }
 
 impl Status {

@@ -112,6 +112,18 @@ pub struct JobRecord {
     pub created_at: String,
 }
 
+/// A job's record answered without running.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobAnswer {
+    /// Its position in the job.
+    pub ordinal: i64,
+    /// Its idempotency key, when it has one.
+    pub key: Option<String>,
+    /// Its result and the result's status; none when the answer is the
+    /// outcome of the earlier intent holding `key`.
+    pub result: Option<(String, serde_json::Value)>,
+}
+
 /// A job's records by outcome.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct JobCounts {
@@ -251,14 +263,15 @@ impl Store {
 
     /// Records a job and the answers of its records that do not run, once
     /// its intents are stored: a job that exists is whole.
-    pub async fn put_job(
-        &self,
-        job: &JobRecord,
-        answers: &[(i64, Option<String>, Option<(String, serde_json::Value)>)],
-    ) -> anyhow::Result<()> {
+    pub async fn put_job(&self, job: &JobRecord, answers: &[JobAnswer]) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await.context("starting the job")?;
-        for (ordinal, key, answer) in answers {
-            let (status, result) = match answer {
+        for JobAnswer {
+            ordinal,
+            key,
+            result,
+        } in answers
+        {
+            let (status, result) = match result {
                 Some((status, result)) => (Some(status.as_str()), Some(result.to_string())),
                 None => (None, None),
             };
@@ -564,7 +577,14 @@ mod tests {
         };
         let refused = json!({ "index": 2, "status": "failed" });
         store
-            .put_job(&record, &[(2, None, Some(("failed".into(), refused)))])
+            .put_job(
+                &record,
+                &[JobAnswer {
+                    ordinal: 2,
+                    key: None,
+                    result: Some(("failed".into(), refused)),
+                }],
+            )
             .await?;
 
         let again = store

@@ -29,7 +29,8 @@ pub use dashboard::{
 };
 pub use grants::{Grant, GrantSecrets, GrantState, GrantSummary, OAuthFlow, ORG, StoredAccess};
 pub use intake::{
-    Intake, JobCounts, JobItem, JobRecord, NewIntent, Queued, Settled, Settlement, StoredOutcome,
+    Intake, JobAnswer, JobCounts, JobItem, JobRecord, NewIntent, Queued, Settled, Settlement,
+    StoredOutcome,
 };
 pub use keys::{Action, ApiKey, OperatorEvent};
 pub use plugins::{Activation, Pause, PluginVersion};
