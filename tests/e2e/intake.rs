@@ -303,3 +303,36 @@ async fn a_deferred_record_waits_for_its_time_while_other_customers_go_on() -> a
     assert_eq!(harness.salesforce.org.records("Contact").len(), 1);
     Ok(())
 }
+
+#[tokio::test]
+async fn one_customers_backlog_does_not_hold_up_another_customers_job() -> anyhow::Result<()> {
+    let harness = harness().await?;
+    harness.salesforce.org.set_faults(Faults {
+        latency_ms: 200,
+        ..Faults::default()
+    });
+    let backlog: Vec<Value> = (0..1000).map(|n| contact(n, "backlog")).collect();
+    let northwind = submit(&harness, "northwind", json!({ "records": backlog })).await?;
+
+    let companies: Vec<Value> = (0..3)
+        .map(|n| {
+            let name = format!("Globex client {n}");
+            json!({ "entity": "company", "operation": "upsert", "key": name,
+                    "fields": { "name": name } })
+        })
+        .collect();
+    let globex = submit(&harness, "globex", json!({ "records": companies })).await?;
+    let done = finished(&harness, "globex", &globex).await?;
+    assert_eq!(done["counts"]["done"], 3, "{done}");
+
+    let (_, behind) = get(
+        &harness,
+        &format!("/v1/customers/northwind/jobs/{northwind}"),
+    )
+    .await?;
+    assert!(
+        behind["counts"]["pending"].as_i64() > Some(0),
+        "the backlog was still running: {behind}"
+    );
+    Ok(())
+}
