@@ -1,7 +1,10 @@
 //! Durable intake across processes: `conduit serve` killed with SIGKILL in
 //! the middle of a job and started again on the same database finishes the
-//! job, with one outcome per intent and each record once in the CRM.
+//! job, with one outcome per intent and each record once in the CRM; and two
+//! `conduit serve` on one PostgreSQL database share a job, each intent run
+//! by one of them.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,18 +27,24 @@ struct Host {
     child: Child,
     base: String,
     http: reqwest::Client,
+    /// Its log lines, as JSON.
+    lines: mpsc::Receiver<Value>,
 }
 
 impl Host {
-    /// Starts `conduit serve` on `database` with a two-second lease, and
-    /// waits until it listens.
+    /// Starts `conduit serve` on the SQLite file `database`.
     fn start(database: &Path) -> anyhow::Result<Self> {
+        Self::start_with(&[OsStr::new("--database"), database.as_os_str()])
+    }
+
+    /// Starts `conduit serve` with `database_args` and a two-second lease,
+    /// and waits until it listens.
+    fn start_with(database_args: &[&OsStr]) -> anyhow::Result<Self> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_conduit"))
             .args(["serve", "--listen", "127.0.0.1:0", "--lease-seconds", "2"])
             .arg("--config")
             .arg(examples())
-            .arg("--database")
-            .arg(database)
+            .args(database_args)
             .env("CONDUIT_LOG_FORMAT", "json")
             .env("CONDUIT_SECRET_KEY", SECRET_KEY.repeat(32))
             .env_remove("CONDUIT_API_KEY")
@@ -50,16 +59,15 @@ impl Host {
         let (send, lines) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = send.send(line);
+                if let Ok(line) = serde_json::from_str::<Value>(&line) {
+                    let _ = send.send(line);
+                }
             }
         });
         let listen = loop {
             let line = lines
                 .recv_timeout(Duration::from_secs(120))
                 .context("conduit serve did not start")?;
-            let Ok(line) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
             if line["fields"]["message"] == "conduit serving" {
                 break line["fields"]["listen"]
                     .as_str()
@@ -71,7 +79,17 @@ impl Host {
             child,
             base: format!("http://{listen}"),
             http: reqwest::Client::new(),
+            lines,
         })
+    }
+
+    /// How many intents this host has claimed to run so far, by its log.
+    fn claimed(&self) -> u64 {
+        self.lines
+            .try_iter()
+            .filter(|line| line["fields"]["message"] == "intents claimed")
+            .filter_map(|line| line["fields"]["records"].as_u64())
+            .sum()
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
@@ -272,5 +290,67 @@ async fn a_host_killed_mid_job_resumes_it_after_a_restart() -> anyhow::Result<()
         )
         .await?;
     assert_eq!(outcome["state"], "done", "{outcome}");
+    Ok(())
+}
+
+/// The PostgreSQL server of `CONDUIT_TEST_DATABASE_URL`, when it names one.
+fn postgres_server() -> Option<String> {
+    std::env::var("CONDUIT_TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| url.starts_with("postgres"))
+}
+
+#[tokio::test]
+async fn two_hosts_on_one_postgres_database_share_a_job_and_run_each_intent_once()
+-> anyhow::Result<()> {
+    let Some(server) = postgres_server() else {
+        eprintln!("CONDUIT_TEST_DATABASE_URL names no PostgreSQL server: not run");
+        return Ok(());
+    };
+    let database = conduit_host::store::scratch::ScratchDatabase::create(&server).await?;
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let sim = salesforce::serve(salesforce::Profile::default(), loopback).await?;
+    sim.org.add_user(REP, "Anna", "Snelling");
+
+    let url = OsStr::new(database.url());
+    let first = Host::start_with(&[OsStr::new("--database-url"), url])?;
+    let second = Host::start_with(&[OsStr::new("--database-url"), url])?;
+    connect(&first, &sim).await?;
+    sim.org.set_faults(Faults {
+        latency_ms: 50,
+        ..Faults::default()
+    });
+
+    let records: Vec<Value> = (0..RECORDS).map(record).collect();
+    let body = json!({ "records": records });
+    let submitted = first
+        .call(Method::POST, "/v1/customers/northwind/jobs", Some(body))
+        .await?;
+    let id = submitted["id"].as_str().context("no job id")?.to_owned();
+
+    let mut finished = Value::Null;
+    for _ in 0..1200 {
+        finished = job(&second, &id).await?;
+        if finished["state"] == "done" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        finished["counts"],
+        json!({ "total": RECORDS, "done": RECORDS, "failed": 0, "pending": 0 }),
+        "{finished}"
+    );
+
+    // Each intent claimed by one host, both hosts taking part.
+    let (by_first, by_second) = (first.claimed(), second.claimed());
+    assert!(by_first > 0 && by_second > 0, "{by_first} and {by_second}");
+    assert_eq!(by_first + by_second, RECORDS as u64, "an intent ran twice");
+    let results = listed(&first, &id).await?;
+    let indexes: Vec<i64> = results.iter().filter_map(|r| r["index"].as_i64()).collect();
+    assert_eq!(indexes, (0..RECORDS as i64).collect::<Vec<_>>());
+    let half = RECORDS / 2;
+    assert_eq!(distinct(&sim, "Account", "Name"), (half, half), "each company once");
+    assert_eq!(distinct(&sim, "Contact", "Email"), (half, half), "each contact once");
     Ok(())
 }

@@ -17,8 +17,7 @@ use tokio::task::JoinSet;
 use tracing::{Instrument, debug, info, warn};
 
 use super::intake::{Owned, Row, parse_stored};
-use super::{Pipeline, RecordError, RecordResult, audit};
-use crate::store::{Queued, Settled, Settlement};
+use super::{Pipeline, RecordResult, audit};
 
 /// How the worker takes work.
 #[derive(Debug, Clone, Copy)]
@@ -94,8 +93,11 @@ async fn run(pipeline: Arc<Pipeline>, options: WorkerOptions, mut stopped: watch
             let now = pipeline.store.now();
             match pipeline.store.due_customers(&now, 1000).await {
                 Ok(mut due) => {
+                    // A customer this replica has no config for (yet) is
+                    // left to a replica that has: its intents wait, never
+                    // fail for where they were claimed.
                     let taken: HashSet<&String> = busy.values().collect();
-                    due.retain(|c| !taken.contains(c));
+                    due.retain(|c| !taken.contains(c) && pipeline.config(c).is_some());
                     // Stable: among customers never served, the longest
                     // waiting stays first.
                     due.sort_by_key(|c| served.get(c).copied().unwrap_or(0));
@@ -152,6 +154,9 @@ async fn renew_leases(pipeline: &Pipeline) {
 
 /// Claims and runs one batch of `customer`'s due intents.
 async fn run_batch(pipeline: Arc<Pipeline>, customer: String, limit: usize) {
+    let Some(config) = pipeline.config(&customer) else {
+        return;
+    };
     let now = pipeline.store.now();
     let until = pipeline.lease_until();
     let worker = &pipeline.intake.worker;
@@ -167,12 +172,7 @@ async fn run_batch(pipeline: Arc<Pipeline>, customer: String, limit: usize) {
             return;
         }
     };
-    info!(customer, records = queued.len(), "resuming intents");
-
-    let Some(config) = pipeline.config(&customer) else {
-        fail_unknown_customer(&pipeline, &customer, queued).await;
-        return;
-    };
+    info!(customer, records = queued.len(), "intents claimed");
 
     // An intent that cannot be read fails alone; the rest run.
     let mut owned = Vec::with_capacity(queued.len());
@@ -203,30 +203,5 @@ async fn run_batch(pipeline: Arc<Pipeline>, customer: String, limit: usize) {
     }
     if !owned.is_empty() {
         pipeline.run_owned(config, owned).await;
-    }
-}
-
-/// Intents of a customer whose config is gone fail: nothing can run them.
-async fn fail_unknown_customer(pipeline: &Pipeline, customer: &str, queued: Vec<Queued>) {
-    let settled: Vec<Settled> = queued
-        .into_iter()
-        .map(|q| {
-            let message = format!("customer `{customer}` is no longer configured on this host");
-            let error = RecordError::input("unknown_customer", message, None);
-            let index = usize::try_from(q.ordinal).unwrap_or_default();
-            let result = RecordResult::failed(index, None, None, error);
-            Settled {
-                customer: customer.to_owned(),
-                key: q.key,
-                outcome: Settlement::Done {
-                    result: serde_json::to_value(&result).unwrap_or_default(),
-                    status: result.status.as_str().to_owned(),
-                    released: true,
-                },
-            }
-        })
-        .collect();
-    if let Err(e) = pipeline.store.record_batch(&[], &settled).await {
-        warn!(customer, error = %format!("{e:#}"), "could not fail intents of a gone customer");
     }
 }
