@@ -350,7 +350,15 @@ async fn two_hosts_on_one_postgres_database_share_a_job_and_run_each_intent_once
     let indexes: Vec<i64> = results.iter().filter_map(|r| r["index"].as_i64()).collect();
     assert_eq!(indexes, (0..RECORDS as i64).collect::<Vec<_>>());
     let half = RECORDS / 2;
-    assert_eq!(distinct(&sim, "Account", "Name"), (half, half), "each company once");
-    assert_eq!(distinct(&sim, "Contact", "Email"), (half, half), "each contact once");
+    assert_eq!(
+        distinct(&sim, "Account", "Name"),
+        (half, half),
+        "each company once"
+    );
+    assert_eq!(
+        distinct(&sim, "Contact", "Email"),
+        (half, half),
+        "each contact once"
+    );
     Ok(())
 }

@@ -7,7 +7,7 @@
 //! rows it runs, so a long batch is never taken from a live replica.
 
 use anyhow::Context;
-use sqlx::Row;
+use sqlx::{AssertSqlSafe, Row};
 
 use super::{Store, now};
 
@@ -177,7 +177,8 @@ impl Store {
     ///
     /// One statement: rows another replica claims at the same moment are
     /// never claimed twice, as the outer condition is checked again on the
-    /// rows the update takes.
+    /// rows the update takes; on PostgreSQL the rows another replica is
+    /// claiming are skipped rather than waited for.
     pub async fn claim_due(
         &self,
         customer: &str,
@@ -186,23 +187,28 @@ impl Store {
         lease_until: &str,
         limit: i64,
     ) -> anyhow::Result<Vec<Queued>> {
-        let rows = sqlx::query(concat!(
-            "UPDATE idempotency SET claimed_by = $2, lease_until = $3, \
-             attempts = attempts + 1 WHERE customer = $4 AND ",
-            due!(),
-            " AND key IN (SELECT key FROM idempotency WHERE customer = $4 AND ",
-            due!(),
-            " ORDER BY not_before, created_at, ordinal LIMIT $5) \
-             RETURNING key, intent, ordinal, attempts, created_at"
-        ))
-        .bind(at)
-        .bind(worker)
-        .bind(lease_until)
-        .bind(customer)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .with_context(|| format!("claiming due intents of `{customer}`"))?;
+        // The statement is fixed but for the backend's row locking.
+        let statement = format!(
+            concat!(
+                "UPDATE idempotency SET claimed_by = $2, lease_until = $3, \
+                 attempts = attempts + 1 WHERE customer = $4 AND ",
+                due!(),
+                " AND key IN (SELECT key FROM idempotency WHERE customer = $4 AND ",
+                due!(),
+                " ORDER BY not_before, created_at, ordinal LIMIT $5{}) \
+                 RETURNING key, intent, ordinal, attempts, created_at"
+            ),
+            self.backend().skip_locked()
+        );
+        let rows = sqlx::query(AssertSqlSafe(statement))
+            .bind(at)
+            .bind(worker)
+            .bind(lease_until)
+            .bind(customer)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .with_context(|| format!("claiming due intents of `{customer}`"))?;
         let mut claimed: Vec<(String, Queued)> = rows
             .iter()
             .map(|r| {
