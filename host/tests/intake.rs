@@ -83,13 +83,20 @@ impl Host {
         })
     }
 
-    /// How many intents this host has claimed to run so far, by its log.
-    fn claimed(&self) -> u64 {
-        self.lines
-            .try_iter()
+    /// How many intents this host has claimed to run so far, by its log,
+    /// and its warnings.
+    fn claimed(&self) -> (u64, Vec<Value>) {
+        let lines: Vec<Value> = self.lines.try_iter().collect();
+        let claimed = lines
+            .iter()
             .filter(|line| line["fields"]["message"] == "intents claimed")
             .filter_map(|line| line["fields"]["records"].as_u64())
-            .sum()
+            .sum();
+        let warnings = lines
+            .into_iter()
+            .filter(|line| matches!(line["level"].as_str(), Some("WARN" | "ERROR")))
+            .collect();
+        (claimed, warnings)
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
@@ -317,7 +324,7 @@ async fn two_hosts_on_one_postgres_database_share_a_job_and_run_each_intent_once
     let second = Host::start_with(&[OsStr::new("--database-url"), url])?;
     connect(&first, &sim).await?;
     sim.org.set_faults(Faults {
-        latency_ms: 50,
+        latency_ms: 100,
         ..Faults::default()
     });
 
@@ -343,8 +350,12 @@ async fn two_hosts_on_one_postgres_database_share_a_job_and_run_each_intent_once
     );
 
     // Each intent claimed by one host, both hosts taking part.
-    let (by_first, by_second) = (first.claimed(), second.claimed());
-    assert!(by_first > 0 && by_second > 0, "{by_first} and {by_second}");
+    let ((by_first, warned_first), (by_second, warned_second)) =
+        (first.claimed(), second.claimed());
+    assert!(
+        by_first > 0 && by_second > 0,
+        "{by_first} and {by_second}: {warned_first:?} {warned_second:?}"
+    );
     assert_eq!(by_first + by_second, RECORDS as u64, "an intent ran twice");
     let results = listed(&first, &id).await?;
     let indexes: Vec<i64> = results.iter().filter_map(|r| r["index"].as_i64()).collect();

@@ -176,9 +176,9 @@ impl Store {
     /// `lease_until`, oldest first, in the order they were submitted.
     ///
     /// One statement: rows another replica claims at the same moment are
-    /// never claimed twice, as the outer condition is checked again on the
-    /// rows the update takes; on PostgreSQL the rows another replica is
-    /// claiming are skipped rather than waited for.
+    /// never claimed twice, as the condition is checked again on the rows
+    /// the update takes; on PostgreSQL the rows another replica is claiming
+    /// are skipped rather than waited for.
     pub async fn claim_due(
         &self,
         customer: &str,
@@ -187,15 +187,20 @@ impl Store {
         lease_until: &str,
         limit: i64,
     ) -> anyhow::Result<Vec<Queued>> {
-        // The statement is fixed but for the backend's row locking.
+        // The rows are picked once, in a materialized query: as a plain
+        // subquery of the update, PostgreSQL may run it again for each row
+        // and take more than `limit`. The statement is fixed but for the
+        // backend's row locking.
         let statement = format!(
             concat!(
-                "UPDATE idempotency SET claimed_by = $2, lease_until = $3, \
-                 attempts = attempts + 1 WHERE customer = $4 AND ",
-                due!(),
-                " AND key IN (SELECT key FROM idempotency WHERE customer = $4 AND ",
+                "WITH picked AS MATERIALIZED (SELECT key FROM idempotency \
+                 WHERE customer = $4 AND ",
                 due!(),
                 " ORDER BY not_before, created_at, ordinal LIMIT $5{}) \
+                 UPDATE idempotency SET claimed_by = $2, lease_until = $3, \
+                 attempts = attempts + 1 WHERE customer = $4 AND ",
+                due!(),
+                " AND key IN (SELECT key FROM picked) \
                  RETURNING key, intent, ordinal, attempts, created_at"
             ),
             self.backend().skip_locked()
@@ -420,12 +425,32 @@ mod tests {
 
     use super::*;
     use crate::secrets::SecretKey;
-    use crate::store::{KeyClaim, timestamp};
+    use crate::store::scratch::ScratchDatabase;
+    use crate::store::{KeyClaim, Location, timestamp};
 
-    async fn store() -> anyhow::Result<(tempfile::TempDir, Store)> {
-        let dir = tempfile::tempdir()?;
-        let store = Store::open_sqlite(&dir.path().join("c.db"), SecretKey::ephemeral()).await?;
-        Ok((dir, store))
+    /// Where a test's store lives, removed with it.
+    enum Scratch {
+        Dir(#[allow(dead_code, reason = "held to be removed on drop")] tempfile::TempDir),
+        Database(#[allow(dead_code, reason = "held to be dropped")] ScratchDatabase),
+    }
+
+    /// A fresh store: on the PostgreSQL server `CONDUIT_TEST_DATABASE_URL`
+    /// names, if it names one, else on SQLite.
+    async fn store() -> anyhow::Result<(Scratch, Store)> {
+        let key = SecretKey::ephemeral();
+        match std::env::var("CONDUIT_TEST_DATABASE_URL") {
+            Ok(server) if server.starts_with("postgres") => {
+                let database = ScratchDatabase::create(&server).await?;
+                let location = Location::Postgres(database.url().to_owned());
+                let store = Store::open(&location, key).await?;
+                Ok((Scratch::Database(database), store))
+            }
+            _ => {
+                let dir = tempfile::tempdir()?;
+                let store = Store::open_sqlite(&dir.path().join("c.db"), key).await?;
+                Ok((Scratch::Dir(dir), store))
+            }
+        }
     }
 
     fn intents(keys: &[&str]) -> Vec<NewIntent> {
