@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use conduit_crm_sim::{Sim, hubspot, salesforce};
 use conduit_host::api::{self, AppState};
 use conduit_host::config::{ConfigSet, Provider};
-use conduit_host::pipeline::Pipeline;
+use conduit_host::pipeline::{Pipeline, Worker, WorkerOptions};
 use conduit_host::plugin::{PluginRuntime, RuntimeConfig, build_plugin};
 use conduit_host::secrets::SecretKey;
 use conduit_host::store::scratch::ScratchDatabase;
@@ -242,6 +242,7 @@ pub struct Harness {
     pub pipeline: Arc<Pipeline>,
     http: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _worker: Worker,
     _state: Option<TestState>,
 }
 
@@ -325,6 +326,7 @@ impl Harness {
             let _ = stopped.await;
         }));
 
+        let worker = Worker::spawn(pipeline.clone(), WorkerOptions::default());
         let harness = Self {
             salesforce,
             hubspot,
@@ -333,6 +335,7 @@ impl Harness {
             pipeline,
             http: reqwest::Client::new(),
             stop: Some(stop),
+            _worker: worker,
             _state: None,
         };
         for config in &customers {

@@ -14,7 +14,7 @@ use conduit_host::api::{self, AppState};
 use conduit_host::author;
 use conduit_host::config::{self, ConfigSet, Provider};
 use conduit_host::demo::{self, DemoOptions};
-use conduit_host::pipeline::Pipeline;
+use conduit_host::pipeline::{Pipeline, Worker, WorkerOptions};
 use conduit_host::plugin::{PluginRuntime, RuntimeConfig};
 use conduit_host::secrets::SecretKey;
 use conduit_host::store::{Location, Store};
@@ -67,6 +67,11 @@ enum Command {
         /// A file holding the key as 64 hex digits.
         #[arg(long, conflicts_with = "secret_key")]
         secret_key_file: Option<PathBuf>,
+        /// Seconds a replica's claim on the intents it runs holds unless
+        /// renewed: how soon the intents of a replica that stopped resume.
+        #[arg(long, env = "CONDUIT_LEASE_SECONDS", default_value_t = 30,
+              value_parser = clap::value_parser!(u64).range(1..=3600))]
+        lease_seconds: u64,
     },
     /// Replay the public sales dataset into simulated Salesforce and HubSpot
     /// orgs through the whole write path, and print what happened.
@@ -225,15 +230,21 @@ async fn main() -> ExitCode {
             plugin_cache,
             secret_key,
             secret_key_file,
+            lease_seconds,
         } => {
             telemetry::init("info", cli.log_format);
-            let options = (
-                secret(secret_key, secret_key_file),
-                location(database, database_url),
-            );
-            match options {
+            let database = location(database, database_url);
+            match (secret(secret_key, secret_key_file), database) {
                 (Ok(key), Ok(database)) => {
-                    serve(config, database, listen, api_key, plugin_cache, key).await
+                    let options = ServeOptions {
+                        config,
+                        database,
+                        listen,
+                        api_key,
+                        plugin_cache,
+                        lease: std::time::Duration::from_secs(lease_seconds),
+                    };
+                    serve(options, key).await
                 }
                 (Err(e), _) | (_, Err(e)) => Err(e),
             }
@@ -319,14 +330,25 @@ fn location(database: Option<PathBuf>, url: Option<String>) -> anyhow::Result<Lo
     }
 }
 
-async fn serve(
+/// What `conduit serve` was started with.
+struct ServeOptions {
     config: PathBuf,
     database: Location,
     listen: SocketAddr,
     api_key: Option<String>,
     plugin_cache: Option<PathBuf>,
-    key: SecretKey,
-) -> anyhow::Result<()> {
+    lease: std::time::Duration,
+}
+
+async fn serve(options: ServeOptions, key: SecretKey) -> anyhow::Result<()> {
+    let ServeOptions {
+        config,
+        database,
+        listen,
+        api_key,
+        plugin_cache,
+        lease,
+    } = options;
     let configs = ConfigSet::load_dir(&config)?;
     let store = Store::open(&database, key).await?;
     tracing::info!(database = %database, "store open");
@@ -340,7 +362,11 @@ async fn serve(
         cache_dir: Some(plugin_cache),
         ..Default::default()
     })?;
-    let pipeline = Arc::new(Pipeline::new(configs, store, runtime).await?);
+    let pipeline = Arc::new(
+        Pipeline::new(configs, store, runtime)
+            .await?
+            .with_lease(lease),
+    );
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
@@ -352,6 +378,8 @@ async fn serve(
              reaches {listen} is trusted as an admin (create a key with `conduit key create`)"
         );
     }
+    // Intents a stopped host left unfinished resume from here on.
+    let worker = Worker::spawn(pipeline.clone(), WorkerOptions::default());
     let state = AppState {
         pipeline,
         api_key: api_key.map(Into::into),
@@ -359,6 +387,7 @@ async fn serve(
     api::serve(listener, state, shutdown_signal())
         .await
         .context("serving the API")?;
+    worker.stop().await;
     tracing::info!("conduit stopped");
     Ok(())
 }

@@ -11,6 +11,7 @@ mod dashboard;
 mod demo;
 mod export_semantics;
 mod idempotency;
+mod intake;
 mod metrics;
 mod openapi;
 mod operations;

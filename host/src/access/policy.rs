@@ -24,7 +24,13 @@ const ADMINS: &[Role] = &[Admin];
 pub fn allowed(method: &Method, template: &str) -> &'static [Role] {
     let m = method.as_str();
     match (m, template) {
-        ("POST", "/customers/{customer}/writes") => AGENTS,
+        ("POST", "/customers/{customer}/writes" | "/customers/{customer}/jobs") => AGENTS,
+        (
+            "GET",
+            "/customers/{customer}/writes/{idempotency_key}"
+            | "/customers/{customer}/jobs/{job}"
+            | "/customers/{customer}/jobs/{job}/results",
+        ) => EVERYONE,
         ("GET", "/customers/{customer}/schema") => EVERYONE,
         ("POST", "/customers/{customer}/schema/refresh") => STAFF,
         ("GET", "/customers/{customer}/audit" | "/customers/{customer}/dashboard") => EVERYONE,

@@ -56,7 +56,8 @@ impl Modify for BearerKey {
 #[derive(Serialize, ToSchema)]
 pub(super) struct WriteRequest {
     /// Write intents; each succeeds or fails on its own. Records and
-    /// activities together: at most 1,000.
+    /// activities together: at most 1,000; more go to a job
+    /// (`POST /v1/customers/{customer}/jobs`).
     records: Option<Vec<WriteIntent>>,
     /// Activities to log, each in the customer's own pattern. An activity
     /// relating to a record of `records` is written after it.
@@ -64,6 +65,20 @@ pub(super) struct WriteRequest {
     /// Plan every record and write nothing.
     #[schema(default = false)]
     dry_run: Option<bool>,
+}
+
+/// `POST /v1/customers/{customer}/jobs`: a write request too large to wait
+/// for, or one the agent prefers not to wait on. Up to 1,000 records, a
+/// write answers in the same request; a job takes up to 100,000 (64 MiB),
+/// answers `202` at once and runs in the background: poll the job, page its
+/// results, or ask for a record's outcome by its idempotency key.
+#[allow(dead_code, reason = "describes a body handled by hand")]
+#[derive(Serialize, ToSchema)]
+pub(super) struct JobRequest {
+    /// Write intents; each succeeds or fails on its own.
+    records: Option<Vec<WriteIntent>>,
+    /// Activities to log; positions in the job follow the records.
+    activities: Option<Vec<ActivityIntent>>,
 }
 
 /// One write intent.

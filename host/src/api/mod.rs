@@ -10,6 +10,7 @@ mod dashboard;
 mod docs;
 mod health;
 mod input;
+mod intake;
 mod keys;
 mod observe;
 mod plugins;
@@ -33,8 +34,12 @@ pub use problem::Problem;
 use crate::pipeline::Pipeline;
 use crate::telemetry::metrics;
 
-/// The most records one write request may carry.
+/// The most records one write request may carry: the host answers them in
+/// the same request. More go to a job.
 pub const MAX_BATCH: usize = 1000;
+
+/// The most records one job may carry.
+pub const MAX_JOB: usize = 100_000;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -77,6 +82,7 @@ pub fn router(state: AppState) -> Router {
 /// Every route with its OpenAPI operation; `/v1` behind the API key.
 fn api(state: AppState) -> OpenApiRouter<AppState> {
     let v1 = routes::v1()
+        .merge(intake::routes())
         .merge(keys::routes())
         .merge(plugins::routes())
         .layer(middleware::from_fn_with_state(state, keys::authorize));

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::input::{json_object, quoted, refuse_unknown_keys};
-use super::{MAX_BATCH, Problem};
+use super::{MAX_BATCH, MAX_JOB, Problem};
 use crate::auth::Credentials;
 use crate::config::CustomerConfig;
 use crate::pipeline::{ActivityIntent, RecordError, WriteIntent, into_intent};
@@ -48,8 +48,9 @@ pub(super) struct WriteRequest {
     pub dry_run: bool,
 }
 
-/// `{"records": [...], "dry_run": false}`.
-pub(super) fn write_request(body: &[u8]) -> Result<WriteRequest, Problem> {
+/// `{"records": [...], "dry_run": false}` of at most `max` records and
+/// activities.
+pub(super) fn write_request(body: &[u8], max: usize) -> Result<WriteRequest, Problem> {
     let mut object = json_object(body)?;
     refuse_unknown_keys(&object, WRITE_KEYS)?;
 
@@ -61,16 +62,21 @@ pub(super) fn write_request(body: &[u8]) -> Result<WriteRequest, Problem> {
     let records = records.unwrap_or_default();
     let activities = activities.unwrap_or_default();
     let sent = records.len() + activities.len();
-    if sent > MAX_BATCH {
+    if sent > max {
         let field = if records.len() >= activities.len() {
             "records"
         } else {
             "activities"
         };
+        let hint = if max == MAX_BATCH {
+            format!("; send up to {MAX_JOB} as a job (`POST /v1/customers/{{customer}}/jobs`)")
+        } else {
+            String::new()
+        };
         return Err(Problem::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "batch_too_large",
-            format!("{sent} records and activities sent; at most {MAX_BATCH} per request"),
+            format!("{sent} records and activities sent; at most {max} per request{hint}"),
         )
         .field(field));
     }
@@ -346,9 +352,13 @@ mod tests {
         value.to_string().into_bytes()
     }
 
+    fn write_request_of(body: &[u8]) -> Result<WriteRequest, Problem> {
+        write_request(body, MAX_BATCH)
+    }
+
     #[test]
     fn a_misspelt_dry_run_is_refused() {
-        let problem = write_request(&body(json!({ "records": [], "dryrun": true })))
+        let problem = write_request_of(&body(json!({ "records": [], "dryrun": true })))
             .map(|_| ())
             .expect_err("`dryrun` is unknown");
         assert_eq!(problem.field.as_deref(), Some("dryrun"));
@@ -363,7 +373,7 @@ mod tests {
 
     #[test]
     fn a_write_request_reads_records_and_dry_run() -> Result<(), Problem> {
-        let request = write_request(&body(json!({ "records": [{}, {}], "dry_run": true })))?;
+        let request = write_request_of(&body(json!({ "records": [{}, {}], "dry_run": true })))?;
         assert_eq!(request.records.len(), 2);
         assert!(request.dry_run);
         Ok(())

@@ -52,6 +52,7 @@ pub struct Summary {
     unchanged: usize,
     failed: usize,
     planned: usize,
+    pending: usize,
 }
 
 /// `POST /v1/customers/{customer}/writes`: `{"records": [...], "activities": [...],
@@ -77,7 +78,7 @@ async fn write(
 ) -> Result<impl IntoResponse, Problem> {
     let config = state.customer_config(&customer)?;
     let body = input::body(body, MAX_WRITE_BYTES)?;
-    let request = requests::write_request(&body)?;
+    let request = requests::write_request(&body, super::MAX_BATCH)?;
 
     observe::record_customer(&config);
 
@@ -149,6 +150,7 @@ fn count_outcomes(customer: &str, results: &[RecordResult]) {
             Status::Unchanged => "unchanged",
             Status::Failed => "failed",
             Status::Planned => "planned",
+            Status::Pending => "pending",
         };
         metrics::write(customer, object, outcome);
     }
@@ -163,6 +165,7 @@ fn summarize(results: &[RecordResult]) -> Summary {
             Status::Unchanged => summary.unchanged += 1,
             Status::Failed => summary.failed += 1,
             Status::Planned => summary.planned += 1,
+            Status::Pending => summary.pending += 1,
         }
     }
     summary

@@ -1,14 +1,13 @@
 //! The I/O part of a batch, in the order a record goes through it: find
 //! what exists ([`super::matching`]), attribute owners and plan each record
 //! ([`super::planning`]), send the plans in as few calls as the CRM allows
-//! ([`super::sending`]), and audit ([`super::audit`]).
+//! ([`super::sending`]). The caller audits ([`super::audit`]).
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use tracing::{Instrument, info, warn};
 
-use super::audit::finish;
 use super::matching::{find_existing, resolve_references};
 use super::order;
 use super::planning::plan_all;
@@ -99,9 +98,6 @@ pub(super) async fn run(
                 .collect(),
         };
 
-        if !dry_run {
-            finish(pipeline, &config, &results).await;
-        }
         let failed = results
             .iter()
             .filter(|r| r.status == Status::Failed)

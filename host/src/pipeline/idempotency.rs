@@ -11,33 +11,58 @@ use std::collections::HashSet;
 
 use sha2::{Digest, Sha256};
 
+use super::intake::{Owned, stored_intent};
 use super::{RecordError, RecordResult, WriteIntent};
-use crate::store::{KeyClaim, Store};
+use crate::store::{Intake, KeyClaim, NewIntent, Store};
 
 /// What claiming a batch's keys decided.
 #[derive(Default)]
 pub(super) struct Claimed {
     /// Records this request now owns, to run through the pipeline.
-    pub run: Vec<(usize, WriteIntent)>,
+    pub run: Vec<Owned>,
     /// Records already answered: replays and refusals.
     pub answered: Vec<RecordResult>,
+    /// Of the answered records, those whose answer is the outcome of an
+    /// earlier intent with the same key and record: by index, with the key.
+    pub earlier: Vec<(usize, String)>,
 }
 
-/// Claims the keys of `keyed` records for `customer`; in a dry run, only
-/// looks, so the plan says what a real run would answer.
+/// How keys are claimed.
+pub(super) enum Mode<'a> {
+    /// A dry run: only looks, so the plan says what a real run would
+    /// answer, and takes no key.
+    Look,
+    /// A real run: every intent is stored with its key before it runs. An
+    /// intent without a key gets one of the host's, which its answer does
+    /// not show.
+    Store(&'a Intake),
+}
+
+/// The prefix of the keys the host gives intents sent without one.
+const HOST_KEY_PREFIX: &str = "~host-";
+
+/// Claims the keys of `intents` for `customer`.
 pub(super) async fn claim(
     store: &Store,
     customer: &str,
-    keyed: Vec<(usize, WriteIntent)>,
-    dry_run: bool,
+    intents: Vec<(usize, WriteIntent)>,
+    mode: Mode<'_>,
 ) -> Claimed {
     let mut claimed = Claimed::default();
 
-    // 1. A key twice in one batch: the first record has it.
+    // 1. A key twice in one batch: the first record has it. Without a key,
+    //    a dry run looks nothing up; a real run stores it under the host's.
     let mut seen = HashSet::new();
-    let mut unique = Vec::with_capacity(keyed.len());
-    for (index, intent) in keyed {
-        let key = intent.idempotency_key.clone().unwrap_or_default();
+    let mut unique = Vec::with_capacity(intents.len());
+    for (index, intent) in intents {
+        let key = match (&intent.idempotency_key, &mode) {
+            (Some(key), _) => key.clone(),
+            (None, Mode::Look) => {
+                claimed.run.push(Owned::new(index, String::new(), intent));
+                continue;
+            }
+            (None, Mode::Store(_)) => format!("{HOST_KEY_PREFIX}{}", uuid::Uuid::new_v4()),
+        };
         if seen.insert(key.clone()) {
             unique.push((index, intent, key));
         } else {
@@ -52,14 +77,24 @@ pub(super) async fn claim(
     }
 
     // 2. The store decides who owns each key.
-    let keys: Vec<(String, String)> = unique
+    let rows: Vec<NewIntent> = unique
         .iter()
-        .map(|(_, intent, key)| (key.clone(), fingerprint(intent)))
+        .map(|(index, intent, key)| NewIntent {
+            key: key.clone(),
+            fingerprint: fingerprint(intent),
+            intent: stored_intent(intent),
+            ordinal: *index as i64,
+        })
         .collect();
-    let claims = if dry_run {
-        store.peek_keys(customer, &keys).await
-    } else {
-        store.claim_keys(customer, &keys).await
+    let claims = match mode {
+        Mode::Look => {
+            let keys: Vec<(String, String)> = rows
+                .iter()
+                .map(|r| (r.key.clone(), r.fingerprint.clone()))
+                .collect();
+            store.peek_keys(customer, &keys).await
+        }
+        Mode::Store(intake) => store.claim_keys(customer, intake, &rows).await,
     };
     let claims = match claims {
         Ok(claims) => claims,
@@ -74,12 +109,12 @@ pub(super) async fn claim(
     };
 
     // 3. Replays, refusals and the records to run.
-    for ((index, intent, key), (claim, (_, mine))) in
-        unique.into_iter().zip(claims.into_iter().zip(keys))
+    for ((index, intent, key), (claim, row)) in unique.into_iter().zip(claims.into_iter().zip(rows))
     {
-        let reused = |stored: &Option<String>| stored.as_ref().is_some_and(|s| *s != mine);
+        let reused =
+            |stored: &Option<String>| stored.as_ref().is_some_and(|s| *s != row.fingerprint);
         match claim {
-            KeyClaim::Claimed => claimed.run.push((index, intent)),
+            KeyClaim::Claimed => claimed.run.push(Owned::new(index, key, intent)),
             KeyClaim::Done { fingerprint, .. } | KeyClaim::InFlight { fingerprint }
                 if reused(&fingerprint) =>
             {
@@ -91,11 +126,13 @@ pub(super) async fn claim(
                 claimed.answered.push(fail(index, &intent, error));
             }
             KeyClaim::Done { result, .. } => {
+                claimed.earlier.push((index, key));
                 claimed.answered.push(replayed(index, result, &intent))
             }
             KeyClaim::InFlight { .. } => {
                 let message = format!("a write with idempotency key `{key}` is still in progress");
                 let error = RecordError::input("in_flight", message, key_field()).retryable();
+                claimed.earlier.push((index, key));
                 claimed.answered.push(fail(index, &intent, error));
             }
         }

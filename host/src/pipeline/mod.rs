@@ -7,8 +7,10 @@
 mod activity;
 mod audit;
 mod customer;
+pub mod deferral;
 mod execute;
 mod idempotency;
+mod intake;
 mod links;
 mod locks;
 mod matching;
@@ -18,6 +20,7 @@ mod plugins;
 mod prepare;
 mod result;
 mod sending;
+mod worker;
 mod writers;
 
 use std::collections::HashMap;
@@ -30,6 +33,7 @@ use tracing::info;
 pub use activity::{ACTIVITY_FIELDS, ActivityIntent, RelatedInput, into_intent};
 pub use customer::CustomerRuntime;
 pub use result::{Link, RecordError, RecordResult, Status};
+pub use worker::{Worker, WorkerOptions};
 
 use crate::auth;
 use crate::auth::Credentials;
@@ -74,7 +78,23 @@ pub struct Pipeline {
     customers: tokio::sync::Mutex<HashMap<String, Arc<CustomerRuntime>>>,
     http: reqwest::Client,
     key_locks: Arc<locks::KeyLocks>,
+    intake: IntakeState,
 }
+
+/// This replica's part in durable intake.
+struct IntakeState {
+    /// The name its claims carry: unique per process.
+    worker: String,
+    /// How long a claim holds without being renewed.
+    lease: std::time::Duration,
+    /// Wakes the worker when a job is submitted.
+    wake: tokio::sync::Notify,
+}
+
+/// How long a claim holds unless renewed: long enough that a replica
+/// renewing every third of it never loses one, short enough that the
+/// intents of a replica that stopped resume soon.
+pub const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Pipeline {
     /// A pipeline over `configs` and `store`, loading every plugin the store
@@ -95,8 +115,29 @@ impl Pipeline {
             customers: tokio::sync::Mutex::new(HashMap::new()),
             http,
             key_locks: Arc::default(),
+            intake: IntakeState {
+                worker: format!(
+                    "{}-{}",
+                    std::process::id(),
+                    hex::encode(rand::random::<[u8; 4]>())
+                ),
+                lease: DEFAULT_LEASE,
+                wake: tokio::sync::Notify::new(),
+            },
         };
         Ok(pipeline)
+    }
+
+    /// The same pipeline with claims that hold for `lease` unless renewed:
+    /// how soon another replica resumes the intents of one that stopped.
+    pub fn with_lease(mut self, lease: std::time::Duration) -> Self {
+        self.intake.lease = lease;
+        self
+    }
+
+    /// The name this replica's claims carry.
+    pub fn worker_name(&self) -> &str {
+        &self.intake.worker
     }
 
     /// The store.
@@ -342,6 +383,10 @@ impl Pipeline {
 
     /// Runs one batch for a customer. `intents` holds each record as parsed:
     /// a record that did not parse is already an error and fails alone.
+    ///
+    /// Every intent is stored, claimed by this replica, before it runs (a
+    /// dry run stores nothing), so that a host stopped mid-batch leaves it
+    /// to be resumed rather than lost.
     pub async fn write_batch(
         &self,
         config: Arc<CustomerConfig>,
@@ -349,33 +394,38 @@ impl Pipeline {
         dry_run: bool,
     ) -> Vec<RecordResult> {
         let mut results: Vec<Option<RecordResult>> = vec![None; intents.len()];
-        let mut claimed = Vec::new();
 
         // 1. Idempotency: a key seen before answers with its first outcome.
-        let mut keyed = Vec::new();
+        let mut parsed = Vec::with_capacity(intents.len());
         for (index, intent) in intents.into_iter().enumerate() {
             match intent {
                 Err(e) => results[index] = Some(RecordResult::failed(index, None, None, e)),
-                Ok(intent) if intent.idempotency_key.is_none() => {
-                    claimed.push((index, intent));
-                }
-                Ok(intent) => keyed.push((index, intent)),
+                Ok(intent) => parsed.push((index, intent)),
             }
         }
-        if !keyed.is_empty() {
-            let outcome = idempotency::claim(&self.store, &config.customer, keyed, dry_run).await;
-            claimed.extend(outcome.run);
-            // Later stages treat the first of two records as the earlier one.
-            claimed.sort_by_key(|(index, _)| *index);
-            for answered in outcome.answered {
-                let index = answered.index;
-                results[index] = Some(answered);
-            }
+        let intake = self.sync_intake();
+        let mode = if dry_run {
+            idempotency::Mode::Look
+        } else {
+            idempotency::Mode::Store(&intake)
+        };
+        let claimed = idempotency::claim(&self.store, &config.customer, parsed, mode).await;
+        for answered in claimed.answered {
+            let index = answered.index;
+            results[index] = Some(answered);
         }
 
-        // 2. The rest of the path, for the records this request owns.
-        if !claimed.is_empty() {
-            let done = execute::run(self, config.clone(), claimed, dry_run).await;
+        // 2. The rest of the path, for the records this request owns. Later
+        //    stages treat the first of two records as the earlier one.
+        let mut run = claimed.run;
+        run.sort_by_key(|owned| owned.index);
+        if !run.is_empty() {
+            let done = if dry_run {
+                let intents = run.into_iter().map(|o| (o.index, o.intent)).collect();
+                execute::run(self, config.clone(), intents, true).await
+            } else {
+                self.run_owned(config.clone(), run).await
+            };
             for result in done {
                 let index = result.index;
                 results[index] = Some(result);

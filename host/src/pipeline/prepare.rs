@@ -259,6 +259,7 @@ fn plugin_error(error: PluginCallError) -> RecordError {
             retryable: false,
             crm: None,
             plugin: Some(format!("{plugin}@{version}")),
+            retry_at: None,
         },
         PluginCallError::Trapped {
             plugin,
@@ -271,6 +272,7 @@ fn plugin_error(error: PluginCallError) -> RecordError {
             retryable: false,
             crm: None,
             plugin: Some(format!("{plugin}@{version}")),
+            retry_at: None,
         },
         PluginCallError::InvalidOutput {
             plugin,
@@ -283,6 +285,7 @@ fn plugin_error(error: PluginCallError) -> RecordError {
             retryable: false,
             crm: None,
             plugin: Some(format!("{plugin}@{version}")),
+            retry_at: None,
         },
     }
 }

@@ -21,6 +21,10 @@ pub enum Status {
     Failed,
     /// A dry run: the plan, nothing written.
     Planned,
+    /// Accepted and not final yet: waiting to run, or deferred until the
+    /// CRM takes the customer's writes again (see `error.retry_at`). Ask for
+    /// the outcome by its idempotency key.
+    Pending,
 }
 
 /// A per-record error: a stable code the agent can act on, a message about
@@ -42,6 +46,9 @@ pub struct RecordError {
     /// The plugin involved, as `name@version`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plugin: Option<String>,
+    /// When a retry can help (RFC 3339), when the CRM said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl RecordError {
@@ -54,6 +61,7 @@ impl RecordError {
             retryable: false,
             crm: None,
             plugin: None,
+            retry_at: None,
         }
     }
 
@@ -69,6 +77,7 @@ impl RecordError {
                 retryable: false,
                 crm: Some(Box::new(error)),
                 plugin: None,
+                retry_at: None,
             };
         }
         let code = if error.retryable {
@@ -83,6 +92,7 @@ impl RecordError {
             retryable: error.retryable,
             crm: Some(Box::new(error)),
             plugin: None,
+            retry_at: None,
         }
     }
 }

@@ -53,6 +53,7 @@ use crate::secrets::SecretKey;
 use sql::Sql;
 
 mod grants;
+mod intake;
 mod keys;
 mod plugins;
 #[cfg(test)]
@@ -64,6 +65,10 @@ pub use dashboard::{
     WriteStats,
 };
 pub use grants::{Grant, GrantSecrets, GrantState, GrantSummary, OAuthFlow, ORG, StoredAccess};
+pub use intake::{
+    Intake, JobAnswer, JobCounts, JobItem, JobRecord, NewIntent, Queued, Settled, Settlement,
+    StoredOutcome,
+};
 pub use keys::{Action, ApiKey, OperatorEvent};
 pub use plugins::{Activation, Pause, PluginVersion};
 
@@ -257,10 +262,15 @@ impl Store {
     /// Keys are inserted and read back in chunks, a few statements per
     /// batch rather than one per record: SQLite has one writer, and every
     /// batch of every customer waits for it.
+    ///
+    /// Each claimed key's row keeps its intent, so that it resumes if this
+    /// host stops before the outcome is stored. A key whose earlier outcome
+    /// was released is claimed afresh.
     pub async fn claim_keys(
         &self,
         customer: &str,
-        keys: &[(String, String)],
+        intake: &Intake,
+        intents: &[NewIntent],
     ) -> anyhow::Result<Vec<KeyClaim>> {
         let mut tx = self
             .pool
@@ -270,18 +280,48 @@ impl Store {
         let created_at = now();
         let mut claimed = HashSet::new();
         let mut earlier: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
-        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-            let mut insert = Sql::new(
-                "INSERT INTO idempotency (customer, key, fingerprint, result, created_at) ",
+        for chunk in intents.chunks(ROWS_PER_STATEMENT) {
+            // A released key's row is taken over; a job it answered keeps
+            // that answer.
+            let mut keep = Sql::new(
+                "INSERT INTO job_answers (job_id, ordinal, key, status, result) \
+                 SELECT job_id, ordinal, key, status, result FROM idempotency \
+                 WHERE released = 1 AND job_id IS NOT NULL AND customer = ",
             );
-            insert.push_values(chunk, |row, (key, fingerprint)| {
+            keep.push_bind(customer)
+                .push(" AND key IN ")
+                .push_list(chunk.iter().map(|intent| &intent.key))
+                .push(" ON CONFLICT DO NOTHING");
+            keep.build()?
+                .execute(&mut *tx)
+                .await
+                .context("keeping the answers of released keys")?;
+
+            let mut insert = Sql::new(
+                "INSERT INTO idempotency (customer, key, fingerprint, result, created_at, \
+                 intent, job_id, ordinal, not_before, claimed_by, lease_until) ",
+            );
+            insert.push_values(chunk, |row, intent| {
                 row.push_bind(customer)
-                    .push_bind(key)
-                    .push_bind(fingerprint)
+                    .push_bind(&intent.key)
+                    .push_bind(&intent.fingerprint)
                     .push_bind(None::<String>)
-                    .push_bind(&created_at);
+                    .push_bind(&created_at)
+                    .push_bind(&intent.intent)
+                    .push_bind(&intake.job_id)
+                    .push_bind(intent.ordinal)
+                    .push_bind(&created_at)
+                    .push_bind(&intake.claimed_by)
+                    .push_bind(&intake.lease_until);
             });
-            insert.push(" ON CONFLICT DO NOTHING RETURNING key");
+            insert.push(
+                " ON CONFLICT (customer, key) DO UPDATE SET fingerprint = excluded.fingerprint, \
+                 result = NULL, status = NULL, released = 0, created_at = excluded.created_at, \
+                 intent = excluded.intent, job_id = excluded.job_id, ordinal = excluded.ordinal, \
+                 not_before = excluded.not_before, claimed_by = excluded.claimed_by, \
+                 lease_until = excluded.lease_until, attempts = 0, last_error = NULL \
+                 WHERE idempotency.released = 1 RETURNING key",
+            );
             let rows = insert
                 .build()?
                 .fetch_all(&mut *tx)
@@ -291,7 +331,7 @@ impl Store {
 
             let taken: Vec<&String> = chunk
                 .iter()
-                .map(|(key, _)| key)
+                .map(|intent| &intent.key)
                 .filter(|k| !claimed.contains(*k))
                 .collect();
             if taken.is_empty() {
@@ -316,27 +356,31 @@ impl Store {
 
         // A key sent twice in one batch is claimed by its first record only.
         let mut seen = HashSet::new();
-        let claims = keys
+        let claims = intents
             .iter()
-            .map(|(key, fingerprint)| {
-                if claimed.contains(key) && seen.insert(key) {
-                    return KeyClaim::Claimed;
-                }
-                match earlier.get(key) {
-                    // An unreadable outcome is still an outcome: the caller
-                    // reports it rather than writing a second time.
-                    Some((Some(text), stored)) => KeyClaim::Done {
-                        result: serde_json::from_str(text).unwrap_or_default(),
-                        fingerprint: stored.clone(),
-                    },
-                    Some((None, stored)) => KeyClaim::InFlight {
-                        fingerprint: stored.clone(),
-                    },
-                    None => KeyClaim::InFlight {
-                        fingerprint: Some(fingerprint.clone()),
-                    },
-                }
-            })
+            .map(
+                |NewIntent {
+                     key, fingerprint, ..
+                 }| {
+                    if claimed.contains(key) && seen.insert(key) {
+                        return KeyClaim::Claimed;
+                    }
+                    match earlier.get(key) {
+                        // An unreadable outcome is still an outcome: the caller
+                        // reports it rather than writing a second time.
+                        Some((Some(text), stored)) => KeyClaim::Done {
+                            result: serde_json::from_str(text).unwrap_or_default(),
+                            fingerprint: stored.clone(),
+                        },
+                        Some((None, stored)) => KeyClaim::InFlight {
+                            fingerprint: stored.clone(),
+                        },
+                        None => KeyClaim::InFlight {
+                            fingerprint: Some(fingerprint.clone()),
+                        },
+                    }
+                },
+            )
             .collect();
         Ok(claims)
     }
@@ -351,8 +395,11 @@ impl Store {
     ) -> anyhow::Result<Vec<KeyClaim>> {
         let mut earlier: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
         for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-            let mut select =
-                Sql::new("SELECT key, result, fingerprint FROM idempotency WHERE customer = ");
+            // A released key is free: a real run would claim it afresh.
+            let mut select = Sql::new(
+                "SELECT key, result, fingerprint FROM idempotency WHERE released = 0 \
+                 AND customer = ",
+            );
             select
                 .push_bind(customer)
                 .push(" AND key IN ")
@@ -381,29 +428,60 @@ impl Store {
             .collect())
     }
 
-    /// Stores a batch's audit entries and the outcomes of their keys in one
-    /// transaction, and gives back `released` keys so the agent can retry
-    /// after failures that retrying can fix.
+    /// Stores a batch's audit entries and what became of its intents in one
+    /// transaction: final outcomes (a released one lets the agent send the
+    /// key again after fixing the cause) and deferred intents, which go back
+    /// to pending until their time.
     pub async fn record_batch(
         &self,
         entries: &[AuditEntry],
-        outcomes: &[(String, String, serde_json::Value)],
-        released: &[(String, String)],
+        settled: &[Settled],
     ) -> anyhow::Result<()> {
         let mut tx = self
             .pool
             .begin()
             .await
             .context("starting the audit transaction")?;
-        for (customer, key) in released {
+        let mut outcomes = Vec::with_capacity(settled.len());
+        let mut holds: HashMap<&str, &str> = HashMap::new();
+        for item in settled {
+            match &item.outcome {
+                Settlement::Done {
+                    result,
+                    status,
+                    released,
+                } => outcomes.push((item, result, status, *released)),
+                Settlement::Deferred { not_before, error } => {
+                    let hold = holds.entry(&item.customer).or_insert(not_before);
+                    *hold = (*hold).max(not_before.as_str());
+                    sqlx::query(
+                        "UPDATE idempotency SET claimed_by = NULL, lease_until = NULL, \
+                         not_before = $1, last_error = $2 \
+                         WHERE customer = $3 AND key = $4 AND result IS NULL",
+                    )
+                    .bind(not_before)
+                    .bind(error.to_string())
+                    .bind(&item.customer)
+                    .bind(&item.key)
+                    .execute(&mut *tx)
+                    .await
+                    .context("deferring an intent")?;
+                }
+            }
+        }
+        // The CRM refused the customer for now: its other waiting intents
+        // wait as long, rather than spend calls to be refused one by one.
+        for (customer, until) in holds {
             sqlx::query(
-                "DELETE FROM idempotency WHERE customer = $1 AND key = $2 AND result IS NULL",
+                "UPDATE idempotency SET not_before = $1 WHERE customer = $2 \
+                 AND result IS NULL AND intent IS NOT NULL AND claimed_by IS NULL \
+                 AND not_before < $1",
             )
+            .bind(until)
             .bind(customer)
-            .bind(key)
             .execute(&mut *tx)
             .await
-            .context("releasing an idempotency key")?;
+            .context("holding a customer's waiting intents")?;
         }
         for chunk in entries.chunks(ROWS_PER_STATEMENT) {
             let mut insert = Sql::new(
@@ -436,16 +514,24 @@ impl Store {
         let outcomes = last_per_key(outcomes);
         for chunk in outcomes.chunks(ROWS_PER_STATEMENT) {
             // The keys were claimed, so every row exists: this only sets
-            // their results, in one statement per chunk.
-            let mut upsert =
-                Sql::new("INSERT INTO idempotency (customer, key, result, created_at) ");
-            upsert.push_values(chunk, |row, &(customer, key, result)| {
-                row.push_bind(customer)
-                    .push_bind(key)
+            // their results, in one statement per chunk. An outcome already
+            // stored is never replaced.
+            let mut upsert = Sql::new(
+                "INSERT INTO idempotency (customer, key, result, status, released, created_at) ",
+            );
+            upsert.push_values(chunk, |row, (item, result, status, released)| {
+                row.push_bind(&item.customer)
+                    .push_bind(&item.key)
                     .push_bind(result.to_string())
+                    .push_bind(*status)
+                    .push_bind(i64::from(*released))
                     .push_bind(&stored_at);
             });
-            upsert.push(" ON CONFLICT (customer, key) DO UPDATE SET result = excluded.result");
+            upsert.push(
+                " ON CONFLICT (customer, key) DO UPDATE SET result = excluded.result, \
+                 status = excluded.status, released = excluded.released, claimed_by = NULL, \
+                 lease_until = NULL, last_error = NULL WHERE idempotency.result IS NULL",
+            );
             upsert
                 .build()?
                 .execute(&mut *tx)
@@ -562,19 +648,21 @@ impl Store {
     }
 }
 
+/// An outcome to store: the intent, its result, status and release.
+type Outcome<'a> = (&'a Settled, &'a serde_json::Value, &'a String, bool);
+
 /// `outcomes` with one per key, the last given: what SQLite makes of a key
 /// set twice in one upsert, and PostgreSQL refuses to make of it.
-fn last_per_key(
-    outcomes: &[(String, String, serde_json::Value)],
-) -> Vec<(&String, &String, &serde_json::Value)> {
+fn last_per_key(outcomes: Vec<Outcome<'_>>) -> Vec<Outcome<'_>> {
     let mut index: HashMap<(&str, &str), usize> = HashMap::new();
-    let mut kept = Vec::with_capacity(outcomes.len());
-    for (customer, key, result) in outcomes {
-        match index.get(&(customer.as_str(), key.as_str())) {
-            Some(&at) => kept[at] = (customer, key, result),
+    let mut kept: Vec<Outcome<'_>> = Vec::with_capacity(outcomes.len());
+    for outcome in outcomes {
+        let key = (outcome.0.customer.as_str(), outcome.0.key.as_str());
+        match index.get(&key) {
+            Some(&at) => kept[at] = outcome,
             None => {
-                index.insert((customer, key), kept.len());
-                kept.push((customer, key, result));
+                index.insert(key, kept.len());
+                kept.push(outcome);
             }
         }
     }
