@@ -3,6 +3,7 @@
 
 use chrono::Utc;
 
+use super::sending::OUTCOME_UNKNOWN;
 use super::{Pipeline, RecordResult, Status};
 use crate::config::CustomerConfig;
 use crate::store::AuditEntry;
@@ -11,7 +12,9 @@ use crate::store::AuditEntry;
 ///
 /// A key's outcome is kept only when something may have been written: a
 /// failure that wrote nothing releases its key, so the agent can fix the
-/// cause (add the rep, correct the value) and send the same key again.
+/// cause (add the rep, correct the value) and send the same key again. A
+/// create keyed in the CRM (`crm_key`) that lost its answer is such a
+/// failure too: sent again, its upsert finds the record by its key.
 pub(super) async fn finish(pipeline: &Pipeline, config: &CustomerConfig, results: &[RecordResult]) {
     let now = crate::store::timestamp(Utc::now());
     let plugin = config
@@ -44,7 +47,10 @@ pub(super) async fn finish(pipeline: &Pipeline, config: &CustomerConfig, results
         let Some(key) = &r.idempotency_key else {
             continue;
         };
-        let wrote_nothing = r.status == Status::Failed && r.crm_id.is_none();
+        // A create whose answer was lost may exist: its key keeps the
+        // failure, so that sending the key again cannot make it twice.
+        let unknown = r.error.as_ref().is_some_and(|e| e.code == OUTCOME_UNKNOWN);
+        let wrote_nothing = r.status == Status::Failed && r.crm_id.is_none() && !unknown;
         if wrote_nothing {
             released.push((config.customer.clone(), key.clone()));
         } else if let Ok(value) = serde_json::to_value(r) {
