@@ -50,8 +50,8 @@ pub struct Budget {
 struct Daily {
     /// `(used, max)` from the latest `Sforce-Limit-Info`.
     usage: Option<(u64, u64)>,
-    /// Calls are refused until then.
-    closed_until: Option<DateTime<Utc>>,
+    /// While set, calls are refused with this error, until its `retry_at`.
+    closed: Option<CrmError>,
 }
 
 impl Budget {
@@ -112,9 +112,9 @@ impl Budget {
     /// Closes the customer's Salesforce calls after the org answered that
     /// the day's allocation is spent; answers the refusal for the caller.
     pub fn daily_spent(&self, error: CrmError) -> CrmError {
-        let until = Utc::now() + DAILY_RECHECK;
-        self.lock_daily().closed_until = Some(until);
-        error.limited_until(until)
+        let error = error.limited_until(Utc::now() + DAILY_RECHECK);
+        self.lock_daily().closed = Some(error.clone());
+        error
     }
 
     /// Refuses a call while the allocation is closed, or closes it when the
@@ -122,20 +122,18 @@ impl Budget {
     fn daily_open(&self) -> Result<(), CrmError> {
         let now = Utc::now();
         let mut daily = self.lock_daily();
-        if let Some(until) = daily.closed_until {
-            if now < until {
-                return Err(self.ceiling_error(daily.usage, until));
+        if let Some(closed) = &daily.closed {
+            if closed.retry_at.is_some_and(|until| now < until) {
+                return Err(closed.clone());
             }
             // Time to look again: this call's answer reports the usage now.
-            daily.closed_until = None;
+            daily.closed = None;
             daily.usage = None;
             return Ok(());
         }
         let ceiling = self.limits.salesforce_daily_ceiling;
         match daily.usage {
             Some((used, max)) if max > 0 && used as f64 >= ceiling * max as f64 => {
-                let until = now + DAILY_RECHECK;
-                daily.closed_until = Some(until);
                 tracing::info!(
                     used,
                     max,
@@ -143,24 +141,23 @@ impl Budget {
                     error.type = "api_ceiling_reached",
                     "salesforce daily usage reached the customer's ceiling; holding its calls"
                 );
-                Err(self.ceiling_error(daily.usage, until))
+                let error = self.ceiling_error(used, max, now + DAILY_RECHECK);
+                daily.closed = Some(error.clone());
+                Err(error)
             }
             _ => Ok(()),
         }
     }
 
-    fn ceiling_error(&self, usage: Option<(u64, u64)>, until: DateTime<Utc>) -> CrmError {
+    fn ceiling_error(&self, used: u64, max: u64, until: DateTime<Utc>) -> CrmError {
         let ceiling = self.limits.salesforce_daily_ceiling;
-        let used = match usage {
-            Some((used, max)) => format!("{used} of the org's {max} daily API requests are used"),
-            None => "the org's daily API requests are spent".to_owned(),
-        };
         CrmError {
             status: None,
             code: "api_ceiling_reached".into(),
             message: format!(
-                "{used}; conduit stops at {:.0}% (`limits.salesforce_daily_ceiling`) to leave \
-                 the rest to the customer's own tools",
+                "{used} of the org's {max} daily API requests are used; conduit stops at \
+                 {:.0}% (`limits.salesforce_daily_ceiling`) to leave the rest to the \
+                 customer's own tools",
                 ceiling * 100.0
             ),
             fields: Vec::new(),
@@ -302,7 +299,10 @@ mod tests {
             .admit(Provider::Salesforce, "/query")
             .await
             .unwrap_err();
-        assert_eq!(refused.retry_at, error.retry_at);
+        assert_eq!(
+            refused, error,
+            "held calls see the refusal that closed them"
+        );
     }
 
     #[tokio::test(start_paused = true)]
