@@ -78,13 +78,20 @@ async fn run() -> anyhow::Result<()> {
     println!("transport: {RECORDS} upserts ({EXISTING} updates, the rest creates) in one request");
     for (customer, _, write_batch, read_batch) in CUSTOMERS {
         // Setup: schema discovered and half the records already there.
-        let seeded = harness.write(customer, upserts(customer, 0..EXISTING, None)).await?;
-        let failed = results(&seeded).iter().filter(|r| r["status"] == "failed").count();
+        let seeded = harness
+            .write(customer, upserts(customer, 0..EXISTING, None))
+            .await?;
+        let failed = results(&seeded)
+            .iter()
+            .filter(|r| r["status"] == "failed")
+            .count();
         anyhow::ensure!(failed == 0, "{customer}: seeding failed: {seeded}");
 
         let before = calls(&harness, customer);
         let started = Instant::now();
-        let answer = harness.write(customer, upserts(customer, 0..RECORDS, Some(20))).await?;
+        let answer = harness
+            .write(customer, upserts(customer, 0..RECORDS, Some(20)))
+            .await?;
         let elapsed = started.elapsed().as_secs_f64();
         let made = calls(&harness, customer) - before;
 

@@ -116,11 +116,19 @@ mod tests {
             salesforce_daily_ceiling: Some(0.5),
             ..LimitsFile::default()
         };
-        let limits = customer.over(integration).resolve().unwrap();
+        let limits = customer
+            .over(integration)
+            .resolve()
+            .expect("as the test sets it up");
         assert_eq!(limits.salesforce_daily_ceiling, 0.5);
         assert_eq!(limits.hubspot_search_per_second, 3);
         assert_eq!(limits.hubspot_ten_second_budget, None);
-        assert_eq!(LimitsFile::default().resolve().unwrap(), Limits::default());
+        assert_eq!(
+            LimitsFile::default()
+                .resolve()
+                .expect("as the test sets it up"),
+            Limits::default()
+        );
     }
 
     #[test]
@@ -130,7 +138,7 @@ mod tests {
                 salesforce_daily_ceiling: Some(bad),
                 ..LimitsFile::default()
             };
-            let (key, message) = file.resolve().unwrap_err();
+            let (key, message) = file.resolve().expect_err("refused");
             assert_eq!(key, "salesforce_daily_ceiling", "{bad}");
             assert!(message.contains("at most 1"), "{message}");
         }
@@ -138,6 +146,9 @@ mod tests {
             hubspot_ten_second_budget: Some(0),
             ..LimitsFile::default()
         };
-        assert_eq!(zero.resolve().unwrap_err().0, "hubspot_ten_second_budget");
+        assert_eq!(
+            zero.resolve().expect_err("refused").0,
+            "hubspot_ten_second_budget"
+        );
     }
 }

@@ -337,7 +337,10 @@ entities:
 ";
     let found = problems(INTEGRATION, customer);
     let not_unique = one(&found, "`Account.Name` is not unique");
-    assert!(not_unique.contains("entities.company.crm_key"), "{not_unique}");
+    assert!(
+        not_unique.contains("entities.company.crm_key"),
+        "{not_unique}"
+    );
     let missing = one(&found, "`Conduit_Key`");
     assert!(missing.contains("has no field"), "{missing}");
 }

@@ -256,7 +256,10 @@ mod tests {
     fn usage(used: u64, max: u64) -> HeaderMap {
         let mut headers = HeaderMap::new();
         let value = format!("api-usage={used}/{max}");
-        headers.insert("sforce-limit-info", HeaderValue::from_str(&value).unwrap());
+        headers.insert(
+            "sforce-limit-info",
+            HeaderValue::from_str(&value).expect("as the test sets it up"),
+        );
         headers
     }
 
@@ -271,14 +274,17 @@ mod tests {
         assert!(budget.admit(Provider::Salesforce, path).await.is_ok());
 
         budget.observe(Provider::Salesforce, &usage(80, 100));
-        let refused = budget.admit(Provider::Salesforce, path).await.unwrap_err();
+        let refused = budget
+            .admit(Provider::Salesforce, path)
+            .await
+            .expect_err("refused");
         assert_eq!(refused.code, "api_ceiling_reached");
         assert!(
             refused.message.contains("80 of the org's 100"),
             "{}",
             refused.message
         );
-        let retry_at = refused.retry_at.unwrap();
+        let retry_at = refused.retry_at.expect("as the test sets it up");
         assert!(retry_at > Utc::now() + DAILY_RECHECK - Duration::from_secs(60));
 
         // Still closed for the next call, whatever it is.
@@ -298,7 +304,7 @@ mod tests {
         let refused = budget
             .admit(Provider::Salesforce, "/query")
             .await
-            .unwrap_err();
+            .expect_err("refused");
         assert_eq!(
             refused, error,
             "held calls see the refusal that closed them"
@@ -318,10 +324,16 @@ mod tests {
 
         let path = "/crm/v3/objects/deals/batch/create";
         for _ in 0..3 {
-            let waited = budget.admit(Provider::Hubspot, path).await.unwrap();
+            let waited = budget
+                .admit(Provider::Hubspot, path)
+                .await
+                .expect("as the test sets it up");
             assert_eq!(waited, Duration::ZERO);
         }
-        let waited = budget.admit(Provider::Hubspot, path).await.unwrap();
+        let waited = budget
+            .admit(Provider::Hubspot, path)
+            .await
+            .expect("as the test sets it up");
         assert!(waited >= Duration::from_secs(9), "{waited:?}");
     }
 
@@ -332,15 +344,24 @@ mod tests {
             ..Limits::default()
         });
         let search = "/crm/v3/objects/contacts/search";
-        budget.admit(Provider::Hubspot, search).await.unwrap();
-        budget.admit(Provider::Hubspot, search).await.unwrap();
+        budget
+            .admit(Provider::Hubspot, search)
+            .await
+            .expect("as the test sets it up");
+        budget
+            .admit(Provider::Hubspot, search)
+            .await
+            .expect("as the test sets it up");
         // Other calls are not searches: no wait.
         let other = budget
             .admit(Provider::Hubspot, "/crm/v3/objects/contacts/batch/read")
             .await
-            .unwrap();
+            .expect("as the test sets it up");
         assert_eq!(other, Duration::ZERO);
-        let third = budget.admit(Provider::Hubspot, search).await.unwrap();
+        let third = budget
+            .admit(Provider::Hubspot, search)
+            .await
+            .expect("as the test sets it up");
         assert!(third >= Duration::from_millis(900), "{third:?}");
     }
 }
