@@ -13,8 +13,9 @@ use crate::store::AuditEntry;
 /// A key's outcome is kept only when something may have been written: a
 /// failure that wrote nothing releases its key, so the agent can fix the
 /// cause (add the rep, correct the value) and send the same key again. A
-/// create keyed in the CRM (`crm_key`) that lost its answer is such a
-/// failure too: sent again, its upsert finds the record by its key.
+/// create that lost its answer is such a failure too when a retry finds the
+/// record (by its match key, or its `crm_key` upsert); one that cannot be
+/// found keeps its failure.
 pub(super) async fn finish(pipeline: &Pipeline, config: &CustomerConfig, results: &[RecordResult]) {
     let now = crate::store::timestamp(Utc::now());
     let plugin = config

@@ -18,7 +18,8 @@ use crate::record::{Fields, Value};
 use crate::schema::{ObjectSchema, OrgSchema, read_value};
 
 /// The code of a create that may exist in the CRM though its answer was
-/// lost: its object has no `crm_key` to find it by, so it is not sent again.
+/// lost: it has no match key and its object no `crm_key` to find it by, so
+/// it is not sent again.
 pub(super) const OUTCOME_UNKNOWN: &str = "crm_outcome_unknown";
 
 /// Records sent together: one object, one writer.
@@ -101,7 +102,13 @@ async fn create(
                 work[i].status = Status::Created;
                 work[i].unlinked = created.unlinked;
             }
-            Err(e) if crm_key.is_none() && e.code == "connection_failed" => {
+            // A retry finds a record by its match key or its crm key; one
+            // with neither could be made twice.
+            Err(e)
+                if e.code == "connection_failed"
+                    && crm_key.is_none()
+                    && work[i].prepared.write.match_key.is_none() =>
+            {
                 work[i].fail(outcome_unknown(object, e));
             }
             Err(e) => work[i].fail(RecordError::crm(e)),
@@ -109,15 +116,16 @@ async fn create(
     }
 }
 
-/// A create whose answer was lost, of an object without a `crm_key`.
+/// A create whose answer was lost, of a record with neither a match key nor
+/// a `crm_key` to be found by.
 fn outcome_unknown(object: &str, error: CrmError) -> RecordError {
     let mut error = RecordError::crm(error);
     error.code = OUTCOME_UNKNOWN.into();
     error.retryable = false;
     error.message = format!(
         "the answer to creating this `{object}` record was lost, so the CRM may hold it; it \
-         was not sent again, since `{object}` has no `crm_key` to find it by. Look for it \
-         in the CRM before writing it under a new idempotency key ({})",
+         was not sent again, since it has no key and `{object}` no `crm_key` to find it by. \
+         Look for it in the CRM before writing it under a new idempotency key ({})",
         error.message
     );
     error
