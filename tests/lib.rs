@@ -168,6 +168,19 @@ pub fn config_with_customer(customer: &str, yaml: &str) -> anyhow::Result<tempfi
     Ok(dir)
 }
 
+/// A config directory with the examples' integration and a customer file
+/// per `(customer, yaml)`.
+pub fn config_with_customers(customers: &[(&str, &str)]) -> anyhow::Result<tempfile::TempDir> {
+    let (first, rest) = customers
+        .split_first()
+        .context("a config needs at least one customer")?;
+    let dir = config_with_customer(first.0, first.1)?;
+    for (customer, yaml) in rest {
+        std::fs::write(dir.path().join(format!("customers/{customer}.yaml")), yaml)?;
+    }
+    Ok(dir)
+}
+
 /// A plugin component built from source, once per test binary and package.
 pub fn plugin_wasm(package: &str) -> anyhow::Result<Vec<u8>> {
     static BUILT: OnceLock<Mutex<BTreeMap<String, Vec<u8>>>> = OnceLock::new();

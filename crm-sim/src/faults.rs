@@ -30,6 +30,9 @@ pub struct Faults {
     pub drop_next: u32,
     /// How many of the next calls are refused as rate limited (a 429 storm).
     pub throttle_next: u32,
+    /// Seconds a rate-limited refusal asks the client to wait, in `Retry-After`; none sends
+    /// no such header.
+    pub retry_after_seconds: Option<u64>,
 }
 
 /// What the fault plan decided for one call.
@@ -77,7 +80,7 @@ impl FaultPlan {
         }
         let write =
             [Method::POST, Method::PATCH, Method::PUT, Method::DELETE].contains(request.method());
-        let (latency, refusal, drop) = {
+        let (latency, refusal, drop, retry_after) = {
             let mut plan = self.lock();
             let refusal = if plan.throttle_next > 0 {
                 plan.throttle_next -= 1;
@@ -95,14 +98,20 @@ impl FaultPlan {
             if drop {
                 plan.drop_next -= 1;
             }
-            (plan.latency_ms, refusal, drop)
+            (plan.latency_ms, refusal, drop, plan.retry_after_seconds)
         };
         if latency > 0 {
             tokio::time::sleep(Duration::from_millis(latency)).await;
         }
         if let Some(refusal) = refusal {
             tracing::debug!(?refusal, "injected fault refuses a call");
-            return refuse(refusal);
+            let mut response = refuse(refusal);
+            if let (Refusal::Throttled, Some(seconds)) = (refusal, retry_after) {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, seconds.into());
+            }
+            return response;
         }
         let response = next.run(request).await;
         if !drop {

@@ -21,6 +21,7 @@ fn account(name: &str, employees: f64) -> NewRecord {
     NewRecord {
         fields,
         associations: Vec::new(),
+        key: None,
     }
 }
 
@@ -57,7 +58,7 @@ async fn a_collection_refused_for_one_record_is_split_until_that_record_fails_al
     let records: Vec<NewRecord> = (0..8)
         .map(|i| account(&format!("A{i}"), if i == 5 { 12.5 } else { 12.0 }))
         .collect();
-    let answers = crm.create_many("Account", &schema, records).await;
+    let answers = crm.create_many("Account", &schema, records, None).await;
 
     let failed: Vec<usize> = (0..answers.len())
         .filter(|&i| answers[i].is_err())

@@ -21,4 +21,6 @@ mod plugin_sandbox;
 mod python_plugin;
 mod sandbox_over_http;
 mod schema_snapshots;
+mod transport_faults;
+mod transport_limits;
 mod write_path;

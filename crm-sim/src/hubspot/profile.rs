@@ -126,13 +126,14 @@ impl Profile {
 }
 
 impl Default for Profile {
-    /// The demo portal: the conduit-demo client, `external_id` on deals and companies and the
-    /// activity properties (see `with_demo_activities`).
+    /// The demo portal: the conduit-demo client, `external_id` on deals and companies,
+    /// `conduit_key` (the unique property a create carries conduit's key in) on contacts,
+    /// companies and deals, and the activity properties (see `with_demo_activities`).
     fn default() -> Self {
-        let external_id = |object_type: &str| CustomProperty {
+        let unique = |object_type: &str, name: &str, label: &str| CustomProperty {
             object_type: object_type.to_owned(),
-            name: "external_id".to_owned(),
-            label: "External ID".to_owned(),
+            name: name.to_owned(),
+            label: label.to_owned(),
             kind: None,
             field_type: None,
             options: Vec::new(),
@@ -147,7 +148,13 @@ impl Default for Profile {
             }],
             private_app_tokens: Vec::new(),
             owners: Vec::new(),
-            custom_properties: vec![external_id("deals"), external_id("companies")],
+            custom_properties: vec![
+                unique("deals", "external_id", "External ID"),
+                unique("companies", "external_id", "External ID"),
+                unique("contacts", "conduit_key", "Conduit key"),
+                unique("companies", "conduit_key", "Conduit key"),
+                unique("deals", "conduit_key", "Conduit key"),
+            ],
             association_labels: Vec::new(),
             custom_objects: Vec::new(),
             rate_limits: RateLimits::default(),

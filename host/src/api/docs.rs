@@ -157,7 +157,10 @@ pub(super) struct RelatedRecord {
 pub(super) struct WriteAnswer {
     /// One per record, in order: `index`, `status`, `crm_id`, per-field
     /// `fields` decisions, `unmapped`, `associations`, and `error` (a
-    /// per-record problem with the CRM's own code and message).
+    /// per-record problem with the CRM's own code and message; a record
+    /// refused by the customer's API limit has code `crm_limit_reached`,
+    /// `retryable: true` and `retry_at`, the RFC 3339 time a retry can
+    /// help).
     #[schema(value_type = Vec<Object>)]
     results: Vec<serde_json::Value>,
     /// One per activity, in order, in the same shape; present when the

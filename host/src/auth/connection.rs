@@ -312,6 +312,7 @@ impl Connection {
                     ),
                     fields: Vec::new(),
                     retryable: true,
+                    retry_at: None,
                 });
             }
             Err(other @ TokenError::Unexpected { .. }) => {
@@ -401,6 +402,7 @@ impl Connection {
                 ),
                 fields: Vec::new(),
                 retryable: false,
+                retry_at: None,
             }),
             Err(other) => Err(CrmError::connection(other.to_string())),
         }
@@ -426,6 +428,7 @@ impl Connection {
             message,
             fields: Vec::new(),
             retryable: false,
+            retry_at: None,
         }
     }
 
@@ -444,6 +447,7 @@ impl Connection {
             ),
             fields: Vec::new(),
             retryable: false,
+            retry_at: None,
         }
     }
 }

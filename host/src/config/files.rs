@@ -8,6 +8,7 @@ use std::fmt;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::limits::LimitsFile;
 use crate::export::Policy;
 use crate::record::ActivityKind;
 use crate::schema::TooLong;
@@ -55,6 +56,9 @@ pub struct IntegrationFile {
     /// fields are the activity's (`subject`, `body`, `occurred_at`, ...).
     #[serde(default)]
     pub activities: BTreeMap<ActivityKind, EntityFile>,
+    /// How much of each customer's CRM API allocation conduit may use.
+    #[serde(default)]
+    pub limits: LimitsFile,
 }
 
 /// One agent entity in the integration file.
@@ -81,6 +85,11 @@ pub struct ObjectFile {
     pub match_field: Option<String>,
     /// Where the record's owner is written, and how the rep is found.
     pub owner: Option<OwnerFile>,
+    /// A unique external-id field (Salesforce) or unique property (HubSpot)
+    /// that every create carries conduit's key in, sent as an upsert on it:
+    /// a create whose answer was lost is then found by a retry, not made
+    /// twice.
+    pub crm_key: Option<String>,
     /// Agent field name to CRM field.
     #[serde(default)]
     pub fields: BTreeMap<String, FieldEntry>,
@@ -217,6 +226,9 @@ pub struct CustomerFile {
     /// Which connection writes each kind of operation.
     #[serde(default)]
     pub connections: ConnectionsFile,
+    /// Overrides of the integration's API limits.
+    #[serde(default)]
+    pub limits: LimitsFile,
 }
 
 /// Whose connection writes: the org-wide integration user or the rep the
@@ -292,6 +304,9 @@ pub struct CustomerEntityFile {
     pub match_field: Option<String>,
     /// A different owner rule.
     pub owner: Option<OwnerFile>,
+    /// A different field for conduit's key on create (see
+    /// [`ObjectFile::crm_key`]).
+    pub crm_key: Option<String>,
     /// Field overrides; options given here replace the integration's.
     #[serde(default)]
     pub fields: BTreeMap<String, FieldEntry>,

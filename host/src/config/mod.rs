@@ -14,6 +14,7 @@
 //! the customer's entity `export`, and the customer's field setting.
 
 mod files;
+mod limits;
 mod locate;
 mod resolve;
 mod schema_check;
@@ -32,6 +33,7 @@ pub use files::{
     IntegrationFile, ObjectFile, OwnerFile, OwnerUpdate, PluginFile, PolicyPair, Provider, RepAuth,
     RepMissing, UnknownRep, Writer,
 };
+pub use limits::{Limits, LimitsFile};
 pub(crate) use resolve::is_package_name;
 pub use resolve::{CustomerConfig, EntityMapping, FieldMapping, PluginRef, entity_key};
 pub use schema_check::{SchemaProblem, check as check_schema};

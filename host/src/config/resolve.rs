@@ -8,6 +8,7 @@ use super::files::{
     ConnectionsFile, CustomerEntityFile, CustomerFile, EntityFile, FieldFile, IntegrationFile,
     ObjectFile, OwnerFile, PolicyPair, Provider,
 };
+use super::limits::Limits;
 use crate::export::{Policy, PolicyRule};
 use crate::record::{ACTIVITY_PREFIX, Value};
 use crate::schema::TooLong;
@@ -23,6 +24,8 @@ pub struct CustomerConfig {
     pub time_zone: chrono_tz::Tz,
     /// Which connection writes what.
     pub connections: ConnectionsFile,
+    /// How much of the CRM's API allocation conduit may use.
+    pub limits: Limits,
     /// Agent entity to CRM object mapping.
     pub entities: BTreeMap<String, EntityMapping>,
     /// The customer's plugin, if any.
@@ -51,6 +54,9 @@ pub struct EntityMapping {
     pub match_field: Option<String>,
     /// Owner attribution, if the object has an owner.
     pub owner: Option<OwnerFile>,
+    /// The unique field a create carries conduit's key in, sent as an
+    /// upsert on it.
+    pub crm_key: Option<String>,
     /// The entity's export policies, for fields a plugin adds.
     pub policy: PolicyRule,
     /// Field mappings by agent field name.
@@ -333,6 +339,7 @@ pub(super) fn resolve(
                     .clone()
                     .or(object_file.match_field.clone()),
                 owner: overrides.owner.clone().or(object_file.owner.clone()),
+                crm_key: overrides.crm_key.clone().or(object_file.crm_key.clone()),
                 policy: layers_below_field
                     .into_iter()
                     .chain(layers_above_field)
@@ -398,6 +405,15 @@ pub(super) fn resolve(
         }
     };
 
+    let limits = customer
+        .limits
+        .over(integration.limits)
+        .resolve()
+        .unwrap_or_else(|(key, message)| {
+            errors.push(invalid(format!("limits.{key}"), message));
+            Limits::default()
+        });
+
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -406,6 +422,7 @@ pub(super) fn resolve(
         provider: customer.crm,
         time_zone,
         connections: customer.connections,
+        limits,
         entities,
         plugin,
         source: path.to_owned(),

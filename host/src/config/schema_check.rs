@@ -55,6 +55,11 @@ pub fn check(config: &CustomerConfig, schema: &OrgSchema) -> Vec<SchemaProblem> 
         {
             problems.push(problem(None, Some("owner"), message));
         }
+        if let Some(field) = &entity.crm_key
+            && let Err(message) = crm_key_problem(object, field)
+        {
+            problems.push(problem(None, Some("crm_key"), message));
+        }
 
         let before = problems.len();
         for mapping in entity.fields.values() {
@@ -173,6 +178,26 @@ fn field_problems(
 /// The schema of `name` in `object`, or why it is not there with the
 /// likeliest fix: a label used for an API name, a custom field without its
 /// `__c`, a managed package's namespace left out, or a near spelling.
+/// Why `name` cannot hold conduit's key on create: creates are upserts on
+/// it, which both CRMs accept only on a unique field the write may set.
+fn crm_key_problem(object: &ObjectSchema, name: &str) -> Result<(), String> {
+    let field = resolve_field(object, name)?;
+    if !field.unique {
+        return Err(format!(
+            "`{}.{name}` is not unique: a create is an upsert on its `crm_key`, which needs \
+             a unique external id field (Salesforce) or unique property (HubSpot)",
+            object.name
+        ));
+    }
+    if !field.createable {
+        return Err(format!(
+            "`{}.{name}` cannot be set on create, so it cannot carry conduit's key",
+            object.name
+        ));
+    }
+    Ok(())
+}
+
 fn resolve_field<'a>(object: &'a ObjectSchema, name: &str) -> Result<&'a FieldSchema, String> {
     if let Some(field) = object.field(name) {
         return Ok(field);
@@ -297,6 +322,7 @@ fn unfilled_required(entity: &EntityMapping, object: &ObjectSchema) -> Vec<Strin
         .filter_map(|f| f.crm_field.as_deref())
         .collect();
     filled.extend(entity.match_field.as_deref());
+    filled.extend(entity.crm_key.as_deref());
     filled.extend(entity.owner.as_ref().map(|o| o.field.as_str()));
     object
         .fields

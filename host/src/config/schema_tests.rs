@@ -323,3 +323,35 @@ fn a_missing_snapshot_is_said_and_a_broken_one_names_its_line() {
         SnapshotCheck::NoSnapshot
     ));
 }
+
+#[test]
+fn a_crm_key_must_be_a_unique_field_the_create_may_set() {
+    let customer = "\
+customer: acme
+crm: salesforce
+entities:
+  company:
+    crm_key: Name
+  deal:
+    crm_key: Conduit_Key
+";
+    let found = problems(INTEGRATION, customer);
+    let not_unique = one(&found, "`Account.Name` is not unique");
+    assert!(
+        not_unique.contains("entities.company.crm_key"),
+        "{not_unique}"
+    );
+    let missing = one(&found, "`Conduit_Key`");
+    assert!(missing.contains("has no field"), "{missing}");
+}
+
+#[test]
+fn a_ceiling_outside_the_allocation_is_refused_with_its_key() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let customer = "customer: acme\ncrm: salesforce\nlimits:\n  salesforce_daily_ceiling: 80\n";
+    write(dir.path(), INTEGRATION, customer);
+    let errors = ConfigSet::load_dir(dir.path()).expect_err("80 is not a share");
+    let text = errors.to_string();
+    assert!(text.contains("limits.salesforce_daily_ceiling"), "{text}");
+    assert!(text.contains("at most 1"), "{text}");
+}

@@ -1,5 +1,6 @@
 //! A CRM's refusal, kept in the CRM's own words.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Why a CRM call failed, for one record or a whole request.
@@ -17,6 +18,11 @@ pub struct CrmError {
     pub fields: Vec<String>,
     /// Whether trying again later can succeed.
     pub retryable: bool,
+    /// Set when an API limit refused the call (the CRM's, or the ceiling
+    /// the customer's config keeps under it): the earliest time a retry can
+    /// help.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<DateTime<Utc>>,
 }
 
 impl CrmError {
@@ -28,6 +34,7 @@ impl CrmError {
             message,
             fields: vec![],
             retryable: true,
+            retry_at: None,
         }
     }
 
@@ -39,7 +46,20 @@ impl CrmError {
             message,
             fields: vec![],
             retryable: false,
+            retry_at: None,
         }
+    }
+
+    /// The same error, refused by an API limit until `retry_at`.
+    pub(crate) fn limited_until(mut self, retry_at: DateTime<Utc>) -> Self {
+        self.retryable = true;
+        self.retry_at = Some(retry_at);
+        self
+    }
+
+    /// Whether an API limit refused the call.
+    pub fn is_limit(&self) -> bool {
+        self.retry_at.is_some()
     }
 
     /// Whether a status means trying again may help.
@@ -60,6 +80,7 @@ impl CrmError {
             message: text("message").unwrap_or_else(|| body.to_string()),
             fields: strings(first.get("fields")),
             retryable: Self::retryable_status(status),
+            retry_at: None,
         }
     }
 
@@ -86,6 +107,7 @@ impl CrmError {
             message: text("message").unwrap_or_else(|| body.to_string()),
             fields,
             retryable: Self::retryable_status(status),
+            retry_at: None,
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::auth::Connection;
 use crate::config::Provider;
 use crate::record::Fields;
 use crate::schema::{ObjectInfo, ObjectSchema};
-use crate::transport::Transport;
+use crate::transport::{Budget, Transport};
 
 /// A record found in the CRM, with its raw field values.
 #[derive(Debug, Clone)]
@@ -40,6 +40,9 @@ pub struct NewRecord {
     /// Records to link it to at creation: CRM object and id (HubSpot; in
     /// Salesforce links are lookup fields and travel in `fields`).
     pub associations: Vec<(String, String)>,
+    /// Conduit's key for the record, written to the object's `crm_key`
+    /// field when it has one: the create is then an upsert on that key.
+    pub key: Option<String>,
 }
 
 /// A record the CRM created.
@@ -97,7 +100,21 @@ impl Crm {
         connection: Arc<Connection>,
         assignment_rules: bool,
     ) -> Self {
-        let transport = Transport::new(http, connection);
+        let budget = Arc::new(Budget::default());
+        Self::for_customer(provider, http, connection, assignment_rules, budget)
+    }
+
+    /// A client spending the customer's `budget`, which every client of
+    /// that customer shares, and letting Salesforce's assignment rules run
+    /// when `assignment_rules` is true.
+    pub fn for_customer(
+        provider: Provider,
+        http: reqwest::Client,
+        connection: Arc<Connection>,
+        assignment_rules: bool,
+        budget: Arc<Budget>,
+    ) -> Self {
+        let transport = Transport::new(http, connection).with_budget(budget);
         match provider {
             Provider::Salesforce if assignment_rules => {
                 Crm::Salesforce(SalesforceClient::new(transport))
@@ -189,18 +206,29 @@ impl Crm {
     }
 
     /// Creates records; one result per input, in order.
+    ///
+    /// With `crm_key` (a unique field of `object`), each record carries its
+    /// [`NewRecord::key`] there and is sent as an upsert on it, so that
+    /// sending it again after a lost answer finds the record instead of
+    /// making a second one.
     pub async fn create_many(
         &self,
         object: &str,
         schema: &ObjectSchema,
         records: Vec<NewRecord>,
+        crm_key: Option<&str>,
     ) -> Vec<Result<Created, CrmError>> {
-        match self {
-            Crm::Salesforce(c) => {
+        match (self, crm_key) {
+            (Crm::Salesforce(c), None) => {
                 let answers = c.create_many(object, records).await;
                 answers.into_iter().map(|a| a.map(Created::new)).collect()
             }
-            Crm::Hubspot(c) => c.create_many(object, schema, records).await,
+            (Crm::Salesforce(c), Some(key)) => {
+                let answers = c.upsert_many(object, key, records).await;
+                answers.into_iter().map(|a| a.map(Created::new)).collect()
+            }
+            (Crm::Hubspot(c), None) => c.create_many(object, schema, records).await,
+            (Crm::Hubspot(c), Some(key)) => c.upsert_many(object, key, records).await,
         }
     }
 

@@ -1,4 +1,13 @@
 //! The Salesforce REST API: describe, SOQL and sObject Collections.
+//!
+//! Records that depend on each other (a contact and the account it names)
+//! are sent as levels of Collections, parents first, rather than as one
+//! Composite Graph: a graph is all or nothing, so one bad child would undo
+//! its parent and every other record of the graph, where Collections with
+//! `allOrNone: false` fail only the bad record; and the level below needs
+//! the parents' ids and current values (matching, fill-if-empty) before
+//! its plan exists. The cost is one call per level and 200 records, where
+//! the parents of one batch are rarely more than one level.
 
 use std::collections::BTreeMap;
 
@@ -182,6 +191,7 @@ impl SalesforceClient {
         object_name: &str,
         records: Vec<NewRecord>,
     ) -> Vec<Result<String, CrmError>> {
+        let path = format!("/services/data/{API_VERSION}/composite/sobjects");
         let mut results = Vec::with_capacity(records.len());
         for chunk in records.chunks(COLLECTION_SIZE) {
             let body_records: Vec<serde_json::Value> = chunk
@@ -192,17 +202,47 @@ impl SalesforceClient {
                     serde_json::Value::Object(fields)
                 })
                 .collect();
-            let answers = self.collection(Method::POST, &body_records).await;
-            results.extend(answers.into_iter().map(|a| {
-                a.and_then(|r| {
-                    r.get("id")
-                        .and_then(|v| v.as_str())
-                        .map(str::to_owned)
-                        .ok_or_else(|| {
-                            CrmError::protocol("created record came back without an id".into())
-                        })
+            let answers = self.collection(Method::POST, &path, &body_records).await;
+            results.extend(answers.into_iter().map(created_id));
+        }
+        results
+    }
+
+    /// `PATCH /composite/sobjects/{object}/{key_field}`, 200 records a call:
+    /// each record is created holding its key in `key_field`, or, when a
+    /// record already holds it (an earlier send whose answer was lost),
+    /// that record is updated and its id answered.
+    pub async fn upsert_many(
+        &self,
+        object_name: &str,
+        key_field: &str,
+        records: Vec<NewRecord>,
+    ) -> Vec<Result<String, CrmError>> {
+        let path =
+            format!("/services/data/{API_VERSION}/composite/sobjects/{object_name}/{key_field}");
+        let mut results = Vec::with_capacity(records.len());
+        for chunk in records.chunks(COLLECTION_SIZE) {
+            let body_records: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|r| {
+                    let mut fields = object(&r.fields, salesforce_value);
+                    fields.insert("attributes".into(), json!({ "type": object_name }));
+                    fields.insert(key_field.to_owned(), r.key.clone().into());
+                    serde_json::Value::Object(fields)
                 })
-            }));
+                .collect();
+            let answers = self.collection(Method::PATCH, &path, &body_records).await;
+            for answer in &answers {
+                if let Ok(answer) = answer
+                    && answer.get("created").and_then(|c| c.as_bool()) == Some(false)
+                {
+                    debug!(
+                        object = object_name,
+                        "create found the record its key made before"
+                    );
+                }
+            }
+            results.extend(answers.into_iter().map(created_id));
         }
         results
     }
@@ -213,6 +253,7 @@ impl SalesforceClient {
         object_name: &str,
         records: Vec<(String, Fields)>,
     ) -> Vec<Result<(), CrmError>> {
+        let path = format!("/services/data/{API_VERSION}/composite/sobjects");
         let mut results = Vec::with_capacity(records.len());
         for chunk in records.chunks(COLLECTION_SIZE) {
             let body_records: Vec<serde_json::Value> = chunk
@@ -224,7 +265,7 @@ impl SalesforceClient {
                     serde_json::Value::Object(fields)
                 })
                 .collect();
-            let answers = self.collection(Method::PATCH, &body_records).await;
+            let answers = self.collection(Method::PATCH, &path, &body_records).await;
             results.extend(answers.into_iter().map(|a| a.map(|_| ())));
         }
         results
@@ -241,15 +282,15 @@ impl SalesforceClient {
     fn collection<'a>(
         &'a self,
         method: Method,
+        path: &'a str,
         records: &'a [serde_json::Value],
     ) -> BoxFuture<'a, Vec<Result<serde_json::Value, CrmError>>> {
         Box::pin(async move {
-            let path = format!("/services/data/{API_VERSION}/composite/sobjects");
             let body = json!({ "allOrNone": false, "records": records });
             let count = records.len();
             let response = match self
                 .transport
-                .send(method.clone(), &path, &[], Some(&body))
+                .send(method.clone(), path, &[], Some(&body))
                 .await
             {
                 Ok(response) => response,
@@ -259,8 +300,8 @@ impl SalesforceClient {
             if response.status == StatusCode::BAD_REQUEST && count > 1 {
                 let (left, right) = records.split_at(count / 2);
                 debug!(count, "collection refused as a whole; sending it in halves");
-                let mut answers = self.collection(method.clone(), left).await;
-                answers.extend(self.collection(method, right).await);
+                let mut answers = self.collection(method.clone(), path, left).await;
+                answers.extend(self.collection(method, path, right).await);
                 return answers;
             }
             if !response.status.is_success() {
@@ -288,6 +329,16 @@ impl SalesforceClient {
                 .collect()
         })
     }
+}
+
+/// The id of a record a collection call created (or upserted).
+fn created_id(answer: Result<serde_json::Value, CrmError>) -> Result<String, CrmError> {
+    answer.and_then(|r| {
+        r.get("id")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+            .ok_or_else(|| CrmError::protocol("created record came back without an id".into()))
+    })
 }
 
 /// A SOQL string literal.

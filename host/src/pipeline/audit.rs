@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use chrono::Utc;
 
 use super::intake::Row;
+use super::sending::OUTCOME_UNKNOWN;
 use super::{Pipeline, RecordResult, Status, deferral};
 use crate::config::CustomerConfig;
 use crate::store::{AuditEntry, Settled, Settlement};
@@ -15,7 +16,10 @@ use crate::store::{AuditEntry, Settled, Settlement};
 /// pending and its answer says `pending`.
 ///
 /// An outcome that wrote nothing is released: the agent can fix the cause
-/// (add the rep, correct the value) and send the same key again.
+/// (add the rep, correct the value) and send the same key again. A create
+/// whose answer was lost (`crm_outcome_unknown`) may exist and keeps its
+/// failure, so that sending the key again cannot make it twice; one a retry
+/// finds by its match key or `crm_key` has a CRM id and is settled as such.
 pub(super) async fn finish(
     pipeline: &Pipeline,
     config: &CustomerConfig,
@@ -97,8 +101,18 @@ fn settle(result: &mut RecordResult, row: &Row, now: chrono::DateTime<Utc>) -> S
     Settlement::Done {
         result: serde_json::to_value(&stored).unwrap_or_default(),
         status: result.status.as_str().to_owned(),
-        released: result.status == Status::Failed && result.crm_id.is_none(),
+        released: wrote_nothing(result),
     }
+}
+
+/// Whether `result` failed without writing anything, so its key can be
+/// sent again: not when the CRM may hold a create whose answer was lost.
+fn wrote_nothing(result: &RecordResult) -> bool {
+    let unknown = result
+        .error
+        .as_ref()
+        .is_some_and(|e| e.code == OUTCOME_UNKNOWN);
+    result.status == Status::Failed && result.crm_id.is_none() && !unknown
 }
 
 /// The waits before each new attempt to store a batch's audit.

@@ -15,6 +15,7 @@ use crate::crm::Crm;
 use crate::owner::OwnerDirectory;
 use crate::schema::OrgSchema;
 use crate::store::{GrantState, ORG, Store};
+use crate::transport::Budget;
 
 /// One customer's CRM client and caches.
 pub struct CustomerRuntime {
@@ -27,6 +28,8 @@ pub struct CustomerRuntime {
     schema: RwLock<(Arc<OrgSchema>, Option<DateTime<Utc>>)>,
     /// Clients on reps' connections, by email, built on first use.
     reps: Mutex<HashMap<String, Arc<Crm>>>,
+    /// The customer's API budget, spent by every one of its clients.
+    budget: Arc<Budget>,
     store: Store,
     http: reqwest::Client,
 }
@@ -42,14 +45,17 @@ impl CustomerRuntime {
             http.clone(),
         ));
         let rules = config.connections.assignment_rules;
+        let budget = Arc::new(Budget::new(config.limits));
         Self {
             customer: config.customer.clone(),
-            crm: Arc::new(Crm::with_assignment_rules(
+            crm: Arc::new(Crm::for_customer(
                 config.provider,
                 http.clone(),
                 connection,
                 rules,
+                budget.clone(),
             )),
+            budget,
             owners: OwnerDirectory::default(),
             schema: RwLock::new((Arc::new(OrgSchema::default()), None)),
             reps: Mutex::new(HashMap::new()),
@@ -97,11 +103,12 @@ impl CustomerRuntime {
             self.store.clone(),
             self.http.clone(),
         ));
-        let crm = Arc::new(Crm::with_assignment_rules(
+        let crm = Arc::new(Crm::for_customer(
             config.provider,
             self.http.clone(),
             connection,
             config.connections.assignment_rules,
+            self.budget.clone(),
         ));
         reps.insert(email.to_owned(), crm.clone());
         Ok(Some(crm))
@@ -137,11 +144,12 @@ impl CustomerRuntime {
             &key,
             self.http.clone(),
         ));
-        Ok(Arc::new(Crm::with_assignment_rules(
+        Ok(Arc::new(Crm::for_customer(
             config.provider,
             self.http.clone(),
             connection,
             config.connections.assignment_rules,
+            self.budget.clone(),
         )))
     }
 
@@ -193,6 +201,10 @@ impl CustomerRuntime {
             }
             let discovered = self.crm.describe(object).await.map_err(|e| {
                 let mut error = RecordError::crm(e);
+                // A spent API limit keeps its code and `retry_at`.
+                if error.retry_at.is_some() {
+                    return error;
+                }
                 error.code = "schema_unavailable".into();
                 error.message = format!("could not discover `{object}`: {}", error.message);
                 error

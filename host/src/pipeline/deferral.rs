@@ -13,7 +13,7 @@ use super::{RecordError, RecordResult, Status};
 
 /// The code of a record the CRM did not take because the customer's API
 /// allocation is spent.
-pub const CRM_LIMIT_REACHED: &str = "crm_limit_reached";
+pub const CRM_LIMIT_REACHED: &str = super::result::LIMIT_REACHED;
 
 /// The first wait when the CRM gave no time; it doubles with each attempt.
 const FIRST_BACKOFF: Duration = Duration::seconds(60);

@@ -197,7 +197,7 @@ async fn stages(
         plan_all(config, &runtime, &schema, &mut level).await;
         writers::assign(config, &runtime, &mut level).await;
         if !dry_run {
-            send(&runtime, &schema, &mut level).await;
+            send(config, &runtime, &schema, &mut level).await;
         }
         results.extend(level.into_iter().map(|w| into_result(w, dry_run)));
     }

@@ -32,7 +32,7 @@ use tracing::info;
 
 pub use activity::{ACTIVITY_FIELDS, ActivityIntent, RelatedInput, into_intent};
 pub use customer::CustomerRuntime;
-pub use result::{Link, RecordError, RecordResult, Status};
+pub use result::{LIMIT_REACHED, Link, RecordError, RecordResult, Status};
 pub use worker::{Worker, WorkerOptions};
 
 use crate::auth;

@@ -257,9 +257,9 @@ fn plugin_error(error: PluginCallError) -> RecordError {
             message: format!("plugin `{plugin}` {version}: {}", error.message),
             field: error.field,
             retryable: false,
+            retry_at: None,
             crm: None,
             plugin: Some(format!("{plugin}@{version}")),
-            retry_at: None,
         },
         PluginCallError::Trapped {
             plugin,
@@ -270,9 +270,9 @@ fn plugin_error(error: PluginCallError) -> RecordError {
             message: format!("plugin `{plugin}` {version} {reason}"),
             field: None,
             retryable: false,
+            retry_at: None,
             crm: None,
             plugin: Some(format!("{plugin}@{version}")),
-            retry_at: None,
         },
         PluginCallError::InvalidOutput {
             plugin,
@@ -283,9 +283,9 @@ fn plugin_error(error: PluginCallError) -> RecordError {
             message: format!("plugin `{plugin}` {version} returned an invalid answer: {reason}"),
             field: None,
             retryable: false,
+            retry_at: None,
             crm: None,
             plugin: Some(format!("{plugin}@{version}")),
-            retry_at: None,
         },
     }
 }

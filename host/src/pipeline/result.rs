@@ -1,5 +1,6 @@
 //! What the agent gets back for each record.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::crm::CrmError;
@@ -40,15 +41,16 @@ pub struct RecordError {
     pub field: Option<String>,
     /// Whether sending the same record again later can succeed.
     pub retryable: bool,
+    /// When a retry can help, for a record refused by an API limit
+    /// (`crm_limit_reached`); sending it before then fails the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<DateTime<Utc>>,
     /// The CRM's refusal, untouched.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub crm: Option<Box<CrmError>>,
     /// The plugin involved, as `name@version`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plugin: Option<String>,
-    /// When a retry can help (RFC 3339), when the CRM said.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl RecordError {
@@ -59,9 +61,9 @@ impl RecordError {
             message,
             field,
             retryable: false,
+            retry_at: None,
             crm: None,
             plugin: None,
-            retry_at: None,
         }
     }
 
@@ -75,9 +77,26 @@ impl RecordError {
                 message: error.message.clone(),
                 field: None,
                 retryable: false,
+                retry_at: None,
                 crm: Some(Box::new(error)),
                 plugin: None,
-                retry_at: None,
+            };
+        }
+        // The customer's API allocation is spent, not the record wrong: the
+        // same record goes through once the limit has room again.
+        if let Some(retry_at) = error.retry_at {
+            return Self {
+                code: LIMIT_REACHED.into(),
+                message: format!(
+                    "the CRM's API limit for this customer is reached; retry after {}: {}",
+                    retry_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    error.message
+                ),
+                field: None,
+                retryable: true,
+                retry_at: Some(retry_at),
+                crm: Some(Box::new(error)),
+                plugin: None,
             };
         }
         let code = if error.retryable {
@@ -90,9 +109,9 @@ impl RecordError {
             message: format!("the CRM refused the write: {}", error.message),
             field: error.fields.first().cloned(),
             retryable: error.retryable,
+            retry_at: None,
             crm: Some(Box::new(error)),
             plugin: None,
-            retry_at: None,
         }
     }
 }
@@ -108,6 +127,10 @@ impl From<FieldError> for RecordError {
         Self::input(e.code, e.message, Some(e.field))
     }
 }
+
+/// The code of a record refused because the customer's API limit is
+/// reached; `retry_at` says when sending it again can help.
+pub const LIMIT_REACHED: &str = "crm_limit_reached";
 
 /// Codes of connections that cannot write, from [`crate::auth::Connection`].
 const CONNECTION_CODES: [&str; 5] = [

@@ -1,29 +1,49 @@
 //! Sending: creates and changing updates, batched per object and per
 //! connection that writes them, each answer matched back to its record.
+//!
+//! A create of an object with a `crm_key` carries conduit's key for the
+//! record there (its idempotency key, or a fresh one) and is sent as an
+//! upsert on it, so that a create whose answer was lost is found when it is
+//! sent again, by the transport or by the agent, not made twice.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::execute::Work;
 use super::{CustomerRuntime, RecordError, Status};
-use crate::crm::{Crm, NewRecord};
+use crate::config::CustomerConfig;
+use crate::crm::{Crm, CrmError, NewRecord};
 use crate::export::Plan;
 use crate::record::{Fields, Value};
 use crate::schema::{ObjectSchema, OrgSchema, read_value};
+
+/// The code of a create that may exist in the CRM though its answer was
+/// lost: it has no match key and its object no `crm_key` to find it by, so
+/// it is not sent again.
+pub(super) const OUTCOME_UNKNOWN: &str = "crm_outcome_unknown";
 
 /// Records sent together: one object, one writer.
 type Group = (String, Option<String>);
 
 /// Sends creates and changing updates, batched per object and per
 /// connection that writes them.
-pub(super) async fn send(runtime: &CustomerRuntime, schema: &OrgSchema, work: &mut [Work]) {
-    let mut creates: BTreeMap<Group, Vec<usize>> = BTreeMap::new();
+pub(super) async fn send(
+    config: &CustomerConfig,
+    runtime: &CustomerRuntime,
+    schema: &OrgSchema,
+    work: &mut [Work],
+) {
+    let mut creates: BTreeMap<(Group, Option<String>), Vec<usize>> = BTreeMap::new();
     let mut updates: BTreeMap<Group, Vec<usize>> = BTreeMap::new();
     for (i, w) in work.iter_mut().enumerate().filter(|(_, w)| w.ok()) {
         let Some(plan) = &w.plan else { continue };
         let group = (w.prepared.write.object.clone(), w.writer.clone());
         if plan.creating {
-            creates.entry(group).or_default().push(i);
+            let crm_key = config
+                .entities
+                .get(&w.prepared.intent.entity)
+                .and_then(|e| e.crm_key.clone());
+            creates.entry((group, crm_key)).or_default().push(i);
         } else if plan.is_noop() {
             w.status = Status::Unchanged;
         } else {
@@ -31,31 +51,14 @@ pub(super) async fn send(runtime: &CustomerRuntime, schema: &OrgSchema, work: &m
         }
     }
 
-    for ((object, writer), indices) in creates {
+    for (((object, writer), crm_key), indices) in creates {
         let Some(object_schema) = schema.objects.get(&object) else {
             continue;
         };
         let Some(crm) = writer_or_fail(runtime, writer.as_ref(), work, &indices).await else {
             continue;
         };
-        let records: Vec<NewRecord> = indices
-            .iter()
-            .map(|&i| NewRecord {
-                fields: work[i].plan.as_ref().map(Plan::payload).unwrap_or_default(),
-                associations: work[i].associations.clone(),
-            })
-            .collect();
-        let answers = crm.create_many(&object, object_schema, records).await;
-        for (&i, answer) in indices.iter().zip(answers) {
-            match answer {
-                Ok(created) => {
-                    work[i].crm_id = Some(created.id);
-                    work[i].status = Status::Created;
-                    work[i].unlinked = created.unlinked;
-                }
-                Err(e) => work[i].fail(RecordError::crm(e)),
-            }
-        }
+        create(&crm, object_schema, crm_key.as_deref(), work, &indices).await;
     }
 
     for ((object, writer), indices) in updates {
@@ -67,6 +70,65 @@ pub(super) async fn send(runtime: &CustomerRuntime, schema: &OrgSchema, work: &m
         };
         update(&crm, object_schema, work, &indices).await;
     }
+}
+
+/// Sends one group's creates, each answer to its record.
+async fn create(
+    crm: &Crm,
+    object_schema: &ObjectSchema,
+    crm_key: Option<&str>,
+    work: &mut [Work],
+    indices: &[usize],
+) {
+    let records: Vec<NewRecord> = indices
+        .iter()
+        .map(|&i| NewRecord {
+            fields: work[i].plan.as_ref().map(Plan::payload).unwrap_or_default(),
+            associations: work[i].associations.clone(),
+            key: crm_key.map(|_| {
+                let key = work[i].prepared.intent.idempotency_key.clone();
+                key.unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+            }),
+        })
+        .collect();
+    let object = object_schema.name.as_str();
+    let answers = crm
+        .create_many(object, object_schema, records, crm_key)
+        .await;
+    for (&i, answer) in indices.iter().zip(answers) {
+        match answer {
+            Ok(created) => {
+                work[i].crm_id = Some(created.id);
+                work[i].status = Status::Created;
+                work[i].unlinked = created.unlinked;
+            }
+            // A retry finds a record by its match key or its crm key; one
+            // with neither could be made twice.
+            Err(e)
+                if e.code == "connection_failed"
+                    && crm_key.is_none()
+                    && work[i].prepared.write.match_key.is_none() =>
+            {
+                work[i].fail(outcome_unknown(object, e));
+            }
+            Err(e) => work[i].fail(RecordError::crm(e)),
+        }
+    }
+}
+
+/// A create whose answer was lost, of a record with neither a match key nor
+/// a `crm_key` to be found by.
+fn outcome_unknown(object: &str, error: CrmError) -> RecordError {
+    let mut error = RecordError::crm(error);
+    error.code = OUTCOME_UNKNOWN.into();
+    error.retryable = false;
+    error.message = format!(
+        "the answer to creating this `{object}` record was lost, so the CRM may hold it; it \
+         was not sent again, since it has no key and `{object}` no `crm_key` to find it by. \
+         Look for it in the CRM before writing it under a new idempotency key ({})",
+        error.message
+    );
+    error
 }
 
 /// The client of `writer`, or every record of the group failed when it is

@@ -9,7 +9,9 @@ use serde_json::json;
 use sqlx::Row;
 
 use super::scratch::ScratchDatabase;
-use super::{AuditEntry, Backend, KeyClaim, Location, Store};
+use super::{
+    AuditEntry, Backend, Intake, KeyClaim, Location, NewIntent, Settled, Settlement, Store,
+};
 use crate::secrets::SecretKey;
 
 /// What keeps a test's database alive.
@@ -54,31 +56,57 @@ async fn store() -> anyhow::Result<(Store, Keep)> {
     Ok((store, keep))
 }
 
-fn keys(names: &[&str]) -> Vec<(String, String)> {
+fn intents(names: &[&str]) -> Vec<NewIntent> {
     names
         .iter()
-        .map(|k| (k.to_string(), format!("fingerprint of {k}")))
+        .enumerate()
+        .map(|(i, k)| NewIntent {
+            key: k.to_string(),
+            fingerprint: format!("fingerprint of {k}"),
+            intent: "{}".into(),
+            ordinal: i as i64,
+        })
         .collect()
+}
+
+/// Intents this replica runs at once, as a synchronous write stores them.
+fn running() -> Intake {
+    Intake {
+        job_id: None,
+        claimed_by: Some("replica-1".into()),
+        lease_until: Some(super::timestamp(chrono::Utc::now() + chrono::Duration::minutes(5))),
+    }
+}
+
+fn done(key: &str, n: i64, released: bool) -> Settled {
+    Settled {
+        customer: "acme".into(),
+        key: key.into(),
+        outcome: Settlement::Done {
+            result: json!({ "status": "created", "n": n }),
+            status: "created".into(),
+            released,
+        },
+    }
 }
 
 #[tokio::test]
 async fn a_key_is_claimed_once_and_then_answers_with_its_last_outcome() -> anyhow::Result<()> {
     let (store, _keep) = store().await?;
-    let claims = store.claim_keys("acme", &keys(&["a", "b", "a"])).await?;
+    let claims = store
+        .claim_keys("acme", &running(), &intents(&["a", "b", "a"]))
+        .await?;
     assert_eq!(claims[0], KeyClaim::Claimed);
     assert_eq!(claims[1], KeyClaim::Claimed);
     assert!(matches!(claims[2], KeyClaim::InFlight { .. }), "{claims:?}");
 
     // `a` is given two outcomes in one batch: the last one is kept.
-    let outcome = |n: i64| json!({ "status": "created", "n": n });
-    let outcomes = vec![
-        ("acme".to_owned(), "a".to_owned(), outcome(1)),
-        ("acme".to_owned(), "a".to_owned(), outcome(2)),
-    ];
-    let released = vec![("acme".to_owned(), "b".to_owned())];
-    store.record_batch(&[], &outcomes, &released).await?;
+    let settled = vec![done("a", 1, false), done("a", 2, false), done("b", 3, true)];
+    store.record_batch(&[], &settled).await?;
 
-    let again = store.claim_keys("acme", &keys(&["a", "b"])).await?;
+    let again = store
+        .claim_keys("acme", &running(), &intents(&["a", "b"]))
+        .await?;
     let KeyClaim::Done {
         result,
         fingerprint,
@@ -86,11 +114,13 @@ async fn a_key_is_claimed_once_and_then_answers_with_its_last_outcome() -> anyho
     else {
         anyhow::bail!("`a` is done: {again:?}");
     };
-    assert_eq!(result, &outcome(2));
+    assert_eq!(result["n"], 2);
     assert_eq!(fingerprint.as_deref(), Some("fingerprint of a"));
     assert_eq!(again[1], KeyClaim::Claimed, "a released key is free again");
 
-    let other = store.claim_keys("globex", &keys(&["a"])).await?;
+    let other = store
+        .claim_keys("globex", &running(), &intents(&["a"]))
+        .await?;
     assert_eq!(other, vec![KeyClaim::Claimed], "keys are per customer");
     Ok(())
 }
@@ -148,7 +178,7 @@ async fn the_dashboard_reads_failures_and_skips_from_the_stored_json() -> anyhow
         ),
         entry("failed", json!([]), Some(json!({ "message": "no rep" }))),
     ];
-    store.record_batch(&entries, &[], &[]).await?;
+    store.record_batch(&entries, &[]).await?;
 
     let stats = store.write_stats("acme").await?;
     assert_eq!(stats.totals.records, 6);

@@ -1,10 +1,13 @@
 //! Sending requests to a CRM: the bearer token, one refresh when the CRM says
-//! the token expired, waiting out rate limits, and counting calls.
+//! the token expired, the customer's API budget ([`Budget`]), resending
+//! what is safe to resend ([`retry`]), and counting calls.
 //!
 //! Each call runs in a `crm_call` span naming the customer, provider,
 //! endpoint and object, and is counted and timed in the metrics.
 
+mod budget;
 mod endpoint;
+mod retry;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,14 +16,12 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use tracing::{Instrument, debug, info, info_span};
 
+pub use budget::{Budget, DAILY_RECHECK};
+
 use crate::auth::Connection;
+use crate::config::Provider;
 use crate::crm::CrmError;
 use crate::telemetry::metrics;
-
-/// How many times a rate-limited request is tried again.
-const RATE_LIMIT_RETRIES: u32 = 3;
-/// The longest the host waits on one `Retry-After` before giving up.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 
 /// A CRM's answer: status and JSON body (null when there is none).
 #[derive(Debug, Clone)]
@@ -37,6 +38,7 @@ pub struct Transport {
     connection: Arc<Connection>,
     headers: reqwest::header::HeaderMap,
     calls: AtomicU64,
+    budget: Arc<Budget>,
 }
 
 impl Transport {
@@ -47,7 +49,15 @@ impl Transport {
             connection,
             headers: reqwest::header::HeaderMap::new(),
             calls: AtomicU64::new(0),
+            budget: Arc::new(Budget::default()),
         }
+    }
+
+    /// The same transport, spending `budget`: the customer's, shared with
+    /// its other connections.
+    pub fn with_budget(mut self, budget: Arc<Budget>) -> Self {
+        self.budget = budget;
+        self
     }
 
     /// The same transport, sending `name: value` with every request.
@@ -71,7 +81,9 @@ impl Transport {
 
     /// Sends one request to `path` (relative to the API base) and returns the
     /// CRM's answer whatever its status, except that an expired token is
-    /// refreshed once and a rate limit is waited out.
+    /// refreshed once, a rate limit is waited out (or, when it lasts, fails
+    /// the call with its `retry_at`), and a call that may safely be sent
+    /// again is, after a server error or a lost answer.
     pub async fn send(
         &self,
         method: Method,
@@ -101,11 +113,24 @@ impl Transport {
         query: &[(&str, String)],
         body: Option<&serde_json::Value>,
     ) -> Result<Response, CrmError> {
-        let provider = self.connection.provider().to_string();
+        let provider = self.connection.provider();
+        let label = provider.to_string();
+        let idempotent = retry::idempotent(&method, path);
         let mut token = self.connection.token().await?;
         let mut refreshed = false;
-        let mut rate_limited = 0;
+        let mut attempt = 0;
         loop {
+            attempt += 1;
+            let paced = self.budget.admit(provider, path).await?;
+            if !paced.is_zero() {
+                debug!(
+                    path,
+                    wait_ms = paced.as_millis() as u64,
+                    "paced under the rate limit"
+                );
+                metrics::rate_limit_wait(&label, paced);
+            }
+
             let url = format!("{}{path}", token.api_base);
             let mut request = self
                 .http
@@ -117,26 +142,46 @@ impl Transport {
                 request = request.json(body);
             }
             self.calls.fetch_add(1, Ordering::Relaxed);
-            debug!(%method, path, "crm request");
+            debug!(%method, path, attempt, "crm request");
 
             let started = Instant::now();
-            let response = request.send().await.map_err(|e| {
-                metrics::crm_call(&provider, endpoint, "error", started.elapsed());
-                CrmError::connection(format!("request to {path} failed before an answer: {e}"))
-            })?;
+            let response = match request.send().await {
+                Ok(response) => response,
+                Err(e) => {
+                    metrics::crm_call(&label, endpoint, "error", started.elapsed());
+                    // A connection never made carried nothing to the CRM.
+                    if (idempotent || e.is_connect()) && attempt < retry::MAX_ATTEMPTS {
+                        resend_after(path, attempt, None, "connection_failed").await;
+                        continue;
+                    }
+                    let message = format!("request to {path} failed before an answer: {e}");
+                    return Err(CrmError::connection(message));
+                }
+            };
             let status = response.status();
+            self.budget.observe(provider, response.headers());
             let retry_after = response
                 .headers()
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
-            let text = response
-                .text()
-                .await
-                .map_err(|e| CrmError::connection(format!("answer from {path} was cut off: {e}")));
-            metrics::crm_call(&provider, endpoint, status.as_str(), started.elapsed());
-            let text = text?;
+            let text = response.text().await;
+            metrics::crm_call(&label, endpoint, status.as_str(), started.elapsed());
+            let text = match text {
+                Ok(text) => text,
+                // The CRM served the call and the answer was lost: only a
+                // call that cannot write twice is sent again.
+                Err(e) if idempotent && attempt < retry::MAX_ATTEMPTS => {
+                    debug!(path, error = %e, "answer cut off");
+                    resend_after(path, attempt, None, "answer_lost").await;
+                    continue;
+                }
+                Err(e) => {
+                    let message = format!("answer from {path} was cut off: {e}");
+                    return Err(CrmError::connection(message));
+                }
+            };
             let body = if text.trim().is_empty() {
                 serde_json::Value::Null
             } else {
@@ -149,18 +194,136 @@ impl Transport {
                 refreshed = true;
                 continue;
             }
-            if status == StatusCode::TOO_MANY_REQUESTS && rate_limited < RATE_LIMIT_RETRIES {
-                rate_limited += 1;
-                let wait = retry_after
-                    .unwrap_or(Duration::from_secs(1))
-                    .min(MAX_RETRY_AFTER);
-                info!(path, wait_ms = wait.as_millis() as u64, error.type = "rate_limited",
-                    "crm rate limit; waiting");
-                metrics::rate_limit_wait(&provider, wait);
-                tokio::time::sleep(wait).await;
+            match limit(provider, status, &body) {
+                Some(Limit::Spent) => {
+                    info!(path, error.type = "api_limit_spent", "crm api allocation spent");
+                    return Err(self.budget.daily_spent(refusal(provider, status, &body)));
+                }
+                // A call refused for a rate limit was not served: any call,
+                // a create too, may be sent again.
+                Some(Limit::Throttled) => {
+                    let long = retry_after.is_some_and(|w| w > retry::MAX_RETRY_AFTER);
+                    if long || attempt >= retry::MAX_ATTEMPTS {
+                        let wait = retry_after.unwrap_or(retry::backoff(attempt, None));
+                        let retry_at = chrono::Utc::now()
+                            + chrono::Duration::from_std(wait).unwrap_or_default();
+                        info!(path, attempt, error.type = "rate_limited", "rate limit outlasted");
+                        return Err(refusal(provider, status, &body).limited_until(retry_at));
+                    }
+                    let wait = resend_after(path, attempt, retry_after, "rate_limited").await;
+                    metrics::rate_limit_wait(&label, wait);
+                    continue;
+                }
+                None => {}
+            }
+            if status.is_server_error() && idempotent && attempt < retry::MAX_ATTEMPTS {
+                resend_after(path, attempt, retry_after, "server_error").await;
                 continue;
             }
             return Ok(Response { status, body });
         }
+    }
+}
+
+/// Waits before sending a call again, saying why; answers the wait.
+async fn resend_after(
+    path: &str,
+    attempt: u32,
+    retry_after: Option<Duration>,
+    reason: &'static str,
+) -> Duration {
+    let wait = retry::backoff(attempt, retry_after);
+    info!(
+        path,
+        attempt,
+        wait_ms = wait.as_millis() as u64,
+        error.type = reason,
+        "crm call to be sent again"
+    );
+    tokio::time::sleep(wait).await;
+    wait
+}
+
+/// How an API limit refused a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Limit {
+    /// A short-lived limit (HubSpot's ten-second or search limit,
+    /// Salesforce's concurrent-request limit): wait and send again.
+    Throttled,
+    /// The day's allocation is spent: nothing more today.
+    Spent,
+}
+
+/// Whether an answer is an API limit's refusal: any 429; Salesforce's 403
+/// `REQUEST_LIMIT_EXCEEDED` (the daily total, or concurrent long requests).
+fn limit(provider: Provider, status: StatusCode, body: &serde_json::Value) -> Option<Limit> {
+    match provider {
+        Provider::Hubspot if status == StatusCode::TOO_MANY_REQUESTS => {
+            let daily = body.get("policyName").and_then(|p| p.as_str()) == Some("DAILY");
+            Some(if daily {
+                Limit::Spent
+            } else {
+                Limit::Throttled
+            })
+        }
+        Provider::Hubspot => None,
+        Provider::Salesforce if status == StatusCode::TOO_MANY_REQUESTS => Some(Limit::Throttled),
+        Provider::Salesforce if status == StatusCode::FORBIDDEN => {
+            let first = body.as_array().and_then(|a| a.first()).unwrap_or(body);
+            let text = |key: &str| first.get(key).and_then(|v| v.as_str()).unwrap_or_default();
+            if text("errorCode") != "REQUEST_LIMIT_EXCEEDED" {
+                return None;
+            }
+            let total = text("message").starts_with("TotalRequests");
+            Some(if total {
+                Limit::Spent
+            } else {
+                Limit::Throttled
+            })
+        }
+        Provider::Salesforce => None,
+    }
+}
+
+/// The CRM's refusal in its own words.
+fn refusal(provider: Provider, status: StatusCode, body: &serde_json::Value) -> CrmError {
+    match provider {
+        Provider::Salesforce => CrmError::from_salesforce(status.as_u16(), body),
+        Provider::Hubspot => CrmError::from_hubspot(status.as_u16(), body),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn limits_are_told_apart_from_other_refusals() {
+        let total = json!([{"errorCode": "REQUEST_LIMIT_EXCEEDED",
+            "message": "TotalRequests Limit exceeded."}]);
+        let concurrent = json!([{"errorCode": "REQUEST_LIMIT_EXCEEDED",
+            "message": "ConcurrentPerOrgLongTxn Limit exceeded."}]);
+        let denied = json!([{"errorCode": "INSUFFICIENT_ACCESS", "message": "no"}]);
+        let sf = Provider::Salesforce;
+        assert_eq!(limit(sf, StatusCode::FORBIDDEN, &total), Some(Limit::Spent));
+        assert_eq!(
+            limit(sf, StatusCode::FORBIDDEN, &concurrent),
+            Some(Limit::Throttled)
+        );
+        assert_eq!(limit(sf, StatusCode::FORBIDDEN, &denied), None);
+
+        let hs = Provider::Hubspot;
+        let rolling = json!({"policyName": "TEN_SECONDLY_ROLLING"});
+        let daily = json!({"policyName": "DAILY"});
+        assert_eq!(
+            limit(hs, StatusCode::TOO_MANY_REQUESTS, &rolling),
+            Some(Limit::Throttled)
+        );
+        assert_eq!(
+            limit(hs, StatusCode::TOO_MANY_REQUESTS, &daily),
+            Some(Limit::Spent)
+        );
+        assert_eq!(limit(hs, StatusCode::FORBIDDEN, &rolling), None);
     }
 }

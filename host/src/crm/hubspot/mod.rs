@@ -1,6 +1,8 @@
 //! HubSpot's CRM v3 API: properties, batch read, search, batch writes with
 //! associations, owners.
 
+mod upsert;
+
 use std::collections::BTreeMap;
 
 use reqwest::Method;
@@ -360,18 +362,25 @@ fn is_refusal(error: &CrmError) -> bool {
     matches!(error.status, Some(400) | Some(404) | Some(409))
 }
 
+/// An association between objects HubSpot has no default type for.
+fn unsupported_association(from: &str, to: &str) -> CrmError {
+    CrmError {
+        status: None,
+        code: "unsupported_association".into(),
+        message: format!("no default association from `{from}` to `{to}`"),
+        fields: vec![],
+        retryable: false,
+        retry_at: None,
+    }
+}
+
 fn create_input(object_name: &str, record: &NewRecord) -> Result<serde_json::Value, CrmError> {
     let associations = record
         .associations
         .iter()
         .map(|(to, id)| {
-            let type_id = association_type(object_name, to).ok_or_else(|| CrmError {
-                status: None,
-                code: "unsupported_association".into(),
-                message: format!("no default association from `{object_name}` to `{to}`"),
-                fields: vec![],
-                retryable: false,
-            })?;
+            let type_id = association_type(object_name, to)
+                .ok_or_else(|| unsupported_association(object_name, to))?;
             Ok(json!({
                 "to": { "id": id },
                 "types": [{
