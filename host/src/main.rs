@@ -318,13 +318,16 @@ async fn serve(
              reaches {listen} is trusted as an admin (create a key with `conduit key create`)"
         );
     }
+    // Changes go out to webhooks from every replica; leases keep each
+    // delivery to one sender.
+    let deliveries = conduit_host::sync::webhooks::spawn(pipeline.clone());
     let state = AppState {
         pipeline,
         api_key: api_key.map(Into::into),
     };
-    api::serve(listener, state, shutdown_signal())
-        .await
-        .context("serving the API")?;
+    let served = api::serve(listener, state, shutdown_signal()).await;
+    deliveries.abort();
+    served.context("serving the API")?;
     tracing::info!("conduit stopped");
     Ok(())
 }

@@ -14,6 +14,7 @@ mod keys;
 mod observe;
 mod plugins;
 mod problem;
+mod reads;
 mod reps;
 mod requests;
 mod routes;
@@ -79,6 +80,7 @@ fn api(state: AppState) -> OpenApiRouter<AppState> {
     let v1 = routes::v1()
         .merge(keys::routes())
         .merge(plugins::routes())
+        .merge(reads::routes())
         .layer(middleware::from_fn_with_state(state, keys::authorize));
     OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .routes(routes!(health::healthz))

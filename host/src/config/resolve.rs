@@ -27,6 +27,8 @@ pub struct CustomerConfig {
     pub entities: BTreeMap<String, EntityMapping>,
     /// The customer's plugin, if any.
     pub plugin: Option<PluginRef>,
+    /// Receivers of the customer's change feed.
+    pub webhooks: Vec<super::Webhook>,
     /// The file the customer's overrides came from.
     pub source: PathBuf,
     /// A short hash of the files this config was built from.
@@ -398,6 +400,8 @@ pub(super) fn resolve(
         }
     };
 
+    let webhooks = super::webhooks::resolve(&customer.webhooks, &entities, &invalid, &mut errors);
+
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -408,6 +412,7 @@ pub(super) fn resolve(
         connections: customer.connections,
         entities,
         plugin,
+        webhooks,
         source: path.to_owned(),
         version,
     })

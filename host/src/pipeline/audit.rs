@@ -5,7 +5,9 @@ use chrono::Utc;
 
 use super::{Pipeline, RecordResult, Status};
 use crate::config::CustomerConfig;
-use crate::store::AuditEntry;
+use crate::export::Decision;
+use crate::store::{AuditEntry, HostWrite};
+use crate::sync::echo::canonical;
 
 /// Audits every record and stores the outcomes of their keys.
 ///
@@ -51,6 +53,20 @@ pub(super) async fn finish(pipeline: &Pipeline, config: &CustomerConfig, results
             outcomes.push((config.customer.clone(), key.clone(), value));
         }
     }
+    // What the host wrote is recorded first, so that a read of these
+    // records right after the answer already knows them for its own.
+    let writes = host_writes(results);
+    if let Err(e) = pipeline
+        .store()
+        .note_host_writes(&config.customer, &writes, &now)
+        .await
+    {
+        tracing::warn!(
+            error = %format!("{e:#}"),
+            "could not record the host's writes; reads may report them as changes"
+        );
+    }
+
     // The CRM has the writes: a busy or briefly failing database must not
     // lose their audit, so the transaction is tried again before giving up.
     let mut last = None;
@@ -71,6 +87,28 @@ pub(super) async fn finish(pipeline: &Pipeline, config: &CustomerConfig, results
     if let Some(e) = last {
         tracing::error!(error = %format!("{e:#}"), "could not store the audit of a batch");
     }
+}
+
+/// The fields each created or updated record was sent, for echo
+/// suppression.
+fn host_writes(results: &[RecordResult]) -> Vec<HostWrite> {
+    results
+        .iter()
+        .filter(|r| matches!(r.status, Status::Created | Status::Updated))
+        .filter_map(|r| {
+            let fields = r
+                .fields
+                .iter()
+                .filter(|d| d.decision == Decision::Write)
+                .map(|d| (d.field.clone(), canonical(&d.value)))
+                .collect();
+            Some(HostWrite {
+                object: r.object.clone()?,
+                crm_id: r.crm_id.clone()?,
+                fields,
+            })
+        })
+        .collect()
 }
 
 /// The waits before each new attempt to store a batch's audit.

@@ -18,10 +18,16 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use crate::secrets::SecretKey;
 
+mod changes;
 mod grants;
 mod keys;
 mod plugins;
+mod webhooks;
 
+pub use changes::{
+    Advance, Change, HostWrite, NewChange, ReadCursor, ReadPage, Shadow, ShadowValue,
+    decode_cursor, encode_cursor,
+};
 pub use dashboard::{
     ConnectionState, ErrorGroup, LatestWrite, ObjectCounts, SeriesPoint, SkipCount, Totals,
     WriteStats,
@@ -29,6 +35,7 @@ pub use dashboard::{
 pub use grants::{Grant, GrantSecrets, GrantState, GrantSummary, OAuthFlow, ORG, StoredAccess};
 pub use keys::{Action, ApiKey, OperatorEvent};
 pub use plugins::{Activation, Pause, PluginVersion};
+pub use webhooks::{Attempt, Claimed, Delivery};
 
 /// Rows per multi-row statement: 12 columns each stays far below SQLite's
 /// limit on bound parameters.
