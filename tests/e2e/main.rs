@@ -18,6 +18,8 @@ mod owners;
 mod plugin_lifecycle;
 mod plugin_sandbox;
 mod python_plugin;
+mod reads;
 mod sandbox_over_http;
 mod schema_snapshots;
+mod webhooks;
 mod write_path;

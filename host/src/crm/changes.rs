@@ -282,7 +282,7 @@ async fn hubspot_search(
         })
         .collect::<Result<Vec<_>, CrmError>>()?;
     // The search's order within one time is not promised: keep the keyset's.
-    found.sort_by(|a, b| cursor_order(a, b));
+    found.sort_by(cursor_order);
     Ok(found)
 }
 
@@ -363,7 +363,7 @@ mod tests {
     fn changed(id: &str, ms: i64) -> Changed {
         Changed {
             id: id.into(),
-            modstamp: Utc.timestamp_millis_opt(ms).unwrap(),
+            modstamp: Utc.timestamp_millis_opt(ms).single().expect("a time"),
             deleted: false,
             fields: serde_json::Map::new(),
         }
@@ -371,9 +371,9 @@ mod tests {
 
     #[test]
     fn both_crms_timestamps_parse() {
-        let sf = parse_stamp(&json!("2024-05-01T12:00:00.250+0000")).unwrap();
-        let hs = parse_stamp(&json!("2024-05-01T12:00:00.250Z")).unwrap();
-        let ms = parse_stamp(&json!("1714564800250")).unwrap();
+        let sf = parse_stamp(&json!("2024-05-01T12:00:00.250+0000")).expect("Salesforce's form");
+        let hs = parse_stamp(&json!("2024-05-01T12:00:00.250Z")).expect("HubSpot's form");
+        let ms = parse_stamp(&json!("1714564800250")).expect("epoch milliseconds");
         assert_eq!(sf, hs);
         assert_eq!(hs, ms);
         assert!(parse_stamp(&json!("yesterday")).is_none());
@@ -381,13 +381,13 @@ mod tests {
 
     #[test]
     fn keyset_order_is_time_then_numeric_id() {
-        let mut records = vec![changed("10", 5), changed("9", 5), changed("1", 7)];
+        let mut records = [changed("10", 5), changed("9", 5), changed("1", 7)];
         records.sort_by(cursor_order);
         let ids: Vec<_> = records.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["9", "10", "1"]);
 
         let cursor = Keyset {
-            modstamp: Utc.timestamp_millis_opt(5).unwrap(),
+            modstamp: Utc.timestamp_millis_opt(5).single().expect("a time"),
             id: "9".into(),
         };
         assert!(is_after(&changed("10", 5), &cursor));

@@ -402,7 +402,7 @@ impl Store {
             let takes = |entities: &Option<Vec<String>>| {
                 entities
                     .as_ref()
-                    .is_none_or(|list| list.iter().any(|e| *e == change.entity))
+                    .is_none_or(|list| list.contains(&change.entity))
             };
             for (url, _) in page.webhooks.iter().filter(|(_, e)| takes(e)) {
                 sqlx::query(super::webhooks::ENQUEUE)

@@ -230,7 +230,7 @@ entities:
     #[test]
     fn an_ambiguous_value_names_its_candidates() {
         let mut mapping = mapping();
-        let sector = mapping.fields.get_mut("sector").unwrap();
+        let sector = mapping.fields.get_mut("sector").expect("sector is mapped");
         sector.values.remove("consulting");
         sector.values.insert("advisory".into(), "Consulting".into());
         let values = crm(&[("Industry", Value::Text("Consulting".into()))]);
