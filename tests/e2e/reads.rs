@@ -166,25 +166,26 @@ async fn write_company(harness: &Harness, customer: &str, name: &str) -> anyhow:
         .context("the created record's id")
 }
 
-#[tokio::test]
-async fn salesforce_a_reps_change_comes_once_the_hosts_write_never_and_a_deletion_as_one()
--> anyhow::Result<()> {
-    let (harness, _dir) = start().await?;
-    let sf = &harness.salesforce;
-    sf.org.add_user(REP, "Rita", "Rep");
-    let client = sf.org.oauth_client();
-    let refresh = sf.org.grant_for(&client.client_id, REP)?;
-    let token = rep_token(
-        &sf.base_url,
-        "/services/oauth2/token",
-        (&client.client_id, &client.client_secret),
-        &refresh,
-    )
-    .await?;
+/// One CRM's side of the story: the rep's token, where the record lives
+/// and what the rep changes in it.
+struct RepEdit {
+    token: String,
+    record_url: String,
+    edit: Value,
+}
 
-    let id = write_company(&harness, "sf", "Readable Widgets").await?;
-    let report = run_reads(&harness, "sf").await?;
-    let changes = feed(&harness, "sf").await?;
+/// The host writes a company; reads leave it out. The rep edits it in the
+/// CRM; two reads later the feed has the edit once, mapped. The rep
+/// deletes it; the feed has the deletion.
+async fn a_reps_change_comes_once(
+    harness: &Harness,
+    customer: &str,
+    name: &str,
+    edit: impl FnOnce(&str) -> RepEdit,
+) -> anyhow::Result<()> {
+    let id = write_company(harness, customer, name).await?;
+    let report = run_reads(harness, customer).await?;
+    let changes = feed(harness, customer).await?;
     assert!(
         of_record(&changes, &id).is_empty(),
         "the host's own write came back: {changes:?}\nrun: {report}"
@@ -194,31 +195,56 @@ async fn salesforce_a_reps_change_comes_once_the_hosts_write_never_and_a_deletio
         "{report}"
     );
 
-    let url = format!("{}/services/data/v60.0/sobjects/Account/{id}", sf.base_url);
-    let edit = json!({ "Industry": "Healthcare", "NumberOfEmployees": 55 });
-    as_rep(reqwest::Method::PATCH, url.clone(), &token, Some(edit)).await?;
-    run_reads(&harness, "sf").await?;
-    run_reads(&harness, "sf").await?;
-    let changes = feed(&harness, "sf").await?;
+    let rep = edit(&id);
+    let url = rep.record_url.clone();
+    as_rep(
+        reqwest::Method::PATCH,
+        url.clone(),
+        &rep.token,
+        Some(rep.edit),
+    )
+    .await?;
+    run_reads(harness, customer).await?;
+    run_reads(harness, customer).await?;
+    let changes = feed(harness, customer).await?;
     let mine = of_record(&changes, &id);
     assert_eq!(mine.len(), 1, "the rep's change, once: {mine:?}");
     let change = mine[0];
     assert_eq!(change["kind"], "upsert");
     assert_eq!(change["entity"], "company");
-    assert_eq!(change["record_key"], "Readable Widgets");
+    assert_eq!(change["record_key"], name);
     assert_eq!(change["fields"]["sector"], "medical", "{change}");
     assert_eq!(change["fields"]["employees"], 55.0, "{change}");
-    assert_eq!(change["fields"]["name"], "Readable Widgets");
+    assert_eq!(change["fields"]["name"], name);
 
-    as_rep(reqwest::Method::DELETE, url, &token, None).await?;
-    run_reads(&harness, "sf").await?;
-    let changes = feed(&harness, "sf").await?;
+    as_rep(reqwest::Method::DELETE, url, &rep.token, None).await?;
+    run_reads(harness, customer).await?;
+    let changes = feed(harness, customer).await?;
     let mine = of_record(&changes, &id);
     assert_eq!(mine.len(), 2, "{mine:?}");
     assert_eq!(mine[1]["kind"], "delete");
-    assert_eq!(mine[1]["record_key"], "Readable Widgets");
+    assert_eq!(mine[1]["record_key"], name);
     assert_eq!(mine[1]["fields"], json!({}));
     Ok(())
+}
+
+#[tokio::test]
+async fn salesforce_a_reps_change_comes_once_the_hosts_write_never_and_a_deletion_as_one()
+-> anyhow::Result<()> {
+    let (harness, _dir) = start().await?;
+    let sf = &harness.salesforce;
+    sf.org.add_user(REP, "Rita", "Rep");
+    let client = sf.org.oauth_client();
+    let refresh = sf.org.grant_for(&client.client_id, REP)?;
+    let secrets = (client.client_id.as_str(), client.client_secret.as_str());
+    let token = rep_token(&sf.base_url, "/services/oauth2/token", secrets, &refresh).await?;
+
+    a_reps_change_comes_once(&harness, "sf", "Readable Widgets", |id| RepEdit {
+        token,
+        record_url: format!("{}/services/data/v60.0/sobjects/Account/{id}", sf.base_url),
+        edit: json!({ "Industry": "Healthcare", "NumberOfEmployees": 55 }),
+    })
+    .await
 }
 
 #[tokio::test]
@@ -229,39 +255,15 @@ async fn hubspot_a_reps_change_comes_once_the_hosts_write_never_and_a_deletion_a
     hs.org.add_owner(REP, "Rita", "Rep");
     let client = hs.org.oauth_client();
     let refresh = hs.org.grant_for(&client.client_id, REP)?;
-    let token = rep_token(
-        &hs.base_url,
-        "/oauth/v1/token",
-        (&client.client_id, &client.client_secret),
-        &refresh,
-    )
-    .await?;
+    let secrets = (client.client_id.as_str(), client.client_secret.as_str());
+    let token = rep_token(&hs.base_url, "/oauth/v1/token", secrets, &refresh).await?;
 
-    let id = write_company(&harness, "hs", "Readable Gadgets").await?;
-    run_reads(&harness, "hs").await?;
-    let changes = feed(&harness, "hs").await?;
-    assert!(of_record(&changes, &id).is_empty(), "{changes:?}");
-
-    let url = format!("{}/crm/v3/objects/companies/{id}", hs.base_url);
-    let edit = json!({ "properties": { "industry": "MEDICAL_DEVICES" } });
-    as_rep(reqwest::Method::PATCH, url.clone(), &token, Some(edit)).await?;
-    run_reads(&harness, "hs").await?;
-    run_reads(&harness, "hs").await?;
-    let changes = feed(&harness, "hs").await?;
-    let mine = of_record(&changes, &id);
-    assert_eq!(mine.len(), 1, "{mine:?}");
-    assert_eq!(mine[0]["kind"], "upsert");
-    assert_eq!(mine[0]["fields"]["sector"], "medical", "{}", mine[0]);
-    assert_eq!(mine[0]["record_key"], "Readable Gadgets");
-
-    as_rep(reqwest::Method::DELETE, url, &token, None).await?;
-    run_reads(&harness, "hs").await?;
-    let changes = feed(&harness, "hs").await?;
-    let mine = of_record(&changes, &id);
-    assert_eq!(mine.len(), 2, "{mine:?}");
-    assert_eq!(mine[1]["kind"], "delete");
-    assert_eq!(mine[1]["record_key"], "Readable Gadgets");
-    Ok(())
+    a_reps_change_comes_once(&harness, "hs", "Readable Gadgets", |id| RepEdit {
+        token,
+        record_url: format!("{}/crm/v3/objects/companies/{id}", hs.base_url),
+        edit: json!({ "properties": { "industry": "MEDICAL_DEVICES", "numberofemployees": 55 } }),
+    })
+    .await
 }
 
 #[tokio::test]

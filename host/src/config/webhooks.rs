@@ -139,3 +139,71 @@ pub(super) fn resolve(
     }
     hooks
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ConfigSet;
+
+    const INTEGRATION: &str = "\
+entities:
+  company:
+    salesforce:
+      object: Account
+      fields:
+        name: Name
+";
+
+    fn load(webhooks: &str) -> Result<Vec<Webhook>, String> {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        std::fs::write(dir.path().join("integration.yaml"), INTEGRATION).expect("write");
+        std::fs::create_dir(dir.path().join("customers")).expect("create customers/");
+        let customer = format!("customer: acme\ncrm: salesforce\nwebhooks:\n{webhooks}");
+        std::fs::write(dir.path().join("customers/acme.yaml"), customer).expect("write");
+        match ConfigSet::load_dir(dir.path()) {
+            Ok(set) => Ok(set.customer("acme").expect("acme").webhooks.clone()),
+            Err(errors) => Err(errors.to_string()),
+        }
+    }
+
+    #[test]
+    fn a_webhook_reads_with_its_defaults() {
+        let hooks = load("  - { url: 'https://hooks.example/c', secret_env: HOOK_SECRET }\n")
+            .expect("loads");
+        assert_eq!(hooks.len(), 1);
+        assert_eq!(hooks[0].secret, WebhookSecret::Env("HOOK_SECRET".into()));
+        assert_eq!(hooks[0].max_attempts, MAX_ATTEMPTS);
+        assert_eq!(hooks[0].first_retry, FIRST_RETRY);
+        assert_eq!(hooks[0].entities, None);
+    }
+
+    #[test]
+    fn each_problem_names_its_key() {
+        let errors = load(
+            "  - { url: 'ftp://x', secret: a, secret_env: B }\n  \
+             - { url: 'https://ok.example', entities: [invoice] }\n",
+        )
+        .expect_err("refused");
+        assert!(errors.contains("`webhooks.0.url`"), "{errors}");
+        assert!(errors.contains("`webhooks.0.secret`"), "{errors}");
+        assert!(errors.contains("`webhooks.1.secret_env`"), "{errors}");
+        assert!(errors.contains("`webhooks.1.entities`"), "{errors}");
+        assert!(
+            errors.contains("entity `invoice` is not mapped"),
+            "{errors}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused() {
+        let errors = load("  - { url: 'https://ok.example', secret: s, retries: 3 }\n")
+            .expect_err("refused");
+        assert!(errors.contains("retries"), "{errors}");
+    }
+
+    #[test]
+    fn an_inline_secret_is_never_printed() {
+        let secret = WebhookSecret::Inline("hunter2".into());
+        assert!(!format!("{secret:?}").contains("hunter2"));
+    }
+}
