@@ -7,7 +7,7 @@
 //! cursor. A crash mid-page leaves the cursor where it was, so the page is
 //! read again rather than lost.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Context;
 use serde::Serialize;
@@ -342,30 +342,42 @@ impl Store {
         if writes.is_empty() {
             return Ok(());
         }
+        // A record written twice in one batch keeps its last value: one
+        // statement may not set a row twice.
+        let mut rows: BTreeMap<(&str, &str, &str), Option<&str>> = BTreeMap::new();
+        for write in writes {
+            for (field, value) in &write.fields {
+                let key = (write.object.as_str(), write.crm_id.as_str(), field.as_str());
+                rows.insert(key, value.as_deref());
+            }
+        }
+        let rows: Vec<ShadowRow> = rows
+            .into_iter()
+            .map(|((object, crm_id, field), value)| (object, crm_id, field, value))
+            .collect();
         let mut tx = self
             .pool
             .begin()
             .await
             .context("starting the shadow write")?;
-        for write in writes {
-            for (field, value) in &write.fields {
-                sqlx::query(
-                    "INSERT INTO record_shadow (customer, object, crm_id, field, value, origin, \
-                     updated_at) VALUES ($1, $2, $3, $4, $5, 'host', $6) \
-                     ON CONFLICT (customer, object, crm_id, field) DO UPDATE SET \
-                     value = excluded.value, origin = excluded.origin, \
-                     updated_at = excluded.updated_at",
-                )
-                .bind(customer)
-                .bind(&write.object)
-                .bind(&write.crm_id)
-                .bind(field)
-                .bind(value)
-                .bind(now)
+        for chunk in rows.chunks(SHADOWS_PER_STATEMENT) {
+            let sql = shadow_upsert(chunk.len());
+            // Only numbered placeholders are spliced in; every value is bound.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (object, crm_id, field, value) in chunk {
+                query = query
+                    .bind(customer)
+                    .bind(*object)
+                    .bind(*crm_id)
+                    .bind(*field)
+                    .bind(*value)
+                    .bind("host")
+                    .bind(now);
+            }
+            query
                 .execute(&mut *tx)
                 .await
-                .context("recording a host write")?;
-            }
+                .context("recording host writes")?;
         }
         tx.commit().await.context("committing the host writes")?;
         Ok(())
@@ -416,26 +428,38 @@ impl Store {
             }
         }
 
-        for (crm_id, field, value) in &page.shadows {
-            // A row the host wrote after the page was fetched is newer than
-            // what the page holds, and stays.
-            sqlx::query(
-                "INSERT INTO record_shadow (customer, object, crm_id, field, value, origin, \
-                 updated_at) VALUES ($1, $2, $3, $4, $5, 'read', $6) \
-                 ON CONFLICT (customer, object, crm_id, field) DO UPDATE SET \
-                 value = excluded.value, origin = excluded.origin, \
-                 updated_at = excluded.updated_at \
-                 WHERE record_shadow.updated_at <= excluded.updated_at",
-            )
-            .bind(&page.customer)
-            .bind(&page.object)
-            .bind(crm_id)
-            .bind(field)
-            .bind(value)
-            .bind(&page.fetched_at)
-            .execute(&mut *tx)
-            .await
-            .context("recording a read's shadow")?;
+        // A row the host wrote after the page was fetched is newer than what
+        // the page holds, and stays: the upsert keeps the newer row.
+        let rows: Vec<ShadowRow> = page
+            .shadows
+            .iter()
+            .map(|(id, field, value)| {
+                (
+                    page.object.as_str(),
+                    id.as_str(),
+                    field.as_str(),
+                    value.as_deref(),
+                )
+            })
+            .collect();
+        for chunk in rows.chunks(SHADOWS_PER_STATEMENT) {
+            let sql = shadow_upsert(chunk.len());
+            // Only numbered placeholders are spliced in; every value is bound.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (object, crm_id, field, value) in chunk {
+                query = query
+                    .bind(&page.customer)
+                    .bind(*object)
+                    .bind(*crm_id)
+                    .bind(*field)
+                    .bind(*value)
+                    .bind("read")
+                    .bind(&page.fetched_at);
+            }
+            query
+                .execute(&mut *tx)
+                .await
+                .context("recording a read's shadows")?;
         }
         for crm_id in &page.forgotten {
             sqlx::query(
@@ -528,3 +552,151 @@ impl Store {
 
 /// Ids per `IN (...)` list: far below either database's parameter limit.
 const IDS_PER_STATEMENT: usize = 200;
+
+/// Shadow rows per statement: 7 parameters each, 700 in all.
+const SHADOWS_PER_STATEMENT: usize = 100;
+
+/// A shadow row to record: object, crm id, field, canonical value.
+type ShadowRow<'a> = (&'a str, &'a str, &'a str, Option<&'a str>);
+
+/// An upsert of `rows` shadow rows (customer, object, crm id, field,
+/// value, origin, time each) that keeps a stored row newer than the new
+/// one.
+fn shadow_upsert(rows: usize) -> String {
+    let values = (0..rows)
+        .map(|row| {
+            let first = row * 7 + 1;
+            let list = (first..first + 7)
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("({list})")
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "INSERT INTO record_shadow (customer, object, crm_id, field, value, origin, updated_at) \
+         VALUES {values} ON CONFLICT (customer, object, crm_id, field) DO UPDATE SET \
+         value = excluded.value, origin = excluded.origin, updated_at = excluded.updated_at \
+         WHERE record_shadow.updated_at <= excluded.updated_at"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::SecretKey;
+
+    async fn store() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("conduit.db");
+        let store = Store::open_sqlite(&path, SecretKey::ephemeral())
+            .await
+            .expect("opens");
+        (store, dir)
+    }
+
+    const T1: &str = "2026-01-01T00:00:01.000000Z";
+    const T2: &str = "2026-01-01T00:00:02.000000Z";
+    const T3: &str = "2026-01-01T00:00:03.000000Z";
+
+    fn page(fetched_at: &str, value: &str) -> ReadPage {
+        ReadPage {
+            customer: "acme".into(),
+            object: "Account".into(),
+            records_read: 1,
+            changes: vec![NewChange {
+                entity: "company".into(),
+                crm_id: "001A".into(),
+                record_key: Some("Acme".into()),
+                kind: "upsert",
+                fields: serde_json::json!({ "name": value }),
+                notes: serde_json::json!([]),
+                error: None,
+                modstamp: "2026-01-01T00:00:00.000Z".into(),
+            }],
+            shadows: vec![("001A".into(), "Name".into(), Some(value.into()))],
+            forgotten: Vec::new(),
+            fetched_at: fetched_at.into(),
+            webhooks: vec![("https://hooks.example/a".into(), Some(vec!["deal".into()]))],
+            advance: Some(Advance::Modified {
+                modstamp: "2026-01-01T00:00:00.000Z".into(),
+                id: "001A".into(),
+            }),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_page_stores_its_changes_and_moves_its_cursor() {
+        let (store, _dir) = store().await;
+        store
+            .read_cursor("acme", "Account", "company", T1)
+            .await
+            .expect("cursor");
+        let ids = store
+            .store_read_page(&page(T1, "Acme"), T1)
+            .await
+            .expect("stored");
+        assert_eq!(ids.len(), 1);
+
+        let cursor = &store.read_cursors("acme").await.expect("cursors")[0];
+        assert_eq!(cursor.last_id.as_deref(), Some("001A"));
+        assert_eq!((cursor.records_read, cursor.changes), (1, 1));
+        let feed = store.changes("acme", 0, 10).await.expect("feed");
+        assert_eq!(feed.len(), 1);
+        assert_eq!(decode_cursor(&feed[0].cursor), Some(ids[0]));
+        assert!(
+            store
+                .changes("acme", ids[0], 10)
+                .await
+                .expect("feed")
+                .is_empty()
+        );
+        // The webhook takes deals only: nothing was enqueued for a company.
+        let queued = store
+            .deliveries("acme", None, 10)
+            .await
+            .expect("deliveries");
+        assert!(queued.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_host_write_newer_than_the_page_keeps_its_shadow() {
+        let (store, _dir) = store().await;
+        store
+            .read_cursor("acme", "Account", "company", T1)
+            .await
+            .expect("cursor");
+        let write = HostWrite {
+            object: "Account".into(),
+            crm_id: "001A".into(),
+            fields: vec![("Name".into(), Some("Host".into()))],
+        };
+        store
+            .note_host_writes("acme", &[write], T3)
+            .await
+            .expect("noted");
+        // A page fetched at T2, before the write was recorded.
+        store
+            .store_read_page(&page(T2, "Stale"), T3)
+            .await
+            .expect("stored");
+
+        let ids = ["001A".to_owned()];
+        let shadows = store
+            .shadows("acme", "Account", &ids)
+            .await
+            .expect("shadows");
+        let name = &shadows["001A"]["Name"];
+        assert_eq!(name.value.as_deref(), Some("Host"));
+        assert_eq!(name.updated_at, T3);
+    }
+
+    #[test]
+    fn cursors_round_trip_and_refuse_other_text() {
+        assert_eq!(decode_cursor(&encode_cursor(42)), Some(42));
+        assert!(encode_cursor(9) < encode_cursor(10));
+        assert_eq!(decode_cursor("42"), None);
+        assert_eq!(decode_cursor("zzzzzzzzzzzzzzzz"), None);
+    }
+}
