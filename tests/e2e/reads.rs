@@ -383,3 +383,38 @@ async fn a_bad_feed_cursor_is_refused_by_name() -> anyhow::Result<()> {
     assert_eq!(problem["field"], "after", "{problem}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_customers_plugin_maps_what_is_read_through_map_inbound() -> anyhow::Result<()> {
+    // Globex runs HubSpot with its deal-stage plugin.
+    let harness = Harness::start(&conduit_tests::examples_dir()).await?;
+    let mut properties = Map::new();
+    properties.insert("name".into(), json!("Inbound Dealings"));
+    properties.insert("industry".into(), json!("MARKETING_AND_ADVERTISING"));
+    let id = harness.hubspot.org.insert("companies", properties);
+
+    let report = run_reads(&harness, "globex").await?;
+    let companies = report["objects"]
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["object"] == "companies"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(companies["error"].is_null(), "{report}");
+    let changes = feed(&harness, "globex").await?;
+    let mine = of_record(&changes, &id);
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert!(mine[0]["error"].is_null(), "{}", mine[0]);
+    assert_eq!(mine[0]["fields"]["sector"], "marketing", "{}", mine[0]);
+
+    let metrics = harness
+        .request(reqwest::Method::GET, "/metrics")
+        .send()
+        .await?
+        .text()
+        .await?;
+    let inbound_calls = metrics
+        .lines()
+        .find(|l| l.starts_with("conduit_plugin_calls_total") && l.contains("map-inbound"));
+    assert!(inbound_calls.is_some(), "the plugin's hook ran:\n{metrics}");
+    Ok(())
+}
