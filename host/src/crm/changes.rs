@@ -177,8 +177,12 @@ async fn hubspot_changed(
 ) -> Result<ChangedPage, CrmError> {
     let limit = limit.clamp(1, 200);
     let mut properties: Vec<&str> = vec![HUBSPOT_STAMP, HUBSPOT_ID];
-    properties.extend(fields.iter().map(String::as_str));
-    properties.dedup();
+    properties.extend(
+        fields
+            .iter()
+            .map(String::as_str)
+            .filter(|f| *f != HUBSPOT_STAMP && *f != HUBSPOT_ID),
+    );
 
     let mut records = Vec::new();
     if let Some(keyset) = after {
