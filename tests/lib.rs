@@ -1,8 +1,13 @@
 //! Shared harness for conduit's end-to-end tests: the simulators, the host on
-//! a temporary SQLite database, plugins built from source, and an agent that
-//! talks to the host over HTTP.
+//! a database of its own, plugins built from source, and an agent that talks
+//! to the host over HTTP.
+//!
+//! The database is a SQLite file in the test's temporary directory, or, when
+//! `CONDUIT_TEST_DATABASE_URL` names a PostgreSQL server
+//! (`postgres://postgres@127.0.0.1:5432/test`), a database created on that
+//! server for the test and dropped after it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -16,9 +21,126 @@ use conduit_host::config::{ConfigSet, Provider};
 use conduit_host::pipeline::Pipeline;
 use conduit_host::plugin::{PluginRuntime, RuntimeConfig, build_plugin};
 use conduit_host::secrets::SecretKey;
-use conduit_host::store::Store;
+use conduit_host::store::scratch::ScratchDatabase;
+use conduit_host::store::{Location, Store};
 
 pub mod proxy;
+
+/// The variable naming the PostgreSQL server tests run against.
+pub const TEST_DATABASE_URL: &str = "CONDUIT_TEST_DATABASE_URL";
+
+/// The PostgreSQL server this run's tests use, if it is for PostgreSQL.
+pub fn postgres_server() -> anyhow::Result<Option<String>> {
+    let Ok(url) = std::env::var(TEST_DATABASE_URL) else {
+        return Ok(None);
+    };
+    match Location::parse(&url).with_context(|| format!("in {TEST_DATABASE_URL}"))? {
+        Location::Postgres(url) => Ok(Some(url)),
+        Location::Sqlite(_) => Ok(None),
+    }
+}
+
+/// A fresh database on `server`, after dropping what killed runs left.
+async fn scratch_database(server: &str) -> anyhow::Result<ScratchDatabase> {
+    static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    SWEPT
+        .get_or_try_init(|| ScratchDatabase::sweep(server))
+        .await?;
+    ScratchDatabase::create(server).await
+}
+
+/// Where a test keeps its state: a temporary directory and the database the
+/// run is for, both gone when this is dropped.
+pub struct TestState {
+    location: Location,
+    // Dropped before the directory: the database may be a file in it.
+    _scratch: Option<ScratchDatabase>,
+    dir: tempfile::TempDir,
+}
+
+impl TestState {
+    /// A new directory and an empty database.
+    pub async fn new() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let (location, scratch) = match postgres_server()? {
+            Some(server) => {
+                let scratch = scratch_database(&server).await?;
+                (Location::Postgres(scratch.url().to_owned()), Some(scratch))
+            }
+            None => (Location::Sqlite(dir.path().join("conduit.db")), None),
+        };
+        Ok(Self {
+            location,
+            _scratch: scratch,
+            dir,
+        })
+    }
+
+    /// The temporary directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The database.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// Opens the database, sealed with `key`.
+    pub async fn open_store(&self, key: SecretKey) -> anyhow::Result<Store> {
+        Store::open(&self.location, key).await
+    }
+
+    /// Everything the database holds at rest, as bytes to search: the
+    /// SQLite file, or every row of every table on PostgreSQL as text.
+    pub async fn stored_bytes(&self) -> anyhow::Result<Vec<u8>> {
+        use sqlx::{AssertSqlSafe, Connection, Row};
+        let url = match &self.location {
+            Location::Sqlite(path) => {
+                return std::fs::read(path).with_context(|| format!("reading {}", path.display()));
+            }
+            Location::Postgres(url) => url,
+        };
+        sqlx::any::install_default_drivers();
+        let mut db = sqlx::AnyConnection::connect(url).await?;
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = current_schema()",
+        )
+        .fetch_all(&mut db)
+        .await?;
+        let mut bytes = Vec::new();
+        for table in tables {
+            let sql = format!("SELECT CAST(t AS TEXT) AS row FROM \"{table}\" AS t");
+            for row in sqlx::query(AssertSqlSafe(sql)).fetch_all(&mut db).await? {
+                bytes.extend(row.get::<String, _>("row").into_bytes());
+            }
+        }
+        Ok(bytes)
+    }
+}
+
+/// The database of the state directory `dir`, the same each time it is
+/// asked for, so that a host started again on `dir` finds what it stored.
+/// On PostgreSQL, a database is dropped once its directory is gone.
+async fn database_of(dir: &Path) -> anyhow::Result<Location> {
+    type Databases = HashMap<PathBuf, Arc<ScratchDatabase>>;
+    static DATABASES: OnceLock<tokio::sync::Mutex<Databases>> = OnceLock::new();
+    let Some(server) = postgres_server()? else {
+        return Ok(Location::Sqlite(dir.join("conduit.db")));
+    };
+    let mut databases = DATABASES.get_or_init(Default::default).lock().await;
+    databases.retain(|dir, _| dir.exists());
+    let database = match databases.get(dir) {
+        Some(database) => database.clone(),
+        None => {
+            let database = Arc::new(scratch_database(&server).await?);
+            databases.insert(dir.to_owned(), database.clone());
+            database
+        }
+    };
+    Ok(Location::Postgres(database.url().to_owned()))
+}
 
 /// The checkout's root.
 pub fn workspace_root() -> PathBuf {
@@ -120,41 +242,60 @@ pub struct Harness {
     pub pipeline: Arc<Pipeline>,
     http: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    _dir: Option<tempfile::TempDir>,
+    _state: Option<TestState>,
 }
 
 impl Harness {
     /// Starts everything on `config_dir`, connects every customer to the
     /// simulator of its CRM and uploads the plugins they run.
     pub async fn start(config_dir: &Path) -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
+        let state = TestState::new().await?;
         let key = SecretKey::ephemeral();
-        let mut harness = Self::start_in(config_dir, dir.path(), key, true).await?;
-        harness._dir = Some(dir);
+        let mut harness = Self::start_in(config_dir, &state, key, true).await?;
+        harness._state = Some(state);
         Ok(harness)
     }
 
     /// Like [`start`](Self::start), keeping the database and the compiled
     /// plugin cache (`plugin-cache/`) in `state_dir`, so that a second
-    /// harness on the same directory is the same host restarted.
+    /// harness on the same directory is the same host restarted (on
+    /// PostgreSQL, the database stays while `state_dir` exists).
     pub async fn start_with_database(config_dir: &Path, state_dir: &Path) -> anyhow::Result<Self> {
         let key = SecretKey::from_hex(&"42".repeat(32))?;
-        Self::start_in(config_dir, state_dir, key, true).await
+        let database = database_of(state_dir).await?;
+        Self::start_on(config_dir, state_dir, &database, key, true).await
     }
 
     /// Like [`start`](Self::start), uploading no plugin: for plugins the
     /// test builds and pushes itself.
     pub async fn start_without_plugins(config_dir: &Path) -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
+        let state = TestState::new().await?;
         let key = SecretKey::ephemeral();
-        let mut harness = Self::start_in(config_dir, dir.path(), key, false).await?;
-        harness._dir = Some(dir);
+        let mut harness = Self::start_in(config_dir, &state, key, false).await?;
+        harness._state = Some(state);
         Ok(harness)
     }
 
     async fn start_in(
         config_dir: &Path,
+        state: &TestState,
+        key: SecretKey,
+        upload_plugins: bool,
+    ) -> anyhow::Result<Self> {
+        Self::start_on(
+            config_dir,
+            state.path(),
+            state.location(),
+            key,
+            upload_plugins,
+        )
+        .await
+    }
+
+    async fn start_on(
+        config_dir: &Path,
         state_dir: &Path,
+        database: &Location,
         key: SecretKey,
         upload_plugins: bool,
     ) -> anyhow::Result<Self> {
@@ -165,7 +306,7 @@ impl Harness {
 
         let configs = ConfigSet::load_dir(config_dir)?;
         let customers: Vec<_> = configs.customers().cloned().collect();
-        let store = Store::open_sqlite(&state_dir.join("conduit.db"), key).await?;
+        let store = Store::open(database, key).await?;
         let runtime = PluginRuntime::new(RuntimeConfig {
             cache_dir: Some(state_dir.join("plugin-cache")),
             ..RuntimeConfig::default()
@@ -197,7 +338,7 @@ impl Harness {
             pipeline,
             http: reqwest::Client::new(),
             stop: Some(stop),
-            _dir: None,
+            _state: None,
         };
         for config in &customers {
             let (base_url, oauth) = match config.provider {

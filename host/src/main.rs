@@ -17,7 +17,7 @@ use conduit_host::demo::{self, DemoOptions};
 use conduit_host::pipeline::Pipeline;
 use conduit_host::plugin::{PluginRuntime, RuntimeConfig};
 use conduit_host::secrets::SecretKey;
-use conduit_host::store::Store;
+use conduit_host::store::{Location, Store};
 use conduit_host::telemetry::{self, LogFormat};
 
 #[derive(Parser)]
@@ -42,9 +42,13 @@ enum Command {
         /// The config directory (integration.yaml, customers/).
         #[arg(long, default_value = "examples")]
         config: PathBuf,
-        /// The SQLite database file.
+        /// The SQLite database file, unless `--database-url` names another.
         #[arg(long, default_value = "conduit.db")]
         database: PathBuf,
+        /// The database: `postgres://user@host:port/name` for PostgreSQL,
+        /// which several replicas may share, or `sqlite://path`.
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
@@ -94,6 +98,9 @@ enum Command {
         /// The SQLite database file `serve` uses.
         #[arg(long, global = true, default_value = "conduit.db")]
         database: PathBuf,
+        /// The database `serve` uses, as its `--database-url`.
+        #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
         /// The key the database is sealed with, as 64 hex digits.
         #[arg(
             long,
@@ -211,6 +218,7 @@ async fn main() -> ExitCode {
         Command::Serve {
             config,
             database,
+            database_url,
             listen,
             api_key,
             plugin_cache,
@@ -218,9 +226,15 @@ async fn main() -> ExitCode {
             secret_key_file,
         } => {
             telemetry::init("info", cli.log_format);
-            match secret(secret_key, secret_key_file) {
-                Ok(key) => serve(config, database, listen, api_key, plugin_cache, key).await,
-                Err(e) => Err(e),
+            let options = (
+                secret(secret_key, secret_key_file),
+                location(database, database_url),
+            );
+            match options {
+                (Ok(key), Ok(database)) => {
+                    serve(config, database, listen, api_key, plugin_cache, key).await
+                }
+                (Err(e), _) | (_, Err(e)) => Err(e),
             }
         }
         Command::Demo {
@@ -247,13 +261,18 @@ async fn main() -> ExitCode {
         Command::Key {
             command,
             database,
+            database_url,
             secret_key,
             secret_key_file,
         } => {
             telemetry::init("warn", cli.log_format);
-            match secret(secret_key, secret_key_file) {
-                Ok(key) => keys(command, &database, key).await,
-                Err(e) => Err(e),
+            let options = (
+                secret(secret_key, secret_key_file),
+                location(database, database_url),
+            );
+            match options {
+                (Ok(key), Ok(database)) => keys(command, &database, key).await,
+                (Err(e), _) | (_, Err(e)) => Err(e),
             }
         }
         Command::Sim {
@@ -288,18 +307,30 @@ fn secret(hex: Option<String>, file: Option<PathBuf>) -> anyhow::Result<SecretKe
     }
 }
 
+/// The database `--database-url` (or `DATABASE_URL`) names, else the
+/// SQLite file `--database` names.
+fn location(database: PathBuf, url: Option<String>) -> anyhow::Result<Location> {
+    match url {
+        Some(url) => Location::parse(&url).context("in --database-url (DATABASE_URL)"),
+        None => Ok(Location::Sqlite(database)),
+    }
+}
+
 async fn serve(
     config: PathBuf,
-    database: PathBuf,
+    database: Location,
     listen: SocketAddr,
     api_key: Option<String>,
     plugin_cache: Option<PathBuf>,
     key: SecretKey,
 ) -> anyhow::Result<()> {
     let configs = ConfigSet::load_dir(&config)?;
-    let store = Store::open_sqlite(&database, key).await?;
+    let store = Store::open(&database, key).await?;
+    tracing::info!(database = %database, "store open");
+    // Beside a SQLite file; in the working directory when the database is
+    // a server's.
     let plugin_cache = plugin_cache.unwrap_or_else(|| {
-        let dir = database.parent().unwrap_or(Path::new("."));
+        let dir = database.directory().unwrap_or(Path::new("."));
         dir.join("plugin-cache")
     });
     let runtime = PluginRuntime::new(RuntimeConfig {
@@ -410,8 +441,8 @@ async fn plugin(command: PluginCommand) -> ExitCode {
     }
 }
 
-async fn keys(command: KeyCommand, database: &Path, key: SecretKey) -> anyhow::Result<()> {
-    let store = Store::open_sqlite(database, key).await?;
+async fn keys(command: KeyCommand, database: &Location, key: SecretKey) -> anyhow::Result<()> {
+    let store = Store::open(database, key).await?;
     match command {
         KeyCommand::Create {
             name,

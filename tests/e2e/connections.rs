@@ -11,6 +11,7 @@ use conduit_host::auth::{Connection, Credentials, Identity};
 use conduit_host::config::Provider;
 use conduit_host::secrets::SecretKey;
 use conduit_host::store::{Grant, GrantState, Store, StoredAccess};
+use conduit_tests::TestState;
 
 /// Token requests the simulator has answered.
 fn token_requests(sim: &conduit_crm_sim::Sim<salesforce::Org>) -> usize {
@@ -39,11 +40,11 @@ async fn org_grant(
         .await
 }
 
-/// A store of its own, in a temporary directory kept while it is used.
-async fn fresh_store() -> anyhow::Result<(tempfile::TempDir, Store)> {
-    let dir = tempfile::tempdir()?;
-    let store = Store::open_sqlite(&dir.path().join("conduit.db"), SecretKey::ephemeral()).await?;
-    Ok((dir, store))
+/// A store of its own, on a database kept while it is used.
+async fn fresh_store() -> anyhow::Result<(TestState, Store)> {
+    let state = TestState::new().await?;
+    let store = state.open_store(SecretKey::ephemeral()).await?;
+    Ok((state, store))
 }
 
 /// The org-wide connection of `acme` on `store`.
@@ -61,9 +62,8 @@ fn org_connection(store: &Store) -> Connection {
 #[tokio::test]
 async fn twenty_holders_of_an_expired_connection_refresh_it_once() -> anyhow::Result<()> {
     let sim = salesforce::serve(salesforce::Profile::default(), "127.0.0.1:0".parse()?).await?;
-    let dir = tempfile::tempdir()?;
-    let key = SecretKey::ephemeral();
-    let store = Store::open_sqlite(&dir.path().join("conduit.db"), key).await?;
+    let state = TestState::new().await?;
+    let store = state.open_store(SecretKey::ephemeral()).await?;
     org_grant(&store, &sim, &sim.org.oauth_client().refresh_token).await?;
     let http = reqwest::Client::new();
 
@@ -106,8 +106,8 @@ async fn twenty_holders_of_an_expired_connection_refresh_it_once() -> anyhow::Re
     assert_eq!(values.len(), 1, "every holder uses the one new token");
     assert_ne!(values[0], first.value);
 
-    // The token is stored sealed: the database file never holds it.
-    let bytes = std::fs::read(dir.path().join("conduit.db"))?;
+    // The token is stored sealed: the database never holds it.
+    let bytes = state.stored_bytes().await?;
     let text = String::from_utf8_lossy(&bytes);
     assert!(
         !text.contains(&values[0]),

@@ -9,7 +9,8 @@ use conduit_host::config::Provider;
 use conduit_host::crm::{Crm, NewRecord};
 use conduit_host::record::{Fields, Value};
 use conduit_host::secrets::SecretKey;
-use conduit_host::store::{Grant, Store};
+use conduit_host::store::Grant;
+use conduit_tests::TestState;
 
 fn account(name: &str, employees: f64) -> NewRecord {
     let fields: Fields = [
@@ -28,8 +29,8 @@ async fn a_collection_refused_for_one_record_is_split_until_that_record_fails_al
 -> anyhow::Result<()> {
     let sim = salesforce::serve(salesforce::Profile::default(), "127.0.0.1:0".parse()?).await?;
     let oauth = sim.org.oauth_client();
-    let dir = tempfile::tempdir()?;
-    let store = Store::open_sqlite(&dir.path().join("conduit.db"), SecretKey::ephemeral()).await?;
+    let state = TestState::new().await?;
+    let store = state.open_store(SecretKey::ephemeral()).await?;
     let credentials = Credentials {
         base_url: sim.base_url.clone(),
         client_id: oauth.client_id,

@@ -11,7 +11,7 @@ use serde::Serialize;
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use super::Store;
+use super::{Backend, Store};
 
 /// Most error groups shown; the rest are rare by construction.
 const MAX_ERROR_GROUPS: i64 = 20;
@@ -146,7 +146,7 @@ impl Store {
         customer: &str,
     ) -> anyhow::Result<Option<ConnectionState>> {
         let row = sqlx::query(
-            "SELECT provider, state, updated_at FROM grants WHERE customer = ? AND subject = ''",
+            "SELECT provider, state, updated_at FROM grants WHERE customer = $1 AND subject = ''",
         )
         .bind(customer)
         .fetch_optional(&self.pool)
@@ -185,7 +185,7 @@ impl Store {
     async fn object_counts(&self, customer: &str) -> anyhow::Result<Vec<ObjectCounts>> {
         let rows = sqlx::query(
             "SELECT COALESCE(object, entity) AS object, status, COUNT(*) AS n FROM write_audit \
-             WHERE customer = ? GROUP BY 1, 2 ORDER BY 1",
+             WHERE customer = $1 GROUP BY 1, 2 ORDER BY 1",
         )
         .bind(customer)
         .fetch_all(&self.pool)
@@ -213,7 +213,7 @@ impl Store {
     async fn series(&self, customer: &str) -> anyhow::Result<(&'static str, Vec<SeriesPoint>)> {
         let span = sqlx::query(
             "SELECT MIN(created_at) AS first, MAX(created_at) AS last FROM write_audit \
-             WHERE customer = ?",
+             WHERE customer = $1",
         )
         .bind(customer)
         .fetch_one(&self.pool)
@@ -224,10 +224,10 @@ impl Store {
         let (bucket, prefix) = bucket_for(first.as_deref(), last.as_deref());
 
         let rows = sqlx::query(
-            "SELECT substr(created_at, 1, ?) AS start, \
-             SUM(status IN ('created', 'updated', 'unchanged')) AS succeeded, \
-             SUM(status = 'failed') AS failed \
-             FROM write_audit WHERE customer = ? GROUP BY 1 ORDER BY 1 DESC LIMIT ?",
+            "SELECT substr(created_at, 1, CAST($1 AS INTEGER)) AS start, \
+             COUNT(CASE WHEN status IN ('created', 'updated', 'unchanged') THEN 1 END) \
+             AS succeeded, COUNT(CASE WHEN status = 'failed' THEN 1 END) AS failed \
+             FROM write_audit WHERE customer = $2 GROUP BY 1 ORDER BY 1 DESC LIMIT $3",
         )
         .bind(prefix)
         .bind(customer)
@@ -248,13 +248,22 @@ impl Store {
     }
 
     async fn error_groups(&self, customer: &str) -> anyhow::Result<Vec<ErrorGroup>> {
-        let rows = sqlx::query(
-            "SELECT COALESCE(error_code, 'unknown') AS code, \
-             json_extract(error, '$.crm.code') AS crm_code, COUNT(*) AS n, \
-             MAX(created_at) AS latest_at FROM write_audit \
-             WHERE customer = ? AND status = 'failed' GROUP BY 1, 2 \
-             ORDER BY n DESC, code LIMIT ?",
-        )
+        let rows = sqlx::query(match self.backend {
+            Backend::Sqlite => {
+                "SELECT COALESCE(error_code, 'unknown') AS code, \
+                 json_extract(error, '$.crm.code') AS crm_code, COUNT(*) AS n, \
+                 MAX(created_at) AS latest_at FROM write_audit \
+                 WHERE customer = $1 AND status = 'failed' GROUP BY 1, 2 \
+                 ORDER BY n DESC, code LIMIT $2"
+            }
+            Backend::Postgres => {
+                "SELECT COALESCE(error_code, 'unknown') AS code, \
+                 error::jsonb #>> '{crm,code}' AS crm_code, COUNT(*) AS n, \
+                 MAX(created_at) AS latest_at FROM write_audit \
+                 WHERE customer = $1 AND status = 'failed' GROUP BY 1, 2 \
+                 ORDER BY n DESC, code LIMIT $2"
+            }
+        })
         .bind(customer)
         .bind(MAX_ERROR_GROUPS)
         .fetch_all(&self.pool)
@@ -265,14 +274,24 @@ impl Store {
         for row in rows {
             let code: String = row.get("code");
             let crm_code: Option<String> = row.get("crm_code");
-            let messages = sqlx::query(
-                "SELECT COALESCE(json_extract(error, '$.crm.message'), \
-                 json_extract(error, '$.message')) AS message, MAX(id) AS latest \
-                 FROM write_audit WHERE customer = ? AND status = 'failed' \
-                 AND COALESCE(error_code, 'unknown') = ? \
-                 AND json_extract(error, '$.crm.code') IS ? \
-                 GROUP BY 1 ORDER BY latest DESC LIMIT ?",
-            )
+            let messages = sqlx::query(match self.backend {
+                Backend::Sqlite => {
+                    "SELECT COALESCE(json_extract(error, '$.crm.message'), \
+                     json_extract(error, '$.message')) AS message, MAX(id) AS latest \
+                     FROM write_audit WHERE customer = $1 AND status = 'failed' \
+                     AND COALESCE(error_code, 'unknown') = $2 \
+                     AND json_extract(error, '$.crm.code') IS $3 \
+                     GROUP BY 1 ORDER BY latest DESC LIMIT $4"
+                }
+                Backend::Postgres => {
+                    "SELECT COALESCE(error::jsonb #>> '{crm,message}', \
+                     error::jsonb ->> 'message') AS message, MAX(id) AS latest \
+                     FROM write_audit WHERE customer = $1 AND status = 'failed' \
+                     AND COALESCE(error_code, 'unknown') = $2 \
+                     AND error::jsonb #>> '{crm,code}' IS NOT DISTINCT FROM $3 \
+                     GROUP BY 1 ORDER BY latest DESC LIMIT $4"
+                }
+            })
             .bind(customer)
             .bind(&code)
             .bind(&crm_code)
@@ -295,12 +314,24 @@ impl Store {
     }
 
     async fn skipped(&self, customer: &str) -> anyhow::Result<Vec<SkipCount>> {
-        let rows = sqlx::query(
-            "SELECT json_extract(d.value, '$.reason') AS reason, COUNT(*) AS n \
-             FROM write_audit AS w, json_each(w.decisions) AS d \
-             WHERE w.customer = ? AND json_extract(d.value, '$.decision') = 'skip' \
-             GROUP BY 1 ORDER BY n DESC, reason",
-        )
+        let rows = sqlx::query(match self.backend {
+            Backend::Sqlite => {
+                "SELECT json_extract(d.value, '$.reason') AS reason, COUNT(*) AS n \
+                 FROM write_audit AS w, json_each(w.decisions) AS d \
+                 WHERE w.customer = $1 AND json_extract(d.value, '$.decision') = 'skip' \
+                 GROUP BY 1 ORDER BY n DESC, reason"
+            }
+            // Decisions are an array; anything else holds no field, as
+            // SQLite's json_each finds none in it.
+            Backend::Postgres => {
+                "SELECT d.value ->> 'reason' AS reason, COUNT(*) AS n \
+                 FROM write_audit AS w, jsonb_array_elements(CASE \
+                 WHEN jsonb_typeof(w.decisions::jsonb) = 'array' THEN w.decisions::jsonb \
+                 ELSE '[]'::jsonb END) AS d (value) \
+                 WHERE w.customer = $1 AND d.value ->> 'decision' = 'skip' \
+                 GROUP BY 1 ORDER BY n DESC, reason"
+            }
+        })
         .bind(customer)
         .fetch_all(&self.pool)
         .await
@@ -318,7 +349,7 @@ impl Store {
 
     async fn latest_write(&self, customer: &str) -> anyhow::Result<Option<LatestWrite>> {
         let row = sqlx::query(
-            "SELECT config_version, plugin, created_at FROM write_audit WHERE customer = ? \
+            "SELECT config_version, plugin, created_at FROM write_audit WHERE customer = $1 \
              ORDER BY id DESC LIMIT 1",
         )
         .bind(customer)

@@ -150,7 +150,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO grants (customer, subject, provider, method, base_url, client_id, \
              secrets, access, state, reason, generation, lease_until, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL, 1, NULL, ?) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', NULL, 1, NULL, $9) \
              ON CONFLICT (customer, subject) DO UPDATE SET provider = excluded.provider, \
              method = excluded.method, base_url = excluded.base_url, \
              client_id = excluded.client_id, secrets = excluded.secrets, \
@@ -177,7 +177,7 @@ impl Store {
     pub async fn grant(&self, customer: &str, subject: &str) -> anyhow::Result<Option<Grant>> {
         let row = sqlx::query(
             "SELECT provider, method, base_url, client_id, secrets, access, state, reason, \
-             generation FROM grants WHERE customer = ? AND subject = ?",
+             generation FROM grants WHERE customer = $1 AND subject = $2",
         )
         .bind(customer)
         .bind(subject)
@@ -220,7 +220,7 @@ impl Store {
     pub async fn grants(&self, customer: &str) -> anyhow::Result<Vec<GrantSummary>> {
         let rows = sqlx::query(
             "SELECT subject, provider, base_url, state, reason, updated_at FROM grants \
-             WHERE customer = ? ORDER BY subject",
+             WHERE customer = $1 ORDER BY subject",
         )
         .bind(customer)
         .fetch_all(&self.pool)
@@ -265,8 +265,8 @@ impl Store {
     ) -> anyhow::Result<bool> {
         let now = Utc::now();
         let taken = sqlx::query(
-            "UPDATE grants SET lease_until = ? WHERE customer = ? AND subject = ? \
-             AND generation = ? AND (lease_until IS NULL OR lease_until < ?)",
+            "UPDATE grants SET lease_until = $1 WHERE customer = $2 AND subject = $3 \
+             AND generation = $4 AND (lease_until IS NULL OR lease_until < $5)",
         )
         .bind(timestamp(now + hold))
         .bind(customer)
@@ -286,13 +286,14 @@ impl Store {
         customer: &str,
         subject: &str,
     ) -> anyhow::Result<Option<(GrantState, i64)>> {
-        let row =
-            sqlx::query("SELECT state, generation FROM grants WHERE customer = ? AND subject = ?")
-                .bind(customer)
-                .bind(subject)
-                .fetch_optional(&self.pool)
-                .await
-                .context("reading a connection's state")?;
+        let row = sqlx::query(
+            "SELECT state, generation FROM grants WHERE customer = $1 AND subject = $2",
+        )
+        .bind(customer)
+        .bind(subject)
+        .fetch_optional(&self.pool)
+        .await
+        .context("reading a connection's state")?;
         Ok(row.map(|r| {
             let state: String = r.get("state");
             let state = if state == "needs_reauth" {
@@ -319,9 +320,9 @@ impl Store {
         let secrets = self.key.seal(&serde_json::to_string(secrets)?);
         let access = self.key.seal(&serde_json::to_string(access)?);
         let row = sqlx::query(
-            "UPDATE grants SET secrets = ?, access = ?, generation = generation + 1, \
-             lease_until = NULL, updated_at = ? \
-             WHERE customer = ? AND subject = ? AND generation = ? RETURNING generation",
+            "UPDATE grants SET secrets = $1, access = $2, generation = generation + 1, \
+             lease_until = NULL, updated_at = $3 \
+             WHERE customer = $4 AND subject = $5 AND generation = $6 RETURNING generation",
         )
         .bind(secrets)
         .bind(access)
@@ -347,9 +348,9 @@ impl Store {
         generation: i64,
     ) -> anyhow::Result<bool> {
         let marked = sqlx::query(
-            "UPDATE grants SET state = 'needs_reauth', reason = ?, access = NULL, \
-             lease_until = NULL, updated_at = ? \
-             WHERE customer = ? AND subject = ? AND generation = ?",
+            "UPDATE grants SET state = 'needs_reauth', reason = $1, access = NULL, \
+             lease_until = NULL, updated_at = $2 \
+             WHERE customer = $3 AND subject = $4 AND generation = $5",
         )
         .bind(reason)
         .bind(now())
@@ -364,7 +365,7 @@ impl Store {
 
     /// Removes a connection. True if there was one.
     pub async fn delete_grant(&self, customer: &str, subject: &str) -> anyhow::Result<bool> {
-        let deleted = sqlx::query("DELETE FROM grants WHERE customer = ? AND subject = ?")
+        let deleted = sqlx::query("DELETE FROM grants WHERE customer = $1 AND subject = $2")
             .bind(customer)
             .bind(subject)
             .execute(&self.pool)
@@ -378,7 +379,7 @@ impl Store {
     pub async fn put_oauth_state(&self, state: &str, flow: &OAuthFlow) -> anyhow::Result<()> {
         sqlx::query(
             "INSERT INTO oauth_states (state, customer, subject, redirect_uri, expires_at) \
-             VALUES (?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(state)
         .bind(&flow.customer)
@@ -394,7 +395,7 @@ impl Store {
     /// The flow a live `state` was issued for; a state is used once.
     pub async fn take_oauth_state(&self, state: &str) -> anyhow::Result<Option<OAuthFlow>> {
         let row = sqlx::query(
-            "DELETE FROM oauth_states WHERE state = ? AND expires_at > ? \
+            "DELETE FROM oauth_states WHERE state = $1 AND expires_at > $2 \
              RETURNING customer, subject, redirect_uri",
         )
         .bind(state)

@@ -6,7 +6,7 @@ use anyhow::Context;
 use chrono::Utc;
 use serde::Serialize;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use super::Store;
 use crate::access::{Principal, Role};
@@ -83,7 +83,7 @@ impl Store {
     pub async fn put_api_key(&self, key: &ApiKey, key_hash: &str) -> anyhow::Result<()> {
         sqlx::query(
             "INSERT INTO api_keys (id, name, role, customers, key_hash, created_by, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&key.id)
         .bind(&key.name)
@@ -102,7 +102,7 @@ impl Store {
     pub async fn api_key_by_hash(&self, key_hash: &str) -> anyhow::Result<Option<ApiKey>> {
         let row = sqlx::query(
             "SELECT id, name, role, customers, created_by, created_at, revoked_at \
-             FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
+             FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
         )
         .bind(key_hash)
         .fetch_optional(&self.pool)
@@ -137,7 +137,7 @@ impl Store {
     /// Revokes key `id`; false when there is no such unrevoked key.
     pub async fn revoke_api_key(&self, id: &str) -> anyhow::Result<bool> {
         let done =
-            sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(Utc::now().to_rfc3339())
                 .bind(id)
                 .execute(&self.pool)
@@ -154,7 +154,7 @@ impl Store {
     ) -> anyhow::Result<()> {
         sqlx::query(
             "INSERT INTO operator_audit (actor, action, customer, plugin, version, detail, at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(actor.who())
         .bind(action.action)
@@ -180,8 +180,8 @@ impl Store {
     ) -> anyhow::Result<Vec<OperatorEvent>> {
         let rows = sqlx::query(
             "SELECT id, actor, action, customer, plugin, version, detail, at FROM operator_audit \
-             WHERE (?1 IS NULL OR customer IS NULL OR customer = ?1) \
-             AND (?2 IS NULL OR plugin = ?2) ORDER BY id DESC LIMIT ?3",
+             WHERE ($1 IS NULL OR customer IS NULL OR customer = $1) \
+             AND ($2 IS NULL OR plugin = $2) ORDER BY id DESC LIMIT $3",
         )
         .bind(customer)
         .bind(plugin)
@@ -205,7 +205,7 @@ impl Store {
     }
 }
 
-fn key_from_row(row: &SqliteRow) -> anyhow::Result<ApiKey> {
+fn key_from_row(row: &AnyRow) -> anyhow::Result<ApiKey> {
     let id: String = row.get("id");
     let role: String = row.get("role");
     let role = role

@@ -5,7 +5,7 @@ use anyhow::Context;
 use chrono::Utc;
 use serde::Serialize;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use super::{Store, StoredPlugin};
 use crate::access::Principal;
@@ -82,7 +82,7 @@ impl Store {
     ) -> anyhow::Result<()> {
         sqlx::query(
             "INSERT INTO plugins (name, version, sha256, wasm, uploaded_at, uploaded_by, \
-             uploader_id, fixtures) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             uploader_id, fixtures) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&plugin.name)
         .bind(&plugin.version)
@@ -107,7 +107,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT name, version, sha256, length(wasm) AS size, uploaded_by, \
              uploader_id, uploaded_at, fixtures, approved_by, approved_at \
-             FROM plugins WHERE name = ? AND version = ?",
+             FROM plugins WHERE name = $1 AND version = $2",
         )
         .bind(name)
         .bind(version)
@@ -122,7 +122,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT name, version, sha256, length(wasm) AS size, uploaded_by, \
              uploader_id, uploaded_at, fixtures, approved_by, approved_at \
-             FROM plugins WHERE ?1 IS NULL OR name = ?1 ORDER BY name, uploaded_at, version",
+             FROM plugins WHERE $1 IS NULL OR name = $1 ORDER BY name, uploaded_at, version",
         )
         .bind(name)
         .fetch_all(&self.pool)
@@ -133,7 +133,7 @@ impl Store {
 
     /// The component of one version.
     pub async fn plugin_wasm(&self, name: &str, version: &str) -> anyhow::Result<Option<Vec<u8>>> {
-        sqlx::query_scalar("SELECT wasm FROM plugins WHERE name = ? AND version = ?")
+        sqlx::query_scalar("SELECT wasm FROM plugins WHERE name = $1 AND version = $2")
             .bind(name)
             .bind(version)
             .fetch_optional(&self.pool)
@@ -149,8 +149,8 @@ impl Store {
         approver: &Principal,
     ) -> anyhow::Result<bool> {
         let done = sqlx::query(
-            "UPDATE plugins SET approved_by = ?, approver_id = ?, approved_at = ? \
-             WHERE name = ? AND version = ? AND approved_at IS NULL",
+            "UPDATE plugins SET approved_by = $1, approver_id = $2, approved_at = $3 \
+             WHERE name = $4 AND version = $5 AND approved_at IS NULL",
         )
         .bind(approver.who())
         .bind(&approver.id)
@@ -173,7 +173,7 @@ impl Store {
     ) -> anyhow::Result<()> {
         sqlx::query(
             "INSERT INTO plugin_activations (customer, name, version, activated_by, \
-             activated_at) VALUES (?, ?, ?, ?, ?)",
+             activated_at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(customer)
         .bind(name)
@@ -191,7 +191,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT id, customer, name, version, activated_by, activated_at, \
              rolled_back_by, rolled_back_at \
-             FROM plugin_activations WHERE customer = ? ORDER BY id DESC",
+             FROM plugin_activations WHERE customer = $1 ORDER BY id DESC",
         )
         .bind(customer)
         .fetch_all(&self.pool)
@@ -217,7 +217,7 @@ impl Store {
     /// Marks activation `id` rolled back by `actor`.
     pub async fn roll_back_activation(&self, id: i64, actor: &Principal) -> anyhow::Result<()> {
         sqlx::query(
-            "UPDATE plugin_activations SET rolled_back_by = ?, rolled_back_at = ? WHERE id = ?",
+            "UPDATE plugin_activations SET rolled_back_by = $1, rolled_back_at = $2 WHERE id = $3",
         )
         .bind(actor.who())
         .bind(Utc::now().to_rfc3339())
@@ -232,7 +232,7 @@ impl Store {
     pub async fn put_pause(&self, pause: &Pause) -> anyhow::Result<()> {
         sqlx::query(
             "INSERT INTO plugin_pauses (customer, name, version, reason, paused_at) \
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT (customer) DO UPDATE SET name = excluded.name, \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (customer) DO UPDATE SET name = excluded.name, \
              version = excluded.version, reason = excluded.reason, paused_at = excluded.paused_at",
         )
         .bind(&pause.customer)
@@ -267,7 +267,7 @@ impl Store {
 
     /// Lifts a customer's pause; false when there was none.
     pub async fn delete_pause(&self, customer: &str) -> anyhow::Result<bool> {
-        let done = sqlx::query("DELETE FROM plugin_pauses WHERE customer = ?")
+        let done = sqlx::query("DELETE FROM plugin_pauses WHERE customer = $1")
             .bind(customer)
             .execute(&self.pool)
             .await
@@ -276,7 +276,7 @@ impl Store {
     }
 }
 
-fn version_from_row(r: &SqliteRow) -> PluginVersion {
+fn version_from_row(r: &AnyRow) -> PluginVersion {
     let fixtures: Option<String> = r.get("fixtures");
     PluginVersion {
         name: r.get("name"),
@@ -292,7 +292,7 @@ fn version_from_row(r: &SqliteRow) -> PluginVersion {
     }
 }
 
-fn activation_from_row(r: &SqliteRow) -> Activation {
+fn activation_from_row(r: &AnyRow) -> Activation {
     Activation {
         id: r.get("id"),
         customer: r.get("customer"),

@@ -83,22 +83,26 @@ impl Store {
         lease_until: &str,
         limit: i64,
     ) -> anyhow::Result<Vec<Claimed>> {
-        // The outer conditions repeat the inner ones: on PostgreSQL a row
-        // another replica claimed meanwhile is re-checked and skipped.
-        let rows = sqlx::query(
+        // Rows another replica holds are skipped (PostgreSQL); the outer
+        // conditions repeat the inner ones, so a row claimed meanwhile is
+        // re-checked and left alone.
+        let sql = format!(
             "UPDATE webhook_deliveries SET lease_until = $2 \
              WHERE id IN (SELECT id FROM webhook_deliveries WHERE state = 'pending' \
              AND next_at <= $1 AND (lease_until IS NULL OR lease_until < $1) \
-             ORDER BY id LIMIT $3) \
+             ORDER BY id LIMIT $3{}) \
              AND state = 'pending' AND (lease_until IS NULL OR lease_until < $1) \
              RETURNING id, customer, url, change_id, attempts",
-        )
-        .bind(now)
-        .bind(lease_until)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .context("claiming webhook deliveries")?;
+            self.backend().skip_locked()
+        );
+        // The only text spliced in is the backend's fixed locking clause.
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(lease_until)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .context("claiming webhook deliveries")?;
         let mut claimed: Vec<Claimed> = rows
             .iter()
             .map(|row| Claimed {
