@@ -56,12 +56,13 @@ impl ScratchDatabase {
     /// running: what a run killed before its cleanup left behind.
     pub async fn sweep(server_url: &str) -> anyhow::Result<()> {
         let mut admin = connect(server_url).await?;
-        let names: Vec<String> =
-            sqlx::query_scalar("SELECT datname FROM pg_database WHERE starts_with(datname, $1)")
-                .bind(PREFIX)
-                .fetch_all(&mut admin)
-                .await
-                .context("listing scratch databases")?;
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT datname::text FROM pg_database WHERE starts_with(datname, $1)",
+        )
+        .bind(PREFIX)
+        .fetch_all(&mut admin)
+        .await
+        .context("listing scratch databases")?;
         for name in names {
             let Some(pid) = name[PREFIX.len()..].split('_').next() else {
                 continue;
