@@ -335,9 +335,14 @@ impl Harness {
             api_key: Some(api_key.clone().into()),
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(api::serve(listener, state, async {
-            let _ = stopped.await;
-        }));
+        let deliveries = conduit_host::sync::webhooks::spawn(pipeline.clone());
+        tokio::spawn(async move {
+            let _ = api::serve(listener, state, async {
+                let _ = stopped.await;
+            })
+            .await;
+            deliveries.abort();
+        });
 
         let worker = Worker::spawn(pipeline.clone(), WorkerOptions::default());
         let harness = Self {

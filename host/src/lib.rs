@@ -26,5 +26,6 @@ pub mod record;
 pub mod schema;
 pub mod secrets;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 pub mod transport;

@@ -380,14 +380,17 @@ async fn serve(options: ServeOptions, key: SecretKey) -> anyhow::Result<()> {
     }
     // Intents a stopped host left unfinished resume from here on.
     let worker = Worker::spawn(pipeline.clone(), WorkerOptions::default());
+    // Changes go out to webhooks from every replica; leases keep each
+    // delivery to one sender.
+    let deliveries = conduit_host::sync::webhooks::spawn(pipeline.clone());
     let state = AppState {
         pipeline,
         api_key: api_key.map(Into::into),
     };
-    api::serve(listener, state, shutdown_signal())
-        .await
-        .context("serving the API")?;
+    let served = api::serve(listener, state, shutdown_signal()).await;
+    deliveries.abort();
     worker.stop().await;
+    served.context("serving the API")?;
     tracing::info!("conduit stopped");
     Ok(())
 }

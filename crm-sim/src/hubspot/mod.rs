@@ -72,6 +72,9 @@ pub(crate) struct PortalState {
     properties: BTreeMap<String, Vec<Property>>,
     pipelines: Vec<Value>,
     records: BTreeMap<String, BTreeMap<u64, Stored>>,
+    /// Archived records with when they were archived, per object type: listed with
+    /// `archived=true`, found by no other call.
+    archived: BTreeMap<String, BTreeMap<u64, (Stored, String)>>,
     /// Record ids by unique property values, per object type.
     index: HashMap<String, ValueIndex<u64>>,
     owners: Vec<Owner>,
@@ -449,6 +452,7 @@ impl Org {
             properties: props,
             pipelines,
             records: BTreeMap::new(),
+            archived: BTreeMap::new(),
             index: HashMap::new(),
             owners: Vec::new(),
             tokens: oauth::Tokens::default(),
@@ -566,6 +570,35 @@ impl Org {
         self.with_state(|s| {
             objects::store_update(s, object_type, id, objects::stringify(properties))
         });
+    }
+
+    /// Gives the records `ids` of `object_type` the modification time `at` (RFC 3339,
+    /// written back with milliseconds), as an import that touches many records at once
+    /// leaves them: for tests of paging through records that share one
+    /// `hs_lastmodifieddate`. Returns how many it found.
+    pub fn set_modified(&self, object_type: &str, ids: &[String], at: &str) -> usize {
+        let Ok(at) = chrono::DateTime::parse_from_rfc3339(at) else {
+            return 0;
+        };
+        let stamp = at
+            .with_timezone(&chrono::Utc)
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string();
+        self.with_state(|s| {
+            let Some(records) = s.records.get_mut(object_type) else {
+                return 0;
+            };
+            let mut found = 0;
+            for id in ids.iter().filter_map(|id| id.parse::<u64>().ok()) {
+                if let Some(stored) = records.get_mut(&id) {
+                    let properties = &mut stored.record.properties;
+                    properties.insert("hs_lastmodifieddate".into(), Value::String(stamp.clone()));
+                    stored.updated_at = stamp.clone();
+                    found += 1;
+                }
+            }
+            found
+        })
     }
 
     /// The integration's pre-issued OAuth credentials.

@@ -331,6 +331,17 @@ impl Org {
         self.with_state(|s| s.update_unchecked(object, id, fields));
     }
 
+    /// Gives the records `ids` of `object` the modification time `at` (any RFC 3339 time),
+    /// as a data load that touches many records in one transaction leaves them: for tests
+    /// of paging through records that share one `SystemModstamp`. Returns how many it
+    /// found.
+    pub fn set_modstamp(&self, object: &str, ids: &[String], at: &str) -> usize {
+        let Some(stamp) = write::parse_datetime(at) else {
+            return 0;
+        };
+        self.with_state(|s| s.set_modstamp(object, ids, &stamp))
+    }
+
     /// The integration user's pre-issued OAuth credentials.
     pub fn oauth_client(&self) -> OAuthClient {
         self.with_state(|s| s.clients.first().cloned())

@@ -1,5 +1,7 @@
-//! SOQL: `SELECT f, ... FROM Object [WHERE cond] [ORDER BY f [ASC|DESC]] [LIMIT n]`, and the
-//! query resource with 2000-row pages behind `nextRecordsUrl`.
+//! SOQL: `SELECT f, ... FROM Object [WHERE cond] [ORDER BY f [ASC|DESC], ...] [LIMIT n]`, and
+//! the query resource with 2000-row pages behind `nextRecordsUrl`. `ORDER BY` takes several
+//! fields, later ones breaking ties of earlier ones, as keyset paging on
+//! `(SystemModstamp, Id)` needs.
 //!
 //! Conditions compare a field with `=`, `!=`, `<`, `>`, `<=`, `>=` against a quoted string,
 //! number, `true`/`false`, `null`, a date or a datetime literal, or test `IN (...)`, combined
@@ -109,8 +111,8 @@ pub(crate) struct Soql {
     pub object: String,
     /// The condition.
     pub filter: Option<Cond>,
-    /// `(field, descending)`.
-    pub order: Option<(String, bool)>,
+    /// `(field, descending)`, most significant first.
+    pub order: Vec<(String, bool)>,
     /// Row limit.
     pub limit: Option<usize>,
 }
@@ -334,15 +336,20 @@ pub(crate) fn parse(q: &str) -> Result<Soql, String> {
     } else {
         None
     };
-    let mut order = None;
+    let mut order = Vec::new();
     if p.eat_word("ORDER") {
         p.expect_word("BY")?;
-        let field = p.identifier()?;
-        let descending = p.eat_word("DESC");
-        if !descending {
-            p.eat_word("ASC");
+        loop {
+            let field = p.identifier()?;
+            let descending = p.eat_word("DESC");
+            if !descending {
+                p.eat_word("ASC");
+            }
+            order.push((field, descending));
+            if !p.eat_symbol(",") {
+                break;
+            }
         }
-        order = Some((field, descending));
     }
     let mut limit = None;
     if p.eat_word("LIMIT") {
@@ -472,9 +479,9 @@ fn run(
         }
         let order = soql
             .order
-            .as_ref()
+            .iter()
             .map(|(f, desc)| name(f).map(|f| (f, *desc)))
-            .transpose()?;
+            .collect::<Result<Vec<_>, _>>()?;
 
         let keep = |r: &&Map<String, Value>| soql.filter.as_ref().is_none_or(|c| matches(r, c));
         let narrowed = soql
@@ -492,16 +499,22 @@ fn run(
         if include_deleted {
             rows.extend(s.deleted_of(&sobject.name).filter(keep));
         }
-        if let Some((field, descending)) = order {
+        if !order.is_empty() {
             rows.sort_by(|a, b| {
-                let ordering = sort_key(a.get(&field))
-                    .partial_cmp(&sort_key(b.get(&field)))
-                    .unwrap_or(Ordering::Equal);
-                if descending {
-                    ordering.reverse()
-                } else {
-                    ordering
-                }
+                order
+                    .iter()
+                    .map(|(field, descending)| {
+                        let ordering = sort_key(a.get(field))
+                            .partial_cmp(&sort_key(b.get(field)))
+                            .unwrap_or(Ordering::Equal);
+                        if *descending {
+                            ordering.reverse()
+                        } else {
+                            ordering
+                        }
+                    })
+                    .find(|o| o.is_ne())
+                    .unwrap_or(Ordering::Equal)
             });
         }
         if let Some(limit) = soql.limit {
@@ -606,7 +619,7 @@ mod tests {
         );
         let q = q.expect("parses");
         assert_eq!(q.fields, ["Id", "Name"]);
-        assert_eq!(q.order, Some(("Name".into(), true)));
+        assert_eq!(q.order, [("Name".into(), true)]);
         assert_eq!(q.limit, Some(5));
         let Some(Cond::And(left, _)) = q.filter else {
             panic!("expected AND")
@@ -629,6 +642,17 @@ mod tests {
             *name,
             Cond::Compare("Name".into(), "=".into(), Literal::Text("O'Brien".into()))
         );
+    }
+
+    #[test]
+    fn orders_by_several_fields() {
+        let q = parse("SELECT Id FROM Account ORDER BY SystemModstamp, Id DESC LIMIT 2");
+        let q = q.expect("parses");
+        assert_eq!(
+            q.order,
+            [("SystemModstamp".into(), false), ("Id".into(), true)]
+        );
+        assert!(parse("SELECT Id FROM Account ORDER BY Name,").is_err());
     }
 
     #[test]

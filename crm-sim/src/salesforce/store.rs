@@ -320,6 +320,24 @@ impl OrgState {
         }
     }
 
+    /// Sets `LastModifiedDate` and `SystemModstamp` of the live records `ids` of `object`
+    /// to `stamp` (Salesforce's datetime format); returns how many it found.
+    pub fn set_modstamp(&mut self, object: &str, ids: &[String], stamp: &str) -> usize {
+        let object = self.canonical(object);
+        let Some(records) = self.records.get_mut(&object) else {
+            return 0;
+        };
+        let mut found = 0;
+        for id in ids {
+            if let Some(record) = records.get_mut(id) {
+                record.insert("LastModifiedDate".into(), json!(stamp));
+                record.insert("SystemModstamp".into(), json!(stamp));
+                found += 1;
+            }
+        }
+        found
+    }
+
     /// Gives a record to `owner` without touching its modification stamps, as Salesforce's
     /// assignment and territory rules do.
     pub fn set_owner(&mut self, object: &str, id: &str, owner: &str) {

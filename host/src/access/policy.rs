@@ -49,6 +49,20 @@ pub fn allowed(method: &Method, template: &str) -> &'static [Role] {
         ("GET", "/plugins" | "/plugins/{name}") => STAFF,
         ("POST", "/plugins/{name}/{version}/approve") => STAFF,
         ("GET", "/audit") => STAFF,
+        // Reads, the feed and deliveries are the customer's data: every role
+        // within its customers may look, and run reads now.
+        (
+            "GET",
+            "/customers/{customer}/changes"
+            | "/customers/{customer}/reads"
+            | "/customers/{customer}/webhooks/deliveries",
+        ) => EVERYONE,
+        ("POST", "/customers/{customer}/reads/run") => EVERYONE,
+        (
+            "POST",
+            "/customers/{customer}/webhooks/deliveries/{id}/replay"
+            | "/customers/{customer}/webhooks/replay",
+        ) => &[Agent, Cs, Admin],
         (_, "/keys" | "/keys/{id}") => ADMINS,
         (_, customer) if customer.starts_with("/customers/{customer}") => {
             if *method == Method::GET {
@@ -90,6 +104,17 @@ mod tests {
         let change = allowed(&Method::POST, "/customers/{customer}/something");
         assert_eq!(change, AGENTS);
         assert_eq!(allowed(&Method::POST, "/elsewhere"), ADMINS);
+    }
+
+    #[test]
+    fn every_role_runs_reads_and_engineers_do_not_replay() {
+        let run = allowed(&Method::POST, "/customers/{customer}/reads/run");
+        for role in [Agent, Cs, Engineer, Admin] {
+            assert!(run.contains(&role), "{role}");
+        }
+        let replay = allowed(&Method::POST, "/customers/{customer}/webhooks/replay");
+        assert!(replay.contains(&Agent) && replay.contains(&Cs));
+        assert!(!replay.contains(&Engineer));
     }
 
     #[test]

@@ -23,6 +23,10 @@ use utoipa::{Modify, OpenApi, ToSchema};
         (name = "customers", description = "Connections, schemas and audits of customers"),
         (name = "plugins", description = "Per-customer plugin components"),
         (name = "keys", description = "API keys with roles, managed by admins"),
+        (name = "reads", description = "Changes read from the CRM: the feed, read progress and \
+            webhook deliveries. Webhooks are signed: `Conduit-Signature` is `v1=` and the hex \
+            HMAC-SHA256, keyed with the webhook's secret, of `Conduit-Timestamp` (Unix \
+            seconds), a `.`, and the raw body"),
         (name = "dashboard", description = "What CS sees of a customer's writes"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
@@ -402,4 +406,111 @@ mod tests {
         accepted.sort();
         assert_eq!(connection, accepted);
     }
+}
+
+/// A page of the change feed.
+#[allow(dead_code, reason = "describes a body built by hand")]
+#[derive(Serialize, ToSchema)]
+pub(super) struct Feed {
+    /// Changes after the cursor, oldest first.
+    changes: Vec<FeedChange>,
+    /// The cursor to pass as `after` next: the last change's, or the one
+    /// given when there is nothing new.
+    next: Option<String>,
+}
+
+/// One change read from the CRM.
+#[allow(dead_code, reason = "describes a body built by hand")]
+#[derive(Serialize, ToSchema)]
+pub(super) struct FeedChange {
+    /// Opaque and increasing; pass it as `after` to read what follows.
+    cursor: String,
+    /// The agent entity.
+    entity: String,
+    /// The CRM object.
+    object: String,
+    /// The record's CRM id.
+    crm_id: String,
+    /// The agent's key of the record (its match field's value).
+    record_key: Option<String>,
+    /// `upsert` or `delete`.
+    #[schema(example = "upsert")]
+    kind: String,
+    /// The record in the agent's fields, mapped through the config in
+    /// reverse and the plugin's `map-inbound`; `{}` for a deletion.
+    #[schema(value_type = Object)]
+    fields: serde_json::Value,
+    /// CRM values passed through untranslated: `{field, value, reason}`,
+    /// `reason` `unmapped` or `ambiguous` (with `candidates`).
+    #[schema(value_type = Vec<Object>)]
+    notes: serde_json::Value,
+    /// Why the record could not be mapped (`code`, `message`); absent when
+    /// it was.
+    #[schema(value_type = Option<Object>)]
+    error: Option<serde_json::Value>,
+    /// When the CRM last changed (or deleted) the record.
+    modstamp: String,
+    /// When the host read it.
+    read_at: String,
+}
+
+/// Every read object's progress.
+#[allow(dead_code, reason = "describes a body built by hand")]
+#[derive(Serialize, ToSchema)]
+pub(super) struct Reads {
+    /// One per object read so far.
+    objects: Vec<ReadProgress>,
+}
+
+/// One object's read progress.
+#[allow(dead_code, reason = "describes a body built by hand")]
+#[derive(Serialize, ToSchema)]
+pub(super) struct ReadProgress {
+    /// The CRM object.
+    object: String,
+    /// The agent entity.
+    entity: String,
+    /// `backfill` until a run reaches the newest record, then `incremental`.
+    mode: String,
+    /// Modification time of the last record stored.
+    modstamp: Option<String>,
+    /// Its CRM id.
+    last_id: Option<String>,
+    /// The deletions' cursor, where the CRM lists them apart (HubSpot).
+    deleted_at: Option<String>,
+    /// Its CRM id.
+    deleted_id: Option<String>,
+    /// Records read since the cursor was created or reset.
+    records_read: i64,
+    /// Changes stored since then.
+    changes: i64,
+    /// When the cursor was created or reset.
+    started_at: Option<String>,
+    /// When a run last finished.
+    last_run_at: Option<String>,
+    /// The last run's error.
+    last_error: Option<String>,
+}
+
+/// What an on-demand run read.
+#[allow(dead_code, reason = "describes a body built by hand")]
+#[derive(Serialize, ToSchema)]
+pub(super) struct ReadRun {
+    /// The customer.
+    customer: String,
+    /// Per object: `records_read`, `changes`, `suppressed` (the host's own
+    /// writes), `failed` (stored with a mapping error), `caught_up`, `error`.
+    #[schema(value_type = Vec<Object>)]
+    objects: serde_json::Value,
+}
+
+/// Webhook deliveries.
+#[allow(dead_code, reason = "describes a body built by hand")]
+#[derive(Serialize, ToSchema)]
+pub(super) struct Deliveries {
+    /// Newest first: `id`, `url`, `change` (its cursor), `state`
+    /// (`pending`, `delivered`, `dead`), `attempts`, `next_at`,
+    /// `last_status`, `last_error`, `created_at`, `delivered_at`.
+    #[schema(value_type = Vec<Object>)]
+    deliveries: serde_json::Value,
 }

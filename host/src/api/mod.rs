@@ -15,6 +15,7 @@ mod keys;
 mod observe;
 mod plugins;
 mod problem;
+mod reads;
 mod reps;
 mod requests;
 mod routes;
@@ -85,6 +86,7 @@ fn api(state: AppState) -> OpenApiRouter<AppState> {
         .merge(intake::routes())
         .merge(keys::routes())
         .merge(plugins::routes())
+        .merge(reads::routes())
         .layer(middleware::from_fn_with_state(state, keys::authorize));
     OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .routes(routes!(health::healthz))

@@ -251,7 +251,7 @@ pub(super) fn audit_filter(query: Option<&str>) -> Result<AuditFilter, Problem> 
 }
 
 /// `limit=N`: a whole number from 1; more than 1,000 reads 1,000.
-fn limit(value: &str) -> Result<i64, Problem> {
+pub(super) fn limit(value: &str) -> Result<i64, Problem> {
     let limit: i64 = value.parse().ok().filter(|l| *l >= 1).ok_or_else(|| {
         bad_request(format!(
             "query parameter `limit` must be a whole number from 1, not \

@@ -229,6 +229,31 @@ pub struct CustomerFile {
     /// Overrides of the integration's API limits.
     #[serde(default)]
     pub limits: LimitsFile,
+    /// Receivers of the customer's change feed, each change POSTed signed.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookFile>,
+}
+
+/// One webhook: where changes go, the secret they are signed with, and
+/// which entities' changes it takes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookFile {
+    /// The receiver's URL (`https://`, or `http://` for a receiver on the
+    /// same network).
+    pub url: String,
+    /// The signing secret itself; prefer `secret_env` outside tests.
+    pub secret: Option<String>,
+    /// The environment variable holding the signing secret, read when a
+    /// change is sent.
+    pub secret_env: Option<String>,
+    /// The agent entities whose changes it takes; all when left out.
+    pub entities: Option<Vec<String>>,
+    /// Attempts before a delivery is dead-lettered (default 8).
+    pub max_attempts: Option<u32>,
+    /// The wait before the first retry, in milliseconds (default 10,000);
+    /// each later wait doubles it, up to an hour.
+    pub first_retry_ms: Option<u64>,
 }
 
 /// Whose connection writes: the org-wide integration user or the rep the

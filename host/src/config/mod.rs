@@ -20,6 +20,7 @@ mod resolve;
 mod schema_check;
 #[cfg(test)]
 mod schema_tests;
+mod webhooks;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -31,12 +32,13 @@ use sha2::{Digest, Sha256};
 pub use files::{
     ConnectionsFile, CustomerEntityFile, CustomerFile, EntityFile, FieldEntry, FieldFile,
     IntegrationFile, ObjectFile, OwnerFile, OwnerUpdate, PluginFile, PolicyPair, Provider, RepAuth,
-    RepMissing, UnknownRep, Writer,
+    RepMissing, UnknownRep, WebhookFile, Writer,
 };
 pub use limits::{Limits, LimitsFile};
 pub(crate) use resolve::is_package_name;
 pub use resolve::{CustomerConfig, EntityMapping, FieldMapping, PluginRef, entity_key};
 pub use schema_check::{SchemaProblem, check as check_schema};
+pub use webhooks::{Webhook, WebhookSecret};
 
 /// One problem found in a config file, naming the file and where in it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -30,6 +30,8 @@ pub struct CustomerConfig {
     pub entities: BTreeMap<String, EntityMapping>,
     /// The customer's plugin, if any.
     pub plugin: Option<PluginRef>,
+    /// Receivers of the customer's change feed.
+    pub webhooks: Vec<super::Webhook>,
     /// The file the customer's overrides came from.
     pub source: PathBuf,
     /// A short hash of the files this config was built from.
@@ -413,6 +415,7 @@ pub(super) fn resolve(
             errors.push(invalid(format!("limits.{key}"), message));
             Limits::default()
         });
+    let webhooks = super::webhooks::resolve(&customer.webhooks, &entities, &invalid, &mut errors);
 
     if !errors.is_empty() {
         return Err(errors);
@@ -425,6 +428,7 @@ pub(super) fn resolve(
         limits,
         entities,
         plugin,
+        webhooks,
         source: path.to_owned(),
         version,
     })

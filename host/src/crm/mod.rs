@@ -5,6 +5,7 @@
 //! HubSpot batch endpoints) and reports failures per record, in the CRM's own
 //! words.
 
+mod changes;
 mod error;
 mod hubspot;
 mod salesforce;
@@ -13,6 +14,7 @@ mod wire;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+pub use changes::{Changed, ChangedPage, Keyset, parse_stamp};
 pub use error::CrmError;
 pub use hubspot::HubspotClient;
 pub use salesforce::SalesforceClient;

@@ -125,8 +125,20 @@ impl SalesforceClient {
 
     /// Runs a SOQL query and returns every row.
     async fn query(&self, soql: &str) -> Result<Vec<FoundRecord>, CrmError> {
+        self.query_at("query", soql).await
+    }
+
+    /// Runs a SOQL query over the Recycle Bin too (`queryAll`): deleted
+    /// records come back with `IsDeleted: true`.
+    pub(super) async fn query_all(&self, soql: &str) -> Result<Vec<FoundRecord>, CrmError> {
+        self.query_at("queryAll", soql).await
+    }
+
+    /// Runs a SOQL query through `resource` (`query` or `queryAll`),
+    /// following `nextRecordsUrl`, and returns every row.
+    async fn query_at(&self, resource: &str, soql: &str) -> Result<Vec<FoundRecord>, CrmError> {
         let mut rows = Vec::new();
-        let mut path = format!("/services/data/{API_VERSION}/query");
+        let mut path = format!("/services/data/{API_VERSION}/{resource}");
         let mut query = vec![("q", soql.to_owned())];
         loop {
             let response = self
@@ -342,6 +354,6 @@ fn created_id(answer: Result<serde_json::Value, CrmError>) -> Result<String, Crm
 }
 
 /// A SOQL string literal.
-fn quote(value: &str) -> String {
+pub(super) fn quote(value: &str) -> String {
     format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
 }

@@ -9,7 +9,9 @@ use super::intake::Row;
 use super::sending::OUTCOME_UNKNOWN;
 use super::{Pipeline, RecordResult, Status, deferral};
 use crate::config::CustomerConfig;
-use crate::store::{AuditEntry, Settled, Settlement};
+use crate::export::Decision;
+use crate::store::{AuditEntry, HostWrite, Settled, Settlement};
+use crate::sync::echo::canonical;
 
 /// Audits every record and settles the intents of `rows` (by the results'
 /// index): a final outcome is stored, a deferred intent goes back to
@@ -59,6 +61,19 @@ pub(super) async fn finish(
             key: row.key.clone(),
             outcome: settle(r, row, now),
         });
+    }
+    // What the host wrote is recorded first, so that a read of these
+    // records right after the answer already knows them for its own.
+    let writes = host_writes(results);
+    if let Err(e) = pipeline
+        .store()
+        .note_host_writes(&config.customer, &writes, &created_at)
+        .await
+    {
+        tracing::warn!(
+            error = %format!("{e:#}"),
+            "could not record the host's writes; reads may report them as changes"
+        );
     }
 
     // The CRM has the writes: a busy or briefly failing database must not
@@ -113,6 +128,28 @@ fn wrote_nothing(result: &RecordResult) -> bool {
         .as_ref()
         .is_some_and(|e| e.code == OUTCOME_UNKNOWN);
     result.status == Status::Failed && result.crm_id.is_none() && !unknown
+}
+
+/// The fields each created or updated record was sent, for echo
+/// suppression.
+fn host_writes(results: &[RecordResult]) -> Vec<HostWrite> {
+    results
+        .iter()
+        .filter(|r| matches!(r.status, Status::Created | Status::Updated))
+        .filter_map(|r| {
+            let fields = r
+                .fields
+                .iter()
+                .filter(|d| d.decision == Decision::Write)
+                .map(|d| (d.field.clone(), canonical(&d.value)))
+                .collect();
+            Some(HostWrite {
+                object: r.object.clone()?,
+                crm_id: r.crm_id.clone()?,
+                fields,
+            })
+        })
+        .collect()
 }
 
 /// The waits before each new attempt to store a batch's audit.

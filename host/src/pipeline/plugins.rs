@@ -15,7 +15,7 @@ impl Pipeline {
     /// The plugin `config` runs (its version already the one in force), or
     /// the error every record of the batch fails with: not uploaded, or
     /// paused after repeated traps.
-    pub(super) fn customer_plugin(
+    pub(crate) fn customer_plugin(
         &self,
         config: &CustomerConfig,
     ) -> Result<Option<Arc<Plugin>>, RecordError> {

@@ -52,14 +52,20 @@ use sqlx::Row;
 use crate::secrets::SecretKey;
 use sql::Sql;
 
+mod changes;
 mod grants;
 mod intake;
 mod keys;
 mod plugins;
 #[cfg(test)]
 mod tests;
+mod webhooks;
 
 pub use backend::{Backend, Location};
+pub use changes::{
+    Advance, Change, HostWrite, NewChange, ReadCursor, ReadPage, Shadow, ShadowValue,
+    decode_cursor, encode_cursor,
+};
 pub use dashboard::{
     ConnectionState, ErrorGroup, LatestWrite, ObjectCounts, SeriesPoint, SkipCount, Totals,
     WriteStats,
@@ -71,6 +77,7 @@ pub use intake::{
 };
 pub use keys::{Action, ApiKey, OperatorEvent};
 pub use plugins::{Activation, Pause, PluginVersion};
+pub use webhooks::{Attempt, Claimed, Delivery};
 
 /// Rows per multi-row statement: 12 columns each stays far below SQLite's
 /// limit on bound parameters.

@@ -344,8 +344,10 @@ pub(crate) async fn create(
     })
 }
 
-/// `GET /crm/v3/objects/{type}?limit=..&after=..&properties=..`: a page of records, oldest
-/// first, `paging.next.after` while more remain (`limit` 10 by default, at most 100).
+/// `GET /crm/v3/objects/{type}?limit=..&after=..&properties=..[&archived=true]`: a page of
+/// records, oldest first, `paging.next.after` while more remain (`limit` 10 by default, at
+/// most 100). With `archived=true`, the archived records instead, each with `archived: true`
+/// and `archivedAt`.
 pub(crate) async fn list(
     State(org): State<Arc<Org>>,
     Path(object_type): Path<String>,
@@ -359,6 +361,9 @@ pub(crate) async fn list(
         .clamp(1, 100);
     let after = q.get("after").and_then(|a| a.parse::<u64>().ok());
     let wanted = list_param(&q, "properties");
+    if q.get("archived").is_some_and(|a| a == "true") {
+        return org.with_state(|s| list_archived(s, &object_type, after, limit, wanted));
+    }
     org.with_state(|s| {
         if !s.properties.contains_key(&object_type) {
             return unknown_type(&object_type);
@@ -384,6 +389,43 @@ pub(crate) async fn list(
         }
         Json(body).into_response()
     })
+}
+
+/// A page of the archived records of `object_type`, by id.
+fn list_archived(
+    s: &PortalState,
+    object_type: &str,
+    after: Option<u64>,
+    limit: usize,
+    wanted: Option<Vec<String>>,
+) -> Response {
+    if !s.properties.contains_key(object_type) {
+        return unknown_type(object_type);
+    }
+    let from = after.map_or(0, |a| a + 1);
+    let mut page: Vec<&(Stored, String)> = s
+        .archived
+        .get(object_type)
+        .map(|r| r.range(from..).map(|(_, a)| a).take(limit + 1).collect())
+        .unwrap_or_default();
+    let more = page.len() > limit;
+    page.truncate(limit);
+    let results: Vec<Value> = page
+        .iter()
+        .map(|(stored, archived_at)| {
+            let mut record = render(stored, wanted.as_deref());
+            record["archived"] = json!(true);
+            record["archivedAt"] = json!(archived_at);
+            record
+        })
+        .collect();
+    let mut body = json!({ "results": results });
+    if let (true, Some((last, _))) = (more, page.last()) {
+        let after = last.record.id.clone();
+        let link = format!("/crm/v3/objects/{object_type}?archived=true&after={after}");
+        body["paging"] = json!({"next": {"after": after, "link": link}});
+    }
+    Json(body).into_response()
 }
 
 /// The 400 for an object type the portal does not have.
@@ -465,6 +507,8 @@ pub(crate) async fn archive(
         });
         if let Some((id, stored)) = removed {
             lookup::index_values(s, &object_type, id, &stored.record.properties, false);
+            let archived = s.archived.entry(object_type.clone()).or_default();
+            archived.insert(id, (stored, now_iso()));
         }
     });
     StatusCode::NO_CONTENT

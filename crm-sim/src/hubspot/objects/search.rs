@@ -1,5 +1,6 @@
 //! `POST .../search`: the filter operators HubSpot's search supports, one sort, and paging by
-//! offset.
+//! offset. Datetime properties compare as instants whether a filter gives epoch
+//! milliseconds or an ISO 8601 time; numbers (ids) compare and sort as numbers.
 
 use std::sync::Arc;
 
@@ -30,17 +31,16 @@ fn filter_matches(record: &HubspotRecord, filter: &Value) -> bool {
             other => other.to_string(),
         })
         .unwrap_or_default();
-    let cmp = |v: &str| match (v.parse::<f64>(), target.parse::<f64>()) {
-        (Ok(a), Ok(b)) => a.partial_cmp(&b),
-        _ => Some(v.cmp(target.as_str())),
-    };
+    let cmp = |v: &str| order(v, &target);
     match filter
         .get("operator")
         .and_then(Value::as_str)
         .unwrap_or("EQ")
     {
-        "EQ" => value.is_some_and(|v| v.eq_ignore_ascii_case(&target)),
-        "NEQ" => !value.is_some_and(|v| v.eq_ignore_ascii_case(&target)),
+        "EQ" => value
+            .is_some_and(|v| v.eq_ignore_ascii_case(&target) || cmp(v).is_some_and(|o| o.is_eq())),
+        "NEQ" => !value
+            .is_some_and(|v| v.eq_ignore_ascii_case(&target) || cmp(v).is_some_and(|o| o.is_eq())),
         "IN" => value.is_some_and(|v| {
             filter
                 .get("values")
@@ -58,6 +58,28 @@ fn filter_matches(record: &HubspotRecord, filter: &Value) -> bool {
         "NOT_HAS_PROPERTY" => value.is_none_or(|v| v.is_empty()),
         _ => false,
     }
+}
+
+/// How two property values compare: as numbers when both are, as instants when both read
+/// as times (epoch milliseconds or ISO 8601), else as text.
+fn order(a: &str, b: &str) -> Option<std::cmp::Ordering> {
+    if let (Ok(a), Ok(b)) = (a.parse::<f64>(), b.parse::<f64>()) {
+        return a.partial_cmp(&b);
+    }
+    if let (Some(a), Some(b)) = (instant(a), instant(b)) {
+        return Some(a.cmp(&b));
+    }
+    Some(a.cmp(b))
+}
+
+/// A time as epoch milliseconds: given so, or as ISO 8601.
+fn instant(text: &str) -> Option<i64> {
+    if let Ok(ms) = text.parse::<i64>() {
+        return Some(ms);
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.timestamp_millis())
 }
 
 /// `POST .../search`: filter groups OR'ed, filters AND'ed; `after` is an offset.
@@ -129,12 +151,12 @@ pub(crate) async fn search(
                 .to_owned();
             let descending = sort.get("direction").and_then(Value::as_str) == Some("DESCENDING");
             hits.sort_by(|a, b| {
-                let o = a
-                    .record
-                    .properties
-                    .get(&name)
-                    .and_then(Value::as_str)
-                    .cmp(&b.record.properties.get(&name).and_then(Value::as_str));
+                let x = a.record.properties.get(&name).and_then(Value::as_str);
+                let y = b.record.properties.get(&name).and_then(Value::as_str);
+                let o = match (x, y) {
+                    (Some(x), Some(y)) => order(x, y).unwrap_or(std::cmp::Ordering::Equal),
+                    (x, y) => x.cmp(&y),
+                };
                 if descending { o.reverse() } else { o }
             });
         }

@@ -35,7 +35,7 @@ impl HubspotClient {
         &self.transport
     }
 
-    async fn call(
+    pub(super) async fn call(
         &self,
         method: Method,
         path: &str,
@@ -401,7 +401,7 @@ fn id_of(record: &serde_json::Value) -> Option<String> {
     })
 }
 
-fn records(answer: &serde_json::Value) -> Vec<FoundRecord> {
+pub(super) fn records(answer: &serde_json::Value) -> Vec<FoundRecord> {
     let results = answer.get("results").and_then(|r| r.as_array());
     results
         .into_iter()
