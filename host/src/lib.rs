@@ -23,6 +23,7 @@ pub mod owner;
 pub mod pipeline;
 pub mod plugin;
 pub mod record;
+pub mod schedule;
 pub mod schema;
 pub mod secrets;
 pub mod store;

@@ -16,6 +16,7 @@ use conduit_host::config::{self, ConfigSet, Provider};
 use conduit_host::demo::{self, DemoOptions};
 use conduit_host::pipeline::Pipeline;
 use conduit_host::plugin::{PluginRuntime, RuntimeConfig};
+use conduit_host::schedule::Scheduler;
 use conduit_host::secrets::SecretKey;
 use conduit_host::store::Store;
 use conduit_host::telemetry::{self, LogFormat};
@@ -318,6 +319,17 @@ async fn serve(
              reaches {listen} is trusted as an admin (create a key with `conduit key create`)"
         );
     }
+    let (stop_scheduler, scheduler_stopped) = tokio::sync::oneshot::channel::<()>();
+    let scheduler = tokio::spawn(scheduled_tasks(&pipeline).run(
+        {
+            let pipeline = pipeline.clone();
+            move || pipeline.scheduled_customers()
+        },
+        async {
+            let _ = scheduler_stopped.await;
+        },
+    ));
+
     let state = AppState {
         pipeline,
         api_key: api_key.map(Into::into),
@@ -325,8 +337,15 @@ async fn serve(
     api::serve(listener, state, shutdown_signal())
         .await
         .context("serving the API")?;
+    let _ = stop_scheduler.send(());
+    let _ = scheduler.await;
     tracing::info!("conduit stopped");
     Ok(())
+}
+
+/// The periodic tasks `serve` runs for every customer.
+fn scheduled_tasks(pipeline: &Arc<Pipeline>) -> Scheduler {
+    Scheduler::new(pipeline.store().clone())
 }
 
 /// Resolves on ctrl-c or SIGTERM (what an orchestrator sends first): the

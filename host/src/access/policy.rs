@@ -43,6 +43,7 @@ pub fn allowed(method: &Method, template: &str) -> &'static [Role] {
         ("GET", "/plugins" | "/plugins/{name}") => STAFF,
         ("POST", "/plugins/{name}/{version}/approve") => STAFF,
         ("GET", "/audit") => STAFF,
+        ("GET", "/customers/{customer}/schedule") => AUTHORS,
         (_, "/keys" | "/keys/{id}") => ADMINS,
         (_, customer) if customer.starts_with("/customers/{customer}") => {
             if *method == Method::GET {

@@ -201,6 +201,14 @@ pub(super) struct SchemaSnapshot {
     problems: Vec<serde_json::Value>,
 }
 
+/// A customer's periodic tasks.
+#[allow(dead_code, reason = "describes a body built by hand")]
+#[derive(Serialize, ToSchema)]
+pub(super) struct Schedule {
+    /// By task name.
+    tasks: Vec<crate::store::TaskState>,
+}
+
 /// A customer's audit, newest first.
 #[allow(dead_code, reason = "describes a body handled by hand")]
 #[derive(Serialize, ToSchema)]

@@ -17,6 +17,7 @@ mod problem;
 mod reps;
 mod requests;
 mod routes;
+mod schedule;
 
 use std::sync::Arc;
 
@@ -79,6 +80,7 @@ fn api(state: AppState) -> OpenApiRouter<AppState> {
     let v1 = routes::v1()
         .merge(keys::routes())
         .merge(plugins::routes())
+        .merge(schedule::routes())
         .layer(middleware::from_fn_with_state(state, keys::authorize));
     OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .routes(routes!(health::healthz))

@@ -55,6 +55,10 @@ pub struct IntegrationFile {
     /// fields are the activity's (`subject`, `body`, `occurred_at`, ...).
     #[serde(default)]
     pub activities: BTreeMap<ActivityKind, EntityFile>,
+    /// How often each periodic task runs for every customer, by task name:
+    /// an interval such as `5m` or `1h`, or `off`.
+    #[serde(default)]
+    pub schedule: BTreeMap<String, String>,
 }
 
 /// One agent entity in the integration file.
@@ -217,6 +221,10 @@ pub struct CustomerFile {
     /// Which connection writes each kind of operation.
     #[serde(default)]
     pub connections: ConnectionsFile,
+    /// Intervals of periodic tasks for this customer, replacing the
+    /// integration's one by one.
+    #[serde(default)]
+    pub schedule: BTreeMap<String, String>,
 }
 
 /// Whose connection writes: the org-wide integration user or the rep the

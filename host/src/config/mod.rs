@@ -16,6 +16,7 @@
 mod files;
 mod locate;
 mod resolve;
+mod schedule;
 mod schema_check;
 #[cfg(test)]
 mod schema_tests;
@@ -34,6 +35,7 @@ pub use files::{
 };
 pub(crate) use resolve::is_package_name;
 pub use resolve::{CustomerConfig, EntityMapping, FieldMapping, PluginRef, entity_key};
+pub use schedule::{Intervals, MIN_INTERVAL};
 pub use schema_check::{SchemaProblem, check as check_schema};
 
 /// One problem found in a config file, naming the file and where in it.

@@ -21,6 +21,7 @@ use crate::secrets::SecretKey;
 mod grants;
 mod keys;
 mod plugins;
+mod schedule;
 
 pub use dashboard::{
     ConnectionState, ErrorGroup, LatestWrite, ObjectCounts, SeriesPoint, SkipCount, Totals,
@@ -29,6 +30,7 @@ pub use dashboard::{
 pub use grants::{Grant, GrantSecrets, GrantState, GrantSummary, OAuthFlow, ORG, StoredAccess};
 pub use keys::{Action, ApiKey, OperatorEvent};
 pub use plugins::{Activation, Pause, PluginVersion};
+pub use schedule::{Claim, RunRecord, TaskState};
 
 /// Rows per multi-row statement: 12 columns each stays far below SQLite's
 /// limit on bound parameters.
