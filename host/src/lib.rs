@@ -16,6 +16,7 @@ pub mod author;
 pub mod config;
 pub mod crm;
 pub mod demo;
+pub mod drift;
 pub mod export;
 pub mod lifecycle;
 pub mod mapping;

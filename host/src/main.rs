@@ -14,6 +14,7 @@ use conduit_host::api::{self, AppState};
 use conduit_host::author;
 use conduit_host::config::{self, ConfigSet, Provider};
 use conduit_host::demo::{self, DemoOptions};
+use conduit_host::drift;
 use conduit_host::pipeline::Pipeline;
 use conduit_host::plugin::{PluginRuntime, RuntimeConfig};
 use conduit_host::schedule::Scheduler;
@@ -345,7 +346,9 @@ async fn serve(
 
 /// The periodic tasks `serve` runs for every customer.
 fn scheduled_tasks(pipeline: &Arc<Pipeline>) -> Scheduler {
-    Scheduler::new(pipeline.store().clone())
+    let mut scheduler = Scheduler::new(pipeline.store().clone());
+    drift::register(&mut scheduler, pipeline.clone(), drift::DEFAULT_INTERVAL);
+    scheduler
 }
 
 /// Resolves on ctrl-c or SIGTERM (what an orchestrator sends first): the

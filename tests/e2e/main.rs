@@ -19,5 +19,6 @@ mod plugin_lifecycle;
 mod plugin_sandbox;
 mod python_plugin;
 mod sandbox_over_http;
+mod schema_drift;
 mod schema_snapshots;
 mod write_path;

@@ -27,6 +27,7 @@ pub fn allowed(method: &Method, template: &str) -> &'static [Role] {
         ("POST", "/customers/{customer}/writes") => AGENTS,
         ("GET", "/customers/{customer}/schema") => EVERYONE,
         ("POST", "/customers/{customer}/schema/refresh") => STAFF,
+        ("GET", "/customers/{customer}/schema/drift") => STAFF,
         ("GET", "/customers/{customer}/audit" | "/customers/{customer}/dashboard") => EVERYONE,
         ("PUT", "/customers/{customer}/connection") => OPERATORS,
         ("GET", "/customers/{customer}/connections") => OPERATORS,

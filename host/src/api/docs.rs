@@ -181,6 +181,8 @@ pub(super) struct SchemaRefreshed {
     /// What in the config does not fit the schema: file, key and message.
     #[schema(value_type = Vec<Object>)]
     problems: Vec<serde_json::Value>,
+    /// The drift report this check left, as `GET .../schema/drift` reads it.
+    drift: crate::store::DriftReport,
 }
 
 /// The schema a customer's config is checked against; saved as

@@ -8,6 +8,7 @@
 
 mod dashboard;
 mod docs;
+mod drift;
 mod health;
 mod input;
 mod keys;
@@ -81,6 +82,7 @@ fn api(state: AppState) -> OpenApiRouter<AppState> {
         .merge(keys::routes())
         .merge(plugins::routes())
         .merge(schedule::routes())
+        .merge(drift::routes())
         .layer(middleware::from_fn_with_state(state, keys::authorize));
     OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .routes(routes!(health::healthz))

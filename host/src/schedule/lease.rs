@@ -15,12 +15,14 @@ use tracing::{info, warn};
 use crate::store::{Claim, RunRecord, Store};
 use crate::telemetry::metrics;
 
-/// How a leased run ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunOutcome {
-    /// The work finished, with its error if it failed.
-    Finished(Result<(), String>),
+/// Why a leased run produced nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The work failed.
+    #[error(transparent)]
+    Failed(anyhow::Error),
     /// The lease was lost and the work cancelled.
+    #[error("the lease was lost and the run cancelled")]
     LostLease,
 }
 
@@ -60,9 +62,9 @@ impl Lease {
 
     /// Runs `work` while renewing the lease, then releases it with the
     /// outcome and, when `interval` is set, the next due time.
-    pub async fn run<F>(self, work: F, interval: Option<Duration>) -> RunOutcome
+    pub async fn run<T, F>(self, work: F, interval: Option<Duration>) -> Result<T, RunError>
     where
-        F: Future<Output = anyhow::Result<()>>,
+        F: Future<Output = anyhow::Result<T>>,
     {
         let started_at = Utc::now();
         let started = std::time::Instant::now();
@@ -72,7 +74,7 @@ impl Lease {
         let (task, customer) = (self.task.as_str(), self.customer.as_str());
         metrics::scheduled_run(task, customer, outcome_label(&outcome), started.elapsed());
         let error = match &outcome {
-            RunOutcome::Finished(Ok(())) => {
+            Ok(_) => {
                 info!(
                     task,
                     customer,
@@ -81,11 +83,12 @@ impl Lease {
                 );
                 None
             }
-            RunOutcome::Finished(Err(error)) => {
+            Err(RunError::Failed(e)) => {
+                let error = format!("{e:#}");
                 warn!(task, customer, error.type = "task_failed", error, "scheduled task failed");
-                Some(error.clone())
+                Some(error)
             }
-            RunOutcome::LostLease => {
+            Err(RunError::LostLease) => {
                 warn!(
                     task,
                     customer,
@@ -120,9 +123,9 @@ impl Lease {
 
     /// `work`, with the lease renewed every third of its time to live;
     /// cancelled when the lease is lost.
-    async fn renewing<F>(&self, work: F) -> RunOutcome
+    async fn renewing<T, F>(&self, work: F) -> Result<T, RunError>
     where
-        F: Future<Output = anyhow::Result<()>>,
+        F: Future<Output = anyhow::Result<T>>,
     {
         let mut held_until = until(Utc::now(), self.ttl);
         let mut renew = tokio::time::interval(self.ttl / 3);
@@ -132,9 +135,7 @@ impl Lease {
         tokio::pin!(work);
         loop {
             tokio::select! {
-                result = &mut work => {
-                    return RunOutcome::Finished(result.map_err(|e| format!("{e:#}")));
-                }
+                result = &mut work => return result.map_err(RunError::Failed),
                 _ = renew.tick() => {
                     let next = until(Utc::now(), self.ttl);
                     let renewed = self
@@ -143,7 +144,7 @@ impl Lease {
                         .await;
                     match renewed {
                         Ok(true) => held_until = next,
-                        Ok(false) => return RunOutcome::LostLease,
+                        Ok(false) => return Err(RunError::LostLease),
                         // Unknown whether the lease still holds: go on
                         // until it would have run out.
                         Err(e) if Utc::now() < held_until => warn!(
@@ -152,7 +153,7 @@ impl Lease {
                             error = %format!("{e:#}"),
                             "lease not renewed; trying again"
                         ),
-                        Err(_) => return RunOutcome::LostLease,
+                        Err(_) => return Err(RunError::LostLease),
                     }
                 }
             }
@@ -160,11 +161,11 @@ impl Lease {
     }
 }
 
-fn outcome_label(outcome: &RunOutcome) -> &'static str {
+fn outcome_label<T>(outcome: &Result<T, RunError>) -> &'static str {
     match outcome {
-        RunOutcome::Finished(Ok(())) => "ok",
-        RunOutcome::Finished(Err(_)) => "failed",
-        RunOutcome::LostLease => "lease_lost",
+        Ok(_) => "ok",
+        Err(RunError::Failed(_)) => "failed",
+        Err(RunError::LostLease) => "lease_lost",
     }
 }
 

@@ -33,7 +33,7 @@ use futures::future::BoxFuture;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-pub use lease::{Lease, RunOutcome};
+pub use lease::{Lease, RunError};
 
 use crate::config::{CustomerConfig, Intervals};
 use crate::store::{Claim, Store};
@@ -236,7 +236,8 @@ impl Scheduler {
         let running = RunningGuard::enter(self.running.clone(), key);
         let work = (task.run)(customer.to_owned());
         runs.spawn(async move {
-            lease.run(work, Some(every)).await;
+            // The lease's run logs and records the outcome.
+            let _ = lease.run(work, Some(every)).await;
             drop(running);
         });
         true

@@ -271,5 +271,5 @@ async fn work_whose_lease_was_taken_over_is_cancelled() {
     let outcome = lease
         .run(std::future::pending::<anyhow::Result<()>>(), None)
         .await;
-    assert_eq!(outcome, RunOutcome::LostLease);
+    assert!(matches!(outcome, Err(RunError::LostLease)), "{outcome:?}");
 }

@@ -6,6 +6,7 @@
 //! back to the agent.
 
 mod dashboard;
+mod drift;
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -27,6 +28,7 @@ pub use dashboard::{
     ConnectionState, ErrorGroup, LatestWrite, ObjectCounts, SeriesPoint, SkipCount, Totals,
     WriteStats,
 };
+pub use drift::{DriftFinding, DriftReport, StoredFinding};
 pub use grants::{Grant, GrantSecrets, GrantState, GrantSummary, OAuthFlow, ORG, StoredAccess};
 pub use keys::{Action, ApiKey, OperatorEvent};
 pub use plugins::{Activation, Pause, PluginVersion};
