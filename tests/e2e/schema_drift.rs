@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use conduit_host::drift;
-use conduit_host::schedule::Scheduler;
+use conduit_host::schedule::{Lease, Scheduler};
+use conduit_host::store::Claim;
 use conduit_tests::{Harness, config_with_customer};
 
 /// A Salesforce customer on the integration's mapping: its deals write
@@ -250,5 +251,30 @@ async fn drift_is_for_staff_and_the_schedule_for_engineers() -> anyhow::Result<(
             .await?;
         assert_eq!(response.status().as_u16(), status, "{path}");
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_on_demand_check_waits_for_none_while_another_runs() -> anyhow::Result<()> {
+    let dir = config_with_customer("initech", INITECH)?;
+    let harness = Harness::start(dir.path()).await?;
+
+    // Another replica's scheduled check holds the lease.
+    let store = harness.pipeline.store();
+    let ttl = Duration::from_secs(60);
+    let held = Lease::claim(store, drift::TASK, "initech", "replica-2", ttl, Claim::Now).await?;
+    assert!(held.is_some());
+
+    let path = "/v1/customers/initech/schema/refresh";
+    let response = harness.request(reqwest::Method::POST, path).send().await?;
+    assert_eq!(response.status().as_u16(), 409);
+    let problem: Value = response.json().await?;
+    assert_eq!(problem["code"], "check_running", "{problem}");
+    assert_eq!(problem["retryable"], true, "{problem}");
+    let schedule = get(&harness, "/v1/customers/initech/schedule").await?;
+    assert_eq!(
+        schedule["tasks"][0]["running_on"], "replica-2",
+        "{schedule}"
+    );
     Ok(())
 }

@@ -9,6 +9,9 @@
 //! clears the ones fixed since; logs each new finding at WARN; and sets the
 //! `conduit_schema_drift_findings` gauge.
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 use std::time::Duration;
 
