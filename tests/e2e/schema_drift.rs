@@ -198,6 +198,11 @@ async fn an_on_demand_check_reports_at_once_and_keeps_when_it_was_first_seen() -
     );
     let report = get(&harness, "/v1/customers/initech/schema/drift").await?;
     assert_eq!(report, second["drift"]);
+    let dashboard = get(&harness, "/v1/customers/initech/dashboard").await?;
+    assert_eq!(
+        dashboard["drift"], report,
+        "the dashboard shows the same findings"
+    );
 
     restore_the_org(&harness).await?;
     let fixed = refresh(&harness).await?;
