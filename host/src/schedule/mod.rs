@@ -3,8 +3,10 @@
 //!
 //! Each task runs for one customer at a time across every replica sharing
 //! the store: a run starts only once its lease row is taken (see
-//! [`lease`]), and the due time lives in that row too, so a replica that
-//! starts late does not run a task another has just run.
+//! [`Lease`]), and the due time lives in that row too, so a replica that
+//! starts late does not run a task another has just run. A run's next due
+//! time is its start plus its interval, so an interval changed in the
+//! config applies from the run after the next.
 //!
 //! ```no_run
 //! # use std::time::Duration;
