@@ -21,6 +21,7 @@ mod plugin_sandbox;
 mod python_plugin;
 mod reads;
 mod sandbox_over_http;
+mod schema_drift;
 mod schema_snapshots;
 mod transport_faults;
 mod transport_limits;

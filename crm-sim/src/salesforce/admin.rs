@@ -6,15 +6,15 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::{Org, Territory};
+use super::{FieldChange, FieldSecurity, Org, Territory};
 use crate::Faults;
 use crate::LoggedRequest;
 
@@ -30,6 +30,12 @@ pub(crate) fn routes() -> Router<Arc<Org>> {
         .route("/__sim/lead-assignment", put(set_lead_assignment))
         .route("/__sim/api-usage", put(set_api_usage))
         .route("/__sim/faults", put(set_faults).get(faults))
+        .route("/__sim/field-security", put(set_field_security))
+        .route("/__sim/fields/{object}/{field}", delete(delete_field))
+        .route(
+            "/__sim/fields/{object}/{field}/undelete",
+            post(undelete_field),
+        )
 }
 
 type Answer = (StatusCode, Json<Value>);
@@ -167,4 +173,42 @@ async fn set_faults(State(org): State<Arc<Org>>, body: Bytes) -> Answer {
 /// `GET /__sim/faults`: the fault plan as it stands.
 async fn faults(State(org): State<Arc<Org>>) -> Json<Faults> {
     Json(org.faults())
+}
+
+/// `PUT /__sim/field-security` (the profile's `field_security` shape): replaces the field-level
+/// security rules, as an admin editing profiles would.
+async fn set_field_security(State(org): State<Arc<Org>>, body: Bytes) -> Answer {
+    with_body(&body, |rules: Vec<FieldSecurity>| {
+        org.set_field_security(rules);
+        done()
+    })
+}
+
+/// `DELETE /__sim/fields/{object}/{field}`: deletes a custom field, as an admin would in Setup.
+async fn delete_field(
+    State(org): State<Arc<Org>>,
+    Path((object, field)): Path<(String, String)>,
+) -> Answer {
+    field_changed(org.delete_field(&object, &field), &object, &field)
+}
+
+/// `POST /__sim/fields/{object}/{field}/undelete`: brings a deleted custom field back.
+async fn undelete_field(
+    State(org): State<Arc<Org>>,
+    Path((object, field)): Path<(String, String)>,
+) -> Answer {
+    field_changed(org.undelete_field(&object, &field), &object, &field)
+}
+
+fn field_changed(changed: Result<(), FieldChange>, object: &str, field: &str) -> Answer {
+    match changed {
+        Ok(()) => done(),
+        Err(FieldChange::NoSuchField) => {
+            let body = json!({ "error": format!("`{object}` has no such field `{field}`") });
+            (StatusCode::NOT_FOUND, Json(body))
+        }
+        Err(FieldChange::Standard) => bad_request(format!(
+            "`{object}.{field}` is a standard field; only custom fields (`__c`) can be deleted"
+        )),
+    }
 }

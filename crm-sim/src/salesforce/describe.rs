@@ -161,12 +161,30 @@ impl SObject {
     }
 }
 
+/// Why a field could not be deleted or undeleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldChange {
+    /// The object has no such field (or, to undelete, no such deleted field).
+    NoSuchField,
+    /// Standard fields cannot be deleted; only custom ones (`__c`).
+    Standard,
+}
+
+fn named(entry: &Value, field: &str) -> bool {
+    entry["name"]
+        .as_str()
+        .is_some_and(|n| n.eq_ignore_ascii_case(field))
+}
+
 /// Every sObject type of the org plus the global describe.
 #[derive(Debug, Clone)]
 pub(crate) struct Schema {
     /// Shared, as every write reads its object's schema while it changes the org's records.
     objects: BTreeMap<String, Arc<SObject>>,
     global: Value,
+    /// Custom fields an admin deleted, by object and field name (lowercase), with their
+    /// describe entries: Setup keeps them under Deleted Fields, where they can be undeleted.
+    deleted: BTreeMap<(String, String), (Field, Value)>,
 }
 
 impl Schema {
@@ -247,7 +265,11 @@ impl Schema {
                 (name, Arc::new(object))
             })
             .collect();
-        Ok(Self { objects, global })
+        Ok(Self {
+            objects,
+            global,
+            deleted: BTreeMap::new(),
+        })
     }
 
     /// Finds an sObject type by name, case-insensitively.
@@ -298,6 +320,64 @@ impl Schema {
             values.extend(entry);
         }
         true
+    }
+
+    /// Deletes the custom field `field` of `object`, as an admin would in Setup: describe no
+    /// longer lists it and writes naming it fail with `INVALID_FIELD`. Standard fields cannot
+    /// be deleted.
+    pub fn delete_field(&mut self, object: &str, field: &str) -> Result<(), FieldChange> {
+        if !field.to_ascii_lowercase().ends_with("__c") {
+            return Err(FieldChange::Standard);
+        }
+        let sobject = self.object_mut(object).ok_or(FieldChange::NoSuchField)?;
+        let at = sobject
+            .fields
+            .iter()
+            .position(|f| f.name.eq_ignore_ascii_case(field))
+            .ok_or(FieldChange::NoSuchField)?;
+        let removed = sobject.fields.remove(at);
+        let mut entry = Value::Null;
+        if let Some(list) = sobject
+            .describe
+            .get_mut("fields")
+            .and_then(Value::as_array_mut)
+            && let Some(at) = list.iter().position(|f| named(f, field))
+        {
+            entry = list.remove(at);
+        }
+        let key = (
+            sobject.name.to_ascii_lowercase(),
+            field.to_ascii_lowercase(),
+        );
+        self.deleted.insert(key, (removed, entry));
+        Ok(())
+    }
+
+    /// Undeletes a custom field deleted with [`delete_field`](Self::delete_field): it is
+    /// described and writable again.
+    pub fn undelete_field(&mut self, object: &str, field: &str) -> Result<(), FieldChange> {
+        let key = (object.to_ascii_lowercase(), field.to_ascii_lowercase());
+        let (restored, entry) = self.deleted.remove(&key).ok_or(FieldChange::NoSuchField)?;
+        let Some(sobject) = self.object_mut(object) else {
+            return Err(FieldChange::NoSuchField);
+        };
+        sobject.fields.push(restored);
+        if let Some(list) = sobject
+            .describe
+            .get_mut("fields")
+            .and_then(Value::as_array_mut)
+            && !entry.is_null()
+        {
+            list.push(entry);
+        }
+        Ok(())
+    }
+
+    fn object_mut(&mut self, name: &str) -> Option<&mut SObject> {
+        self.objects
+            .values_mut()
+            .find(|o| o.name.eq_ignore_ascii_case(name))
+            .map(Arc::make_mut)
     }
 
     /// Finds the sObject type whose Ids start with `id`'s key prefix.

@@ -52,6 +52,7 @@ pub use validation::{Condition, ValidationRule};
 
 use crate::faults::{FaultPlan, Refusal};
 use crate::request_log::RequestLog;
+pub use describe::FieldChange;
 use describe::Schema;
 use store::Caller;
 
@@ -302,6 +303,16 @@ impl Org {
     /// Setup; false when the object has no such field.
     pub fn add_picklist_value(&self, object: &str, field: &str, value: &str) -> bool {
         self.with_state(|s| s.schema.add_picklist_value(object, field, value))
+    }
+
+    /// Deletes the custom field `field` of `object`, as an admin would in Setup.
+    pub fn delete_field(&self, object: &str, field: &str) -> Result<(), FieldChange> {
+        self.with_state(|s| s.schema.delete_field(object, field))
+    }
+
+    /// Undeletes a custom field deleted with [`delete_field`](Self::delete_field).
+    pub fn undelete_field(&self, object: &str, field: &str) -> Result<(), FieldChange> {
+        self.with_state(|s| s.schema.undelete_field(object, field))
     }
 
     /// Adds an active user and returns its 18-character Id.

@@ -33,6 +33,7 @@ pub fn allowed(method: &Method, template: &str) -> &'static [Role] {
         ) => EVERYONE,
         ("GET", "/customers/{customer}/schema") => EVERYONE,
         ("POST", "/customers/{customer}/schema/refresh") => STAFF,
+        ("GET", "/customers/{customer}/schema/drift") => STAFF,
         ("GET", "/customers/{customer}/audit" | "/customers/{customer}/dashboard") => EVERYONE,
         ("PUT", "/customers/{customer}/connection") => OPERATORS,
         ("GET", "/customers/{customer}/connections") => OPERATORS,
@@ -63,6 +64,7 @@ pub fn allowed(method: &Method, template: &str) -> &'static [Role] {
             "/customers/{customer}/webhooks/deliveries/{id}/replay"
             | "/customers/{customer}/webhooks/replay",
         ) => &[Agent, Cs, Admin],
+        ("GET", "/customers/{customer}/schedule") => AUTHORS,
         (_, "/keys" | "/keys/{id}") => ADMINS,
         (_, customer) if customer.starts_with("/customers/{customer}") => {
             if *method == Method::GET {

@@ -203,6 +203,8 @@ pub(super) struct SchemaRefreshed {
     /// What in the config does not fit the schema: file, key and message.
     #[schema(value_type = Vec<Object>)]
     problems: Vec<serde_json::Value>,
+    /// The drift report this check left, as `GET .../schema/drift` reads it.
+    drift: crate::store::DriftReport,
 }
 
 /// The schema a customer's config is checked against; saved as
@@ -221,6 +223,14 @@ pub(super) struct SchemaSnapshot {
     /// What in the config does not fit the schema.
     #[schema(value_type = Vec<Object>)]
     problems: Vec<serde_json::Value>,
+}
+
+/// A customer's periodic tasks.
+#[allow(dead_code, reason = "describes a body built by hand")]
+#[derive(Serialize, ToSchema)]
+pub(super) struct Schedule {
+    /// By task name.
+    tasks: Vec<crate::store::TaskState>,
 }
 
 /// A customer's audit, newest first.

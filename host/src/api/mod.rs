@@ -8,6 +8,7 @@
 
 mod dashboard;
 mod docs;
+mod drift;
 mod health;
 mod input;
 mod intake;
@@ -19,6 +20,7 @@ mod reads;
 mod reps;
 mod requests;
 mod routes;
+mod schedule;
 
 use std::sync::Arc;
 
@@ -87,6 +89,8 @@ fn api(state: AppState) -> OpenApiRouter<AppState> {
         .merge(keys::routes())
         .merge(plugins::routes())
         .merge(reads::routes())
+        .merge(schedule::routes())
+        .merge(drift::routes())
         .layer(middleware::from_fn_with_state(state, keys::authorize));
     OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .routes(routes!(health::healthz))

@@ -36,7 +36,6 @@ pub(super) fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(write).layer(DefaultBodyLimit::max(MAX_WRITE_BYTES)))
         .routes(routes!(connect).layer(DefaultBodyLimit::max(MAX_CONNECTION_BYTES)))
         .routes(routes!(schema))
-        .routes(routes!(refresh_schema))
         .routes(routes!(audit))
         .routes(routes!(dashboard::data))
         .routes(routes!(reps::list))
@@ -247,51 +246,6 @@ async fn customer_state(
         .await
         .map_err(record_problem)?;
     Ok((config, runtime))
-}
-
-/// `POST /v1/customers/{customer}/schema/refresh`: discover again now.
-#[utoipa::path(
-    post,
-    path = "/customers/{customer}/schema/refresh",
-    tag = "customers",
-    params(CustomerPath),
-    responses(
-        (status = 200, description = "The objects described", body = docs::SchemaRefreshed),
-        (status = 404, description = "No such customer", body = Wire),
-        (status = 409, description = "The customer cannot be described yet", body = Wire),
-        (status = 502, description = "The CRM could not be reached", body = Wire),
-    ),
-    security(("bearer" = []))
-)]
-async fn refresh_schema(
-    State(state): State<AppState>,
-    ApiPath(customer): ApiPath<String>,
-) -> Result<impl IntoResponse, Problem> {
-    let (config, runtime) = customer_state(&state, &customer).await?;
-    runtime.forget_schema().await;
-    let schema = runtime.discover(&config).await.map_err(record_problem)?;
-    for (name, object) in &schema.objects {
-        let body = serde_json::to_value(object).unwrap_or_default();
-        state
-            .pipeline
-            .store()
-            .put_schema(&customer, name, &body)
-            .await
-            .map_err(internal)?;
-    }
-    let problems = check_schema(&config, &schema);
-    if !problems.is_empty() {
-        tracing::warn!(
-            customer,
-            problems = problems.len(),
-            "config does not fit the discovered schema"
-        );
-    }
-    Ok(Json(json!({
-        "objects": schema.objects.keys().collect::<Vec<_>>(),
-        "read_at": runtime.schema_read_at().await,
-        "problems": problems,
-    })))
 }
 
 /// `GET /v1/customers/{customer}/schema`: the schema the config is checked

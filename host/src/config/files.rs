@@ -59,6 +59,10 @@ pub struct IntegrationFile {
     /// How much of each customer's CRM API allocation conduit may use.
     #[serde(default)]
     pub limits: LimitsFile,
+    /// How often each periodic task runs for every customer, by task name:
+    /// an interval such as `5m` or `1h`, or `off`.
+    #[serde(default)]
+    pub schedule: BTreeMap<String, String>,
 }
 
 /// One agent entity in the integration file.
@@ -226,6 +230,10 @@ pub struct CustomerFile {
     /// Which connection writes each kind of operation.
     #[serde(default)]
     pub connections: ConnectionsFile,
+    /// Intervals of periodic tasks for this customer, replacing the
+    /// integration's one by one.
+    #[serde(default)]
+    pub schedule: BTreeMap<String, String>,
     /// Overrides of the integration's API limits.
     #[serde(default)]
     pub limits: LimitsFile,

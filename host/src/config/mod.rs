@@ -17,6 +17,7 @@ mod files;
 mod limits;
 mod locate;
 mod resolve;
+mod schedule;
 mod schema_check;
 #[cfg(test)]
 mod schema_tests;
@@ -37,6 +38,7 @@ pub use files::{
 pub use limits::{Limits, LimitsFile};
 pub(crate) use resolve::is_package_name;
 pub use resolve::{CustomerConfig, EntityMapping, FieldMapping, PluginRef, entity_key};
+pub use schedule::{Intervals, MIN_INTERVAL};
 pub use schema_check::{SchemaProblem, check as check_schema};
 pub use webhooks::{Webhook, WebhookSecret};
 

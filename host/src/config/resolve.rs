@@ -36,6 +36,9 @@ pub struct CustomerConfig {
     pub source: PathBuf,
     /// A short hash of the files this config was built from.
     pub version: String,
+    /// How often each periodic task runs, by task name; none where the
+    /// config turns it off. A task not named runs at its own default.
+    pub schedule: super::Intervals,
 }
 
 impl CustomerConfig {
@@ -416,6 +419,15 @@ pub(super) fn resolve(
             Limits::default()
         });
     let webhooks = super::webhooks::resolve(&customer.webhooks, &entities, &invalid, &mut errors);
+    let schedule = super::schedule::resolve(&integration.schedule, &customer.schedule)
+        .unwrap_or_else(|found| {
+            errors.extend(
+                found
+                    .into_iter()
+                    .map(|(key, message)| invalid(key, message)),
+            );
+            BTreeMap::new()
+        });
 
     if !errors.is_empty() {
         return Err(errors);
@@ -431,6 +443,7 @@ pub(super) fn resolve(
         webhooks,
         source: path.to_owned(),
         version,
+        schedule,
     })
 }
 

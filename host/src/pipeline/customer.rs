@@ -258,6 +258,59 @@ impl CustomerRuntime {
         Ok(schema)
     }
 
+    /// Reads the schema again from the CRM: the catalog and every object
+    /// the config names or the cache holds. The cache is replaced only
+    /// once every object has been read; an object the CRM no longer has
+    /// is left out, for the schema check to report. A CRM that cannot be
+    /// read leaves the cache as it was.
+    pub async fn rediscover(&self, config: &CustomerConfig) -> Result<Arc<OrgSchema>, RecordError> {
+        let unavailable = |what: String, e| {
+            let mut error = RecordError::crm(e);
+            error.code = "schema_unavailable".into();
+            error.message = format!("could not {what}: {}", error.message);
+            error
+        };
+        let catalog = self
+            .crm
+            .catalog()
+            .await
+            .map_err(|e| unavailable("list the org's objects".into(), e))?;
+
+        let mut objects: Vec<String> = config.objects().map(str::to_owned).collect();
+        objects.extend(self.schema.read().await.0.objects.keys().cloned());
+        objects.sort();
+        objects.dedup();
+
+        let mut fresh = OrgSchema::default();
+        for object in objects {
+            // HubSpot's catalog lists only standard objects; custom ones
+            // are found by describing them.
+            let listed = catalog.iter().any(|o| o.name == object);
+            if !listed && config.provider == Provider::Salesforce {
+                continue;
+            }
+            match self.crm.describe(&object).await {
+                Ok(described) => {
+                    fresh.objects.insert(object, described);
+                }
+                Err(e) if e.status == Some(404) => {
+                    warn!(customer = %self.customer, object, "object no longer in the org");
+                }
+                Err(e) => return Err(unavailable(format!("discover `{object}`"), e)),
+            }
+        }
+        fresh.catalog = catalog;
+
+        let fresh = Arc::new(fresh);
+        *self.schema.write().await = (fresh.clone(), Some(Utc::now()));
+        info!(
+            customer = %self.customer,
+            objects = fresh.objects.len(),
+            "schema discovered again"
+        );
+        Ok(fresh)
+    }
+
     /// Forgets the discovered schema, so the next write reads it again.
     pub async fn forget_schema(&self) {
         *self.schema.write().await = (Arc::new(OrgSchema::default()), None);

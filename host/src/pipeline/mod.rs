@@ -162,6 +162,16 @@ impl Pipeline {
         names
     }
 
+    /// Every loaded customer with the task intervals its config sets, for
+    /// the scheduler.
+    pub fn scheduled_customers(&self) -> Vec<crate::schedule::CustomerTasks> {
+        self.customer_names()
+            .iter()
+            .filter_map(|name| self.config(name))
+            .map(|config| crate::schedule::CustomerTasks::from(config.as_ref()))
+            .collect()
+    }
+
     /// The plugins, their versions and what each customer runs.
     pub fn plugins(&self) -> &Registry {
         &self.registry

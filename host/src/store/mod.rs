@@ -40,6 +40,7 @@ mod backend;
 mod dashboard;
 pub mod scratch;
 pub(crate) mod sql;
+mod drift;
 
 use std::collections::{HashMap, HashSet};
 
@@ -60,6 +61,7 @@ mod plugins;
 #[cfg(test)]
 mod tests;
 mod webhooks;
+mod schedule;
 
 pub use backend::{Backend, Location};
 pub use changes::{
@@ -70,6 +72,7 @@ pub use dashboard::{
     ConnectionState, ErrorGroup, LatestWrite, ObjectCounts, SeriesPoint, SkipCount, Totals,
     WriteStats,
 };
+pub use drift::{DriftFinding, DriftReport, StoredFinding};
 pub use grants::{Grant, GrantSecrets, GrantState, GrantSummary, OAuthFlow, ORG, StoredAccess};
 pub use intake::{
     Intake, JobAnswer, JobCounts, JobItem, JobRecord, NewIntent, Queued, Settled, Settlement,
@@ -78,6 +81,7 @@ pub use intake::{
 pub use keys::{Action, ApiKey, OperatorEvent};
 pub use plugins::{Activation, Pause, PluginVersion};
 pub use webhooks::{Attempt, Claimed, Delivery};
+pub use schedule::{Claim, RunRecord, TaskState};
 
 /// Rows per multi-row statement: 12 columns each stays far below SQLite's
 /// limit on bound parameters.

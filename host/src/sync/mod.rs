@@ -3,9 +3,10 @@
 //! out; the change feed they fill; and webhook delivery of that feed.
 //!
 //! [`run_reads`] is the one entry point for a customer's reads: the
-//! on-demand API calls it and so can a scheduler. A customer's runs never
-//! overlap within one process (a second caller waits for the first);
-//! across replicas, whoever schedules runs must hold the customer's lease.
+//! on-demand API calls it, and [`register`] makes it the scheduler's
+//! `reads` task. A customer's runs never overlap within one process (a
+//! second caller waits for the first); across replicas, the scheduler's
+//! lease on (`reads`, customer) keeps them to one replica at a time.
 
 pub mod echo;
 pub mod inbound;
@@ -14,18 +15,45 @@ pub mod webhooks;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tracing::{Instrument, info, warn};
+use tracing::{Instrument, debug, info, warn};
 
 use crate::config::{CustomerConfig, EntityMapping};
 use crate::pipeline::Pipeline;
 use crate::record::ACTIVITY_PREFIX;
+use crate::schedule::Scheduler;
+use crate::store::ORG;
 use crate::store::timestamp;
 
 pub use reader::ObjectReport;
+
+/// The scheduler's name for a customer's reads, as `schedule:` keys it.
+pub const TASK: &str = "reads";
+
+/// How often each customer's reads run when its config does not say.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5 * 60);
+
+/// Makes each customer's reads a scheduled task. A customer that is not
+/// connected yet has nothing to read: its run is a quiet success, not a
+/// failure recorded every interval until someone connects it.
+pub fn register(scheduler: &mut Scheduler, pipeline: Arc<Pipeline>, every: Duration) {
+    scheduler.register(TASK, Some(every), move |customer| {
+        let pipeline = pipeline.clone();
+        async move {
+            if pipeline.store().grant(&customer, ORG).await?.is_none() {
+                debug!(%customer, "not connected yet; no reads to run");
+                return Ok(());
+            }
+            let report = run_reads(&pipeline, &customer).await?;
+            info!(%customer, changes = report.changes(), "scheduled reads ran");
+            Ok(())
+        }
+    });
+}
 
 /// What one run of a customer's reads did.
 #[derive(Debug, Clone, Serialize)]

@@ -31,6 +31,14 @@ pub const PLUGIN_DURATION: &str = "conduit_plugin_call_duration_seconds";
 /// Plugin traps, by plugin, version and reason.
 pub const PLUGIN_TRAPS: &str = "conduit_plugin_traps_total";
 
+/// Runs of scheduled tasks, by task, customer and outcome.
+pub const SCHEDULED_RUNS: &str = "conduit_scheduled_runs_total";
+/// Scheduled task run duration in seconds, by task.
+pub const SCHEDULED_DURATION: &str = "conduit_scheduled_run_duration_seconds";
+/// Mapped objects, fields and values the CRM no longer allows, by customer,
+/// as of the last schema check.
+pub const SCHEMA_DRIFT: &str = "conduit_schema_drift_findings";
+
 /// Latency buckets in seconds: a plugin call takes microseconds, a CRM call
 /// milliseconds to seconds.
 const BUCKETS: &[f64] = &[
@@ -96,6 +104,15 @@ fn describe() {
         "Plugin hook call duration, by plugin and hook."
     );
     describe_counter!(PLUGIN_TRAPS, "Plugin traps, by plugin, version and reason.");
+    describe_counter!(
+        SCHEDULED_RUNS,
+        "Scheduled task runs, by task, customer and outcome."
+    );
+    describe_histogram!(SCHEDULED_DURATION, "Scheduled task run duration, by task.");
+    describe_gauge!(
+        SCHEMA_DRIFT,
+        "Mapped objects, fields and values the CRM no longer allows, by customer."
+    );
 }
 
 /// One record's outcome: `created`, `updated`, `unchanged`, `failed`,
@@ -164,4 +181,21 @@ pub fn plugin_trap(plugin: &str, version: &str, reason: &'static str) {
         ("reason", reason.to_owned()),
     ];
     counter!(PLUGIN_TRAPS, &labels).increment(1);
+}
+
+/// One run of a scheduled task. `outcome` is `ok`, `failed` or
+/// `lease_lost`.
+pub fn scheduled_run(task: &str, customer: &str, outcome: &'static str, elapsed: Duration) {
+    histogram!(SCHEDULED_DURATION, "task" => task.to_owned()).record(elapsed.as_secs_f64());
+    let labels = [
+        ("task", task.to_owned()),
+        ("customer", customer.to_owned()),
+        ("outcome", outcome.to_owned()),
+    ];
+    counter!(SCHEDULED_RUNS, &labels).increment(1);
+}
+
+/// How many drift findings `customer`'s last schema check left.
+pub fn schema_drift(customer: &str, findings: usize) {
+    gauge!(SCHEMA_DRIFT, "customer" => customer.to_owned()).set(findings as f64);
 }

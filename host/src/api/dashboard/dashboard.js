@@ -158,6 +158,22 @@ function drawSkipped(skipped) {
       el("td", { class: "number count", "data-value": s.count }, number(s.count)))));
 }
 
+function drawDrift(drift) {
+  byId("drift-checked").textContent = drift.checked_at
+    ? `checked ${time(drift.checked_at)}`
+    : "not checked yet";
+  byId("drift-none").hidden = drift.findings.length > 0 || !drift.checked_at;
+  byId("drift").hidden = drift.findings.length === 0;
+  fill(byId("drift").tBodies[0], drift.findings.map((f) =>
+    el("tr", { class: "drift", "data-kind": f.kind, "data-field": f.field || "" },
+      el("td", {}, el("code", {}, f.object)),
+      el("td", {}, f.field ? el("code", {}, f.field) : "–"),
+      el("td", {}, f.agent_field || "–"),
+      el("td", {}, f.kind.replaceAll("_", " ")),
+      el("td", {}, time(f.since)),
+      el("td", {}, f.message))));
+}
+
 function drawObjects(objects) {
   drawBars(byId("objects-chart"),
     objects.map((o) => ({ name: o.object, parts: OUTCOMES.map((s) => [s, o[s]]) })),
@@ -235,6 +251,7 @@ function draw(data) {
   drawSeries(byId("series-chart"), data.writes.series);
   drawErrors(data.writes.errors);
   drawSkipped(data.writes.skipped);
+  drawDrift(data.drift);
   drawObjects(data.writes.objects);
   drawRecent(data.recent);
 }

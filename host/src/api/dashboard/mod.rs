@@ -19,7 +19,7 @@ use super::input::ApiPath;
 use super::problem::Wire;
 use super::routes::{CustomerPath, LimitQuery, internal};
 use super::{AppState, Problem, observe, requests};
-use crate::store::{AuditEntry, AuditFilter, ConnectionState, WriteStats};
+use crate::store::{AuditEntry, AuditFilter, ConnectionState, DriftReport, WriteStats};
 
 const PAGE: &str = include_str!("page.html");
 const SCRIPT: &str = include_str!("dashboard.js");
@@ -47,6 +47,8 @@ pub struct Dashboard {
     connection: Option<ConnectionState>,
     /// Outcomes, success over time, errors, objects and skipped fields.
     writes: WriteStats,
+    /// What the last schema check found that the CRM no longer allows.
+    drift: DriftReport,
     /// The latest audited writes with their per-field decisions, newest
     /// first.
     #[schema(value_type = Vec<Object>)]
@@ -83,6 +85,7 @@ pub(super) async fn data(
     let writes = store.write_stats(&customer).await.map_err(internal)?;
     let connection = store.connection_state(&customer).await.map_err(internal)?;
     let recent = store.audit(&customer, &recent).await.map_err(internal)?;
+    let drift = store.drift(&customer).await.map_err(internal)?;
     Ok(Json(Dashboard {
         customer,
         provider: config.provider.to_string(),
@@ -90,6 +93,7 @@ pub(super) async fn data(
         plugin,
         connection,
         writes,
+        drift,
         recent,
         generated_at,
     }))
