@@ -15,12 +15,12 @@ use conduit_host::author;
 use conduit_host::config::{self, ConfigSet, Provider};
 use conduit_host::demo::{self, DemoOptions};
 use conduit_host::drift;
-use conduit_host::sync;
 use conduit_host::pipeline::{Pipeline, Worker, WorkerOptions};
 use conduit_host::plugin::{PluginRuntime, RuntimeConfig};
 use conduit_host::schedule::Scheduler;
 use conduit_host::secrets::SecretKey;
 use conduit_host::store::{Location, Store};
+use conduit_host::sync;
 use conduit_host::telemetry::{self, LogFormat};
 
 #[derive(Parser)]

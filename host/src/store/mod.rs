@@ -38,9 +38,9 @@
 
 mod backend;
 mod dashboard;
+mod drift;
 pub mod scratch;
 pub(crate) mod sql;
-mod drift;
 
 use std::collections::{HashMap, HashSet};
 
@@ -58,10 +58,10 @@ mod grants;
 mod intake;
 mod keys;
 mod plugins;
+mod schedule;
 #[cfg(test)]
 mod tests;
 mod webhooks;
-mod schedule;
 
 pub use backend::{Backend, Location};
 pub use changes::{
@@ -80,8 +80,8 @@ pub use intake::{
 };
 pub use keys::{Action, ApiKey, OperatorEvent};
 pub use plugins::{Activation, Pause, PluginVersion};
-pub use webhooks::{Attempt, Claimed, Delivery};
 pub use schedule::{Claim, RunRecord, TaskState};
+pub use webhooks::{Attempt, Claimed, Delivery};
 
 /// Rows per multi-row statement: 12 columns each stays far below SQLite's
 /// limit on bound parameters.

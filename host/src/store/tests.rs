@@ -74,7 +74,9 @@ fn running() -> Intake {
     Intake {
         job_id: None,
         claimed_by: Some("replica-1".into()),
-        lease_until: Some(super::timestamp(chrono::Utc::now() + chrono::Duration::minutes(5))),
+        lease_until: Some(super::timestamp(
+            chrono::Utc::now() + chrono::Duration::minutes(5),
+        )),
     }
 }
 
