@@ -1,7 +1,8 @@
 //! API limits per customer: a customer whose Salesforce usage reached its
 //! ceiling, or whose org answered `REQUEST_LIMIT_EXCEEDED`, has its records
-//! failed with `crm_limit_reached` and a `retry_at`, while another
-//! customer's writes in the same host go on.
+//! deferred (`pending`, with error `crm_limit_reached` and a `retry_at`) in
+//! the durable intake, while another customer's writes in the same host go
+//! on.
 
 use std::net::SocketAddr;
 
@@ -42,13 +43,13 @@ fn names(org: &salesforce::Org, prefix: &str) -> usize {
         .count()
 }
 
-/// Every record failed for the limit, retryable, with a future `retry_at`.
+/// Every record deferred for the limit, retryable, with a future `retry_at`.
 fn assert_limited(answer: &Value, crm_code: &str) {
     let answers = results(answer);
     assert!(!answers.is_empty(), "{answer}");
     for result in answers {
         let error = &result["error"];
-        assert_eq!(result["status"], "failed", "{answer}");
+        assert_eq!(result["status"], "pending", "{answer}");
         assert_eq!(error["code"], "crm_limit_reached", "{answer}");
         assert_eq!(error["retryable"], true, "{answer}");
         assert_eq!(error["crm"]["code"], crm_code, "{answer}");
@@ -88,7 +89,7 @@ async fn a_customer_at_its_ceiling_is_held_while_another_writes() -> anyhow::Res
 
     // Held, the customer makes no call at all until `retry_at`.
     let calls = harness.salesforce.org.request_count();
-    let again = harness.write("thrifty", companies("Thrifty", 3)).await?;
+    let again = harness.write("thrifty", companies("Again", 3)).await?;
     assert_limited(&again, "api_ceiling_reached");
     assert_eq!(harness.salesforce.org.request_count(), calls);
     Ok(())
@@ -140,10 +141,22 @@ async fn request_limit_exceeded_defers_that_customer_and_no_other() -> anyhow::R
     );
     assert_eq!(names(&harness.salesforce.org, "Roomy"), 2);
 
+    // The deferred records wait in the intake under their keys.
+    let path = "/v1/customers/spent/writes/Spent-key-0";
+    let waiting: Value = harness
+        .request(reqwest::Method::GET, path)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    assert_eq!(waiting["state"], "pending", "{waiting}");
+    assert_eq!(waiting["last_error"]["code"], "crm_limit_reached", "{waiting}");
+
     // Until `retry_at`, the customer's calls are held without reaching the
-    // org; the keys were released, so the same records may be sent again.
+    // org: new records are deferred as well.
     let calls = own.org.request_count();
-    let again = harness.write("spent", companies("Spent", 2)).await?;
+    let again = harness.write("spent", companies("Again", 2)).await?;
     assert_limited(&again, "REQUEST_LIMIT_EXCEEDED");
     assert_eq!(own.org.request_count(), calls, "held until retry_at");
     Ok(())
