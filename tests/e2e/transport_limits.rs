@@ -151,7 +151,10 @@ async fn request_limit_exceeded_defers_that_customer_and_no_other() -> anyhow::R
         .json()
         .await?;
     assert_eq!(waiting["state"], "pending", "{waiting}");
-    assert_eq!(waiting["last_error"]["code"], "crm_limit_reached", "{waiting}");
+    assert_eq!(
+        waiting["last_error"]["code"], "crm_limit_reached",
+        "{waiting}"
+    );
 
     // Until `retry_at`, the customer's calls are held without reaching the
     // org: new records are deferred as well.

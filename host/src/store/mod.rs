@@ -277,6 +277,10 @@ impl Store {
     /// Each claimed key's row keeps its intent, so that it resumes if this
     /// host stops before the outcome is stored. A key whose earlier outcome
     /// was released is claimed afresh.
+    ///
+    /// The keys of one call are distinct: the pipeline answers a key used
+    /// twice in one batch before it gets here, and PostgreSQL refuses an
+    /// upsert that touches one row twice.
     pub async fn claim_keys(
         &self,
         customer: &str,
