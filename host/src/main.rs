@@ -14,10 +14,9 @@ use conduit_host::api::{self, AppState};
 use conduit_host::author;
 use conduit_host::config::{self, ConfigSet, Provider};
 use conduit_host::demo::{self, DemoOptions};
-use conduit_host::drift;
 use conduit_host::pipeline::{Pipeline, Worker, WorkerOptions};
 use conduit_host::plugin::{PluginRuntime, RuntimeConfig};
-use conduit_host::schedule::Scheduler;
+use conduit_host::schedule;
 use conduit_host::secrets::SecretKey;
 use conduit_host::store::{Location, Store};
 use conduit_host::sync;
@@ -387,7 +386,7 @@ async fn serve(options: ServeOptions, key: SecretKey) -> anyhow::Result<()> {
     // delivery to one sender.
     let deliveries = sync::webhooks::spawn(pipeline.clone());
     let (stop_scheduler, scheduler_stopped) = tokio::sync::oneshot::channel::<()>();
-    let scheduler = tokio::spawn(scheduled_tasks(&pipeline).run(
+    let scheduler = tokio::spawn(schedule::host_tasks(&pipeline).run(
         {
             let pipeline = pipeline.clone();
             move || pipeline.scheduled_customers()
@@ -409,14 +408,6 @@ async fn serve(options: ServeOptions, key: SecretKey) -> anyhow::Result<()> {
     served.context("serving the API")?;
     tracing::info!("conduit stopped");
     Ok(())
-}
-
-/// The periodic tasks `serve` runs for every customer.
-fn scheduled_tasks(pipeline: &Arc<Pipeline>) -> Scheduler {
-    let mut scheduler = Scheduler::new(pipeline.store().clone());
-    drift::register(&mut scheduler, pipeline.clone(), drift::DEFAULT_INTERVAL);
-    sync::register(&mut scheduler, pipeline.clone(), sync::DEFAULT_INTERVAL);
-    scheduler
 }
 
 /// Resolves on ctrl-c or SIGTERM (what an orchestrator sends first): the

@@ -418,3 +418,46 @@ async fn a_customers_plugin_maps_what_is_read_through_map_inbound() -> anyhow::R
     assert!(inbound_calls.is_some(), "the plugin's hook ran:\n{metrics}");
     Ok(())
 }
+
+/// Nobody asks for a run: the host's scheduled `reads` task brings a rep's
+/// edit into the feed by itself, and leaves the host's own write out.
+#[tokio::test]
+async fn the_scheduled_reads_task_fills_the_feed_on_its_own() -> anyhow::Result<()> {
+    let (harness, _dir) = start().await?;
+    let sf = &harness.salesforce;
+    sf.org.add_user(REP, "Rita", "Rep");
+    let client = sf.org.oauth_client();
+    let refresh = sf.org.grant_for(&client.client_id, REP)?;
+    let secrets = (client.client_id.as_str(), client.client_secret.as_str());
+    let token = rep_token(&sf.base_url, "/services/oauth2/token", secrets, &refresh).await?;
+    let id = write_company(&harness, "sf", "Scheduled Sprockets").await?;
+    let url = format!("{}/services/data/v60.0/sobjects/Account/{id}", sf.base_url);
+    let edit = json!({ "Industry": "Healthcare" });
+    as_rep(reqwest::Method::PATCH, url, &token, Some(edit)).await?;
+
+    let pipeline = harness.pipeline.clone();
+    let scheduler = conduit_host::schedule::host_tasks(&pipeline)
+        .with_tick(std::time::Duration::from_millis(50));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(
+        scheduler.run(move || pipeline.scheduled_customers(), async {
+            let _ = stopped.await;
+        }),
+    );
+
+    let mut mine = Vec::new();
+    for _ in 0..200 {
+        let changes = feed(&harness, "sf").await?;
+        mine = of_record(&changes, &id).into_iter().cloned().collect();
+        if !mine.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _ = stop.send(());
+    running.await?;
+
+    assert_eq!(mine.len(), 1, "the rep's edit, once: {mine:?}");
+    assert_eq!(mine[0]["fields"]["sector"], "medical", "{mine:?}");
+    Ok(())
+}

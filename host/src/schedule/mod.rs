@@ -98,6 +98,24 @@ pub struct Scheduler {
     running: Arc<Mutex<HashSet<(String, String)>>>,
 }
 
+/// The periodic tasks a host runs for every customer: its reads (the
+/// change feed) and its schema drift check, at their default intervals
+/// unless a config's `schedule:` says otherwise.
+pub fn host_tasks(pipeline: &Arc<crate::pipeline::Pipeline>) -> Scheduler {
+    let mut scheduler = Scheduler::new(pipeline.store().clone());
+    crate::drift::register(
+        &mut scheduler,
+        pipeline.clone(),
+        crate::drift::DEFAULT_INTERVAL,
+    );
+    crate::sync::register(
+        &mut scheduler,
+        pipeline.clone(),
+        crate::sync::DEFAULT_INTERVAL,
+    );
+    scheduler
+}
+
 impl Scheduler {
     /// A scheduler on `store` with no task, holding leases under a name of
     /// its own: the host, the process and a random part, so that two
