@@ -125,6 +125,16 @@ async fn rep_token(
         .context("no access token")
 }
 
+/// A Salesforce rep's own access token, the rep added to the org first.
+async fn salesforce_rep(harness: &Harness) -> anyhow::Result<String> {
+    let sf = &harness.salesforce;
+    sf.org.add_user(REP, "Rita", "Rep");
+    let client = sf.org.oauth_client();
+    let refresh = sf.org.grant_for(&client.client_id, REP)?;
+    let secrets = (client.client_id.as_str(), client.client_secret.as_str());
+    rep_token(&sf.base_url, "/services/oauth2/token", secrets, &refresh).await
+}
+
 /// A rep's request straight to the CRM, as their own user.
 async fn as_rep(
     method: reqwest::Method,
@@ -233,11 +243,7 @@ async fn salesforce_a_reps_change_comes_once_the_hosts_write_never_and_a_deletio
 -> anyhow::Result<()> {
     let (harness, _dir) = start().await?;
     let sf = &harness.salesforce;
-    sf.org.add_user(REP, "Rita", "Rep");
-    let client = sf.org.oauth_client();
-    let refresh = sf.org.grant_for(&client.client_id, REP)?;
-    let secrets = (client.client_id.as_str(), client.client_secret.as_str());
-    let token = rep_token(&sf.base_url, "/services/oauth2/token", secrets, &refresh).await?;
+    let token = salesforce_rep(&harness).await?;
 
     a_reps_change_comes_once(&harness, "sf", "Readable Widgets", |id| RepEdit {
         token,
@@ -425,11 +431,7 @@ async fn a_customers_plugin_maps_what_is_read_through_map_inbound() -> anyhow::R
 async fn the_scheduled_reads_task_fills_the_feed_on_its_own() -> anyhow::Result<()> {
     let (harness, _dir) = start().await?;
     let sf = &harness.salesforce;
-    sf.org.add_user(REP, "Rita", "Rep");
-    let client = sf.org.oauth_client();
-    let refresh = sf.org.grant_for(&client.client_id, REP)?;
-    let secrets = (client.client_id.as_str(), client.client_secret.as_str());
-    let token = rep_token(&sf.base_url, "/services/oauth2/token", secrets, &refresh).await?;
+    let token = salesforce_rep(&harness).await?;
     let id = write_company(&harness, "sf", "Scheduled Sprockets").await?;
     let url = format!("{}/services/data/v60.0/sobjects/Account/{id}", sf.base_url);
     let edit = json!({ "Industry": "Healthcare" });
