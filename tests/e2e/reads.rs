@@ -387,6 +387,76 @@ async fn a_bad_feed_cursor_is_refused_by_name() -> anyhow::Result<()> {
     assert_eq!(response.status(), reqwest::StatusCode::BAD_REQUEST);
     let problem: Value = response.json().await?;
     assert_eq!(problem["field"], "after", "{problem}");
+
+    // A well-formed cursor the feed never gave out would skip changes.
+    let id = write_company(&harness, "sf", "Cursor Cogs").await?;
+    let token = salesforce_rep(&harness).await?;
+    let url = format!(
+        "{}/services/data/v60.0/sobjects/Account/{id}",
+        harness.salesforce.base_url
+    );
+    let edit = json!({ "Industry": "Healthcare" });
+    as_rep(reqwest::Method::PATCH, url, &token, Some(edit)).await?;
+    run_reads(&harness, "sf").await?;
+    let changes = feed(&harness, "sf").await?;
+    let given = changes[0]["cursor"]
+        .as_str()
+        .context("a cursor")?
+        .to_owned();
+    let ok = harness
+        .request(
+            reqwest::Method::GET,
+            &format!("/v1/customers/sf/changes?after={given}"),
+        )
+        .send()
+        .await?;
+    assert_eq!(ok.status(), reqwest::StatusCode::OK);
+    for other in ["0000000000000099", "7fffffffffffffff"] {
+        let path = format!("/v1/customers/sf/changes?after={other}");
+        let response = harness.request(reqwest::Method::GET, &path).send().await?;
+        assert_eq!(
+            response.status(),
+            reqwest::StatusCode::BAD_REQUEST,
+            "{other}"
+        );
+        let problem: Value = response.json().await?;
+        assert_eq!(problem["field"], "after", "{problem}");
+    }
+    // Nor is another customer's cursor this one's.
+    let path = format!("/v1/customers/hs/changes?after={given}");
+    let response = harness.request(reqwest::Method::GET, &path).send().await?;
+    assert_eq!(response.status(), reqwest::StatusCode::BAD_REQUEST);
+    Ok(())
+}
+
+/// A backfill from the future would park every cursor past changes that
+/// have not happened; a run while another holds the customer's reads is
+/// refused, so no two replicas give one change out twice.
+#[tokio::test]
+async fn a_future_backfill_and_a_second_run_at_once_are_refused() -> anyhow::Result<()> {
+    let (harness, _dir) = start().await?;
+    let path = "/v1/customers/sf/reads/run?backfill=true&since=2999-01-01T00:00:00Z";
+    let response = harness.request(reqwest::Method::POST, path).send().await?;
+    assert_eq!(response.status(), reqwest::StatusCode::BAD_REQUEST);
+    let problem: Value = response.json().await?;
+    assert_eq!(problem["field"], "since", "{problem}");
+
+    let lease = conduit_host::schedule::Lease::claim(
+        harness.pipeline.store(),
+        conduit_host::sync::TASK,
+        "sf",
+        "another-replica",
+        std::time::Duration::from_secs(60),
+        conduit_host::store::Claim::Now,
+    )
+    .await?;
+    anyhow::ensure!(lease.is_some(), "the test holds the lease");
+    let path = "/v1/customers/sf/reads/run";
+    let response = harness.request(reqwest::Method::POST, path).send().await?;
+    assert_eq!(response.status(), reqwest::StatusCode::CONFLICT);
+    let problem: Value = response.json().await?;
+    assert_eq!(problem["code"], "reads_running", "{problem}");
+    assert_eq!(problem["retryable"], true, "{problem}");
     Ok(())
 }
 

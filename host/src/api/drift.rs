@@ -3,7 +3,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
@@ -14,8 +13,7 @@ use super::problem::Wire;
 use super::routes::{CustomerPath, internal, record_problem};
 use super::{AppState, Problem, docs};
 use crate::drift::{self, CheckError};
-use crate::schedule::{DEFAULT_LEASE, Lease, RunError};
-use crate::store::Claim;
+use crate::schedule::RunError;
 
 /// The drift routes, each with its OpenAPI operation.
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -49,24 +47,14 @@ async fn refresh_schema(
     let config = state.customer_config(&customer)?;
     let store = state.pipeline.store();
 
-    let holder = format!("api:{}", hex::encode(rand::random::<[u8; 4]>()));
-    let claim = Lease::claim(
+    let lease = super::schedule::take_lease(
         store,
         drift::TASK,
         &customer,
-        &holder,
-        DEFAULT_LEASE,
-        Claim::Now,
-    );
-    let Some(lease) = claim.await.map_err(internal)? else {
-        let mut problem = Problem::new(
-            StatusCode::CONFLICT,
-            "check_running",
-            format!("the schema of `{customer}` is being checked now; try again shortly"),
-        );
-        problem.retryable = true;
-        return Err(problem);
-    };
+        "check_running",
+        format!("the schema of `{customer}` is being checked now; try again shortly"),
+    )
+    .await?;
 
     let check = async { Ok(drift::check(&state.pipeline, &config).await?) };
     let checked = lease.run(check, None).await.map_err(|e| match e {

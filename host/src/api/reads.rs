@@ -15,6 +15,7 @@ use super::problem::Wire;
 use super::requests::{bad_request, limit};
 use super::routes::{CustomerPath, internal};
 use super::{AppState, Problem, docs};
+use crate::schedule::RunError;
 use crate::store::{decode_cursor, timestamp};
 use crate::sync;
 
@@ -75,9 +76,23 @@ async fn changes(
             _ => return Err(unknown(&key, &["after", "limit"])),
         }
     }
-    let changes = state
-        .pipeline
-        .store()
+    // Every cursor the feed gives out is one of this customer's changes: any
+    // other number would silently skip changes or read another's position.
+    let store = state.pipeline.store();
+    if after > 0
+        && store
+            .change(&customer, after)
+            .await
+            .map_err(internal)?
+            .is_none()
+    {
+        let value = given.unwrap_or_default();
+        return Err(bad_request(format!(
+            "`after` must be a cursor the feed of `{customer}` gave out, not `{value}`"
+        ))
+        .field("after"));
+    }
+    let changes = store
         .changes(&customer, after, count)
         .await
         .map_err(internal)?;
@@ -165,13 +180,37 @@ async fn run(
     if since.is_some() && !backfill {
         return Err(bad_request("`since` starts a backfill: add `backfill=true`").field("since"));
     }
-    let pipeline = &state.pipeline;
-    if backfill {
-        sync::start_backfill(pipeline, &customer, since)
-            .await
-            .map_err(internal)?;
+    // A start in the future would park every cursor past changes that
+    // have not happened yet, and read nothing until then.
+    if since.is_some_and(|since| since > Utc::now()) {
+        return Err(
+            bad_request("`since` is in the future; nothing has changed there yet").field("since"),
+        );
     }
-    let report = sync::run_reads(pipeline, &customer).await.map_err(|e| {
+
+    // The scheduled `reads` task's lease, so that no replica reads this
+    // customer at the same time and the feed gets each change once.
+    let pipeline = &state.pipeline;
+    let lease = super::schedule::take_lease(
+        pipeline.store(),
+        sync::TASK,
+        &customer,
+        "reads_running",
+        format!("the reads of `{customer}` are running now; try again shortly"),
+    )
+    .await?;
+
+    let reads = async {
+        if backfill {
+            sync::start_backfill(pipeline, &customer, since).await?;
+        }
+        sync::run_reads(pipeline, &customer).await
+    };
+    let report = lease.run(reads, None).await.map_err(|e| {
+        let e = match e {
+            RunError::Failed(e) => e,
+            RunError::LostLease => anyhow::anyhow!("the reads lost their lease"),
+        };
         tracing::debug!(customer, error = %format!("{e:#}"), "reads cannot run");
         Problem::new(StatusCode::CONFLICT, "reads_unavailable", format!("{e:#}"))
     })?;

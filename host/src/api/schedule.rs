@@ -12,6 +12,31 @@ use super::input::ApiPath;
 use super::problem::Wire;
 use super::routes::{CustomerPath, internal};
 use super::{AppState, Problem, docs};
+use crate::schedule::{DEFAULT_LEASE, Lease};
+use crate::store::{Claim, Store};
+
+/// The lease of scheduled task `task` for `customer`, taken now for a run
+/// an operator or agent asked for, so that it never runs beside the
+/// scheduled one or another replica's. Held elsewhere: 409 `code`, with
+/// `busy` as its message, retryable.
+pub(super) async fn take_lease(
+    store: &Store,
+    task: &str,
+    customer: &str,
+    code: &str,
+    busy: String,
+) -> Result<Lease, Problem> {
+    let holder = format!("api:{}", hex::encode(rand::random::<[u8; 4]>()));
+    let claim = Lease::claim(store, task, customer, &holder, DEFAULT_LEASE, Claim::Now);
+    match claim.await.map_err(internal)? {
+        Some(lease) => Ok(lease),
+        None => {
+            let mut problem = Problem::new(axum::http::StatusCode::CONFLICT, code, busy);
+            problem.retryable = true;
+            Err(problem)
+        }
+    }
+}
 
 /// The schedule routes, each with its OpenAPI operation.
 pub(super) fn routes() -> OpenApiRouter<AppState> {

@@ -14,6 +14,10 @@ use super::resolve::EntityMapping;
 const MAX_ATTEMPTS: u32 = 8;
 /// The wait before the first retry, unless the webhook says.
 const FIRST_RETRY: Duration = Duration::from_secs(10);
+/// The most attempts a webhook may ask for.
+const MAX_ATTEMPTS_LIMIT: u32 = 100;
+/// The shortest first retry a webhook may ask for.
+const MIN_FIRST_RETRY_MS: u64 = 10;
 
 /// One receiver of the customer's changes.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,10 +122,29 @@ pub(super) fn resolve(
                 ));
             }
         }
-        if file.max_attempts == Some(0) {
-            errors.push(invalid(
+        match file.max_attempts {
+            Some(0) => errors.push(invalid(
                 key("max_attempts"),
                 "at least one attempt is needed".into(),
+            )),
+            Some(n) if n > MAX_ATTEMPTS_LIMIT => errors.push(invalid(
+                key("max_attempts"),
+                format!(
+                    "{n} attempts is more than {MAX_ATTEMPTS_LIMIT}: a receiver that is \
+                     still down after that many hourly retries needs a person, not more tries"
+                ),
+            )),
+            _ => {}
+        }
+        // Each wait doubles the one before: a first wait of zero stays zero,
+        // and the delivery would be sent again in a tight loop.
+        if file
+            .first_retry_ms
+            .is_some_and(|ms| ms < MIN_FIRST_RETRY_MS)
+        {
+            errors.push(invalid(
+                key("first_retry_ms"),
+                format!("the first retry waits at least {MIN_FIRST_RETRY_MS} ms"),
             ));
         }
 
@@ -205,5 +228,16 @@ entities:
     fn an_inline_secret_is_never_printed() {
         let secret = WebhookSecret::Inline("hunter2".into());
         assert!(!format!("{secret:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_first_retry_of_zero_and_endless_attempts_are_refused() {
+        let errors = load(
+            "  - { url: 'https://ok.example', secret: s, first_retry_ms: 0, \
+             max_attempts: 100000 }\n",
+        )
+        .expect_err("refused");
+        assert!(errors.contains("`webhooks.0.first_retry_ms`"), "{errors}");
+        assert!(errors.contains("`webhooks.0.max_attempts`"), "{errors}");
     }
 }

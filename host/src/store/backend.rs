@@ -65,6 +65,24 @@ impl Location {
     /// `postgresql://...`, or a bare path (SQLite).
     pub fn parse(text: &str) -> anyhow::Result<Self> {
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            // Without a host and a database, the driver falls back on the
+            // environment's defaults and migrates whatever database that is.
+            let url = url::Url::parse(text)
+                .map_err(|e| anyhow::anyhow!("the PostgreSQL database URL is not a URL: {e}"))?;
+            let database = url.path().trim_start_matches('/');
+            // A socket directory may come as `?host=/run/postgresql`.
+            let host = url.host_str().is_some_and(|h| !h.is_empty())
+                || url.query_pairs().any(|(key, _)| key == "host");
+            if !host || database.is_empty() {
+                let mut shown = url.clone();
+                if shown.password().is_some() {
+                    let _ = shown.set_password(Some("***"));
+                }
+                anyhow::bail!(
+                    "database URL `{shown}` must name a host and a database, as in \
+                     postgres://user@host:5432/conduit"
+                );
+            }
             return Ok(Self::Postgres(text.to_owned()));
         }
         if let Some(path) = text.strip_prefix("sqlite:") {
@@ -208,6 +226,26 @@ mod tests {
         assert!(error.is_some_and(|e| e.contains("mysql://db/x")));
         assert!(Location::parse("").is_err());
         assert!(Location::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn a_postgres_url_names_its_host_and_database() {
+        for url in [
+            "postgres://",
+            "postgres://app@db:5432",
+            "postgres:///conduit",
+        ] {
+            let error = Location::parse(url).err().map(|e| e.to_string());
+            assert!(
+                error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("must name a host and a database")),
+                "{url}: {error:?}"
+            );
+        }
+        let hidden = Location::parse("postgres://app:hunter2@db").err();
+        assert!(hidden.is_some_and(|e| !e.to_string().contains("hunter2")));
+        assert!(Location::parse("postgres:///conduit?host=/run/postgresql").is_ok());
     }
 
     #[test]
