@@ -183,6 +183,26 @@ async fn connect(host: &Host, sim: &Sim<salesforce::Org>) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// A job of [`RECORDS`] records submitted to `host`, the CRM answering
+/// each call `latency_ms` late so that the job is still running when the
+/// test acts; the job's id.
+async fn slow_job(
+    host: &Host,
+    sim: &Sim<salesforce::Org>,
+    latency_ms: u64,
+) -> anyhow::Result<String> {
+    sim.org.set_faults(Faults {
+        latency_ms,
+        ..Faults::default()
+    });
+    let records: Vec<Value> = (0..RECORDS).map(record).collect();
+    let body = json!({ "records": records });
+    let submitted = host
+        .call(Method::POST, "/v1/customers/northwind/jobs", Some(body))
+        .await?;
+    Ok(submitted["id"].as_str().context("no job id")?.to_owned())
+}
+
 async fn job(host: &Host, id: &str) -> anyhow::Result<Value> {
     host.call(
         Method::GET,
@@ -217,16 +237,7 @@ async fn a_host_killed_mid_job_resumes_it_after_a_restart() -> anyhow::Result<()
     // 1. A job of a thousand records on a slow CRM.
     let host = Host::start(&database)?;
     connect(&host, &sim).await?;
-    sim.org.set_faults(Faults {
-        latency_ms: 150,
-        ..Faults::default()
-    });
-    let records: Vec<Value> = (0..RECORDS).map(record).collect();
-    let body = json!({ "records": records });
-    let submitted = host
-        .call(Method::POST, "/v1/customers/northwind/jobs", Some(body))
-        .await?;
-    let id = submitted["id"].as_str().context("no job id")?.to_owned();
+    let id = slow_job(&host, &sim, 150).await?;
 
     // 2. Killed in the middle of a batch: some outcomes stored, and the CRM
     //    holding writes of the batch running, whose outcomes are not.
@@ -323,17 +334,8 @@ async fn two_hosts_on_one_postgres_database_share_a_job_and_run_each_intent_once
     let first = Host::start_with(&[OsStr::new("--database-url"), url])?;
     let second = Host::start_with(&[OsStr::new("--database-url"), url])?;
     connect(&first, &sim).await?;
-    sim.org.set_faults(Faults {
-        latency_ms: 100,
-        ..Faults::default()
-    });
 
-    let records: Vec<Value> = (0..RECORDS).map(record).collect();
-    let body = json!({ "records": records });
-    let submitted = first
-        .call(Method::POST, "/v1/customers/northwind/jobs", Some(body))
-        .await?;
-    let id = submitted["id"].as_str().context("no job id")?.to_owned();
+    let id = slow_job(&first, &sim, 100).await?;
 
     let mut finished = Value::Null;
     for _ in 0..1200 {
