@@ -12,6 +12,10 @@ use std::time::Duration;
 /// this would spend the org's API allocation on little.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(10);
 
+/// The longest interval a config may set: a longer one is a task meant
+/// to be `off`, and its next due time would leave the calendar.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
 /// What turns a task off.
 const OFF: &str = "off";
 
@@ -64,6 +68,12 @@ fn interval(text: &str) -> Result<Option<Duration>, String> {
             humantime::format_duration(MIN_INTERVAL)
         ));
     }
+    if every > MAX_INTERVAL {
+        return Err(format!(
+            "`{text}` is longer than the longest interval, {}; use `off` to stop the task",
+            humantime::format_duration(MAX_INTERVAL)
+        ));
+    }
     Ok(Some(every))
 }
 
@@ -114,5 +124,14 @@ mod tests {
     fn task_names_are_identifiers() {
         let errors = resolve(&map(&[]), &map(&[("Schema Check", "1h")])).expect_err("refused");
         assert!(errors[0].1.contains("not a task name"), "{errors:?}");
+    }
+
+    #[test]
+    fn an_interval_past_thirty_days_is_refused() {
+        let errors =
+            resolve(&map(&[]), &map(&[("reads", "99999999999999d")])).expect_err("refused");
+        assert!(errors[0].1.contains("longer than"), "{errors:?}");
+        let resolved = resolve(&map(&[]), &map(&[("reads", "30d")])).expect("at the limit");
+        assert_eq!(resolved["reads"], Some(MAX_INTERVAL));
     }
 }
