@@ -164,8 +164,8 @@ mod tests {
     use chrono::Duration;
 
     use super::*;
+    use crate::pipeline::LIMIT_REACHED;
     use crate::pipeline::RecordError;
-    use crate::pipeline::deferral::CRM_LIMIT_REACHED;
 
     fn row() -> Row {
         Row {
@@ -178,7 +178,7 @@ mod tests {
     #[test]
     fn a_spent_allocation_goes_back_to_pending_until_its_retry_time() {
         let now = Utc::now();
-        let mut error = RecordError::input(CRM_LIMIT_REACHED, "spent".into(), None).retryable();
+        let mut error = RecordError::input(LIMIT_REACHED, "spent".into(), None).retryable();
         error.retry_at = Some(now + Duration::minutes(10));
         let mut result = RecordResult::failed(0, Some("k".into()), None, error);
 
@@ -190,7 +190,7 @@ mod tests {
             not_before,
             crate::store::timestamp(now + Duration::minutes(10))
         );
-        assert_eq!(error["code"], CRM_LIMIT_REACHED);
+        assert_eq!(error["code"], LIMIT_REACHED);
         assert_eq!(result.status, Status::Pending, "the answer says it waits");
     }
 

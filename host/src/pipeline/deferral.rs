@@ -9,11 +9,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{RecordError, RecordResult, Status};
-
-/// The code of a record the CRM did not take because the customer's API
-/// allocation is spent.
-pub const CRM_LIMIT_REACHED: &str = super::result::LIMIT_REACHED;
+use super::{LIMIT_REACHED, RecordError, RecordResult, Status};
 
 /// The first wait when the CRM gave no time; it doubles with each attempt.
 const FIRST_BACKOFF: Duration = Duration::seconds(60);
@@ -38,7 +34,7 @@ pub fn deferred_until(
 
 /// Whether `error` defers its record rather than failing it.
 pub fn is_deferred(error: &RecordError) -> bool {
-    error.code == CRM_LIMIT_REACHED
+    error.code == LIMIT_REACHED
 }
 
 /// The wait after `attempts` attempts: 1, 2, 4, ... minutes, at most an hour.
@@ -52,7 +48,7 @@ mod tests {
     use super::*;
 
     fn limited(retry_at: Option<DateTime<Utc>>) -> RecordResult {
-        let mut error = RecordError::input(CRM_LIMIT_REACHED, "allocation spent".into(), None);
+        let mut error = RecordError::input(LIMIT_REACHED, "allocation spent".into(), None);
         error.retryable = true;
         error.retry_at = retry_at;
         RecordResult::failed(0, Some("k".into()), Some("deal".into()), error)
