@@ -164,3 +164,78 @@ async fn composite_graph_is_all_or_nothing_per_graph() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_graph_call_has_limits_over_all_its_graphs() -> anyhow::Result<()> {
+    let sf = Salesforce::start(None).await?;
+    let account = |graph: usize, name: &str| {
+        json!({"graphId": format!("g{graph}"), "compositeRequest": [
+            sub("a", "POST", &format!("{V}/sobjects/Account"), Some(json!({"Name": name}))),
+        ]})
+    };
+    let limit = |answer: &Value| answer[0]["errorCode"].clone();
+
+    let many: Vec<Value> = (0..76).map(|i| account(i, "X")).collect();
+    let (status, answer) = sf
+        .call(
+            Method::POST,
+            "/composite/graph",
+            Some(json!({"graphs": many})),
+        )
+        .await?;
+    assert_eq!((status, limit(&answer)), (400, json!("LIMIT_EXCEEDED")));
+
+    let wide = |graph: usize| {
+        let nodes: Vec<Value> = (0..260)
+            .map(|n| sub(&format!("n{n}"), "GET", &format!("{V}/sobjects"), None))
+            .collect();
+        json!({"graphId": format!("w{graph}"), "compositeRequest": nodes})
+    };
+    let (status, answer) = sf
+        .call(
+            Method::POST,
+            "/composite/graph",
+            Some(json!({"graphs": [wide(0), wide(1)]})),
+        )
+        .await?;
+    assert_eq!((status, limit(&answer)), (400, json!("LIMIT_EXCEEDED")));
+
+    let kinds: Vec<Value> = (0..16)
+        .map(|i| {
+            json!({"graphId": format!("k{i}"), "compositeRequest": [
+                sub("a", "POST", &format!("{V}/sobjects/Object{i}__c"), Some(json!({}))),
+            ]})
+        })
+        .collect();
+    let (status, answer) = sf
+        .call(
+            Method::POST,
+            "/composite/graph",
+            Some(json!({"graphs": kinds})),
+        )
+        .await?;
+    assert_eq!((status, limit(&answer)), (400, json!("LIMIT_EXCEEDED")));
+
+    // Fifteen failed graphs: the sixteenth and later do not run.
+    let failing = |graph: usize| {
+        json!({"graphId": format!("f{graph}"), "compositeRequest": [
+            sub("o", "POST", &format!("{V}/sobjects/Opportunity"), Some(json!({"Name": "D"}))),
+        ]})
+    };
+    let mut graphs: Vec<Value> = (0..15).map(failing).collect();
+    graphs.push(account(15, "Runs not"));
+    let (status, answer) = sf
+        .call(
+            Method::POST,
+            "/composite/graph",
+            Some(json!({"graphs": graphs})),
+        )
+        .await?;
+    assert_eq!(status, 200);
+    let last = &answer["graphs"][15];
+    assert_eq!(last["isSuccessful"], false);
+    let node = &last["graphResponse"]["compositeResponse"][0];
+    assert_eq!(node["body"][0]["errorCode"], "PROCESSING_HALTED");
+    assert!(sf.sim.org.records("Account").is_empty());
+    Ok(())
+}

@@ -8,6 +8,13 @@
 //! 100 values, HubSpot batch reads of 100) plus one write call per 200
 //! records (Salesforce Collections) or 100 (HubSpot batch endpoints), for
 //! creates and updates apart.
+//!
+//! Then 1,000 new records that name records of their own request: 500
+//! companies with a contact each, sent as 20 requests of 25 pairs and as one
+//! request of 500. The minimum adds the contacts' matching reads and, for
+//! the writes, the fewer of Composite Graph calls (75 graphs a call, one
+//! pair a graph; Salesforce only) and levels of batch calls (companies,
+//! then contacts).
 
 use std::time::Instant;
 
@@ -16,6 +23,8 @@ use serde_json::{Value, json};
 use conduit_tests::{Harness, config_with_customers, results};
 
 const RECORDS: usize = 1_000;
+/// The rep new contacts are owned by.
+const REP: &str = "rep@bench.example";
 const EXISTING: usize = 500;
 
 const CUSTOMERS: [(&str, &str, usize, usize); 4] = [
@@ -74,6 +83,8 @@ async fn run() -> anyhow::Result<()> {
     let configs: Vec<(&str, &str)> = CUSTOMERS.iter().map(|(c, y, _, _)| (*c, *y)).collect();
     let dir = config_with_customers(&configs)?;
     let harness = Harness::start(dir.path()).await?;
+    harness.salesforce.org.add_user(REP, "Bench", "Rep");
+    harness.hubspot.org.add_owner(REP, "Bench", "Rep");
 
     println!("transport: {RECORDS} upserts ({EXISTING} updates, the rest creates) in one request");
     for (customer, _, write_batch, read_batch) in CUSTOMERS {
@@ -112,5 +123,81 @@ async fn run() -> anyhow::Result<()> {
             RECORDS as f64 / elapsed.max(f64::EPSILON),
         );
     }
+
+    println!("transport: {RECORDS} creates, 500 companies each named by a new contact");
+    for (customer, _, write_batch, read_batch) in CUSTOMERS {
+        for requests in [20, 1] {
+            dependents(&harness, customer, requests, write_batch, read_batch).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A company and a contact naming it, both new, for pair `i`.
+fn pair(customer: &str, requests: usize, i: usize) -> [Value; 2] {
+    let name = format!("{customer}-pair{requests}-{i:04}");
+    [
+        json!({ "entity": "company", "operation": "upsert", "key": name,
+            "fields": { "name": name } }),
+        json!({ "entity": "contact", "operation": "upsert", "acting_for": REP,
+            "key": format!("{i}@{customer}-pair{requests}.test"),
+            "fields": { "email": format!("{i}@{customer}-pair{requests}.test"),
+                "last_name": "Pair", "company": name } }),
+    ]
+}
+
+/// Sends the 500 pairs as `requests` requests and reports the calls made
+/// against the minimum.
+async fn dependents(
+    harness: &Harness,
+    customer: &str,
+    requests: usize,
+    write_batch: usize,
+    read_batch: usize,
+) -> anyhow::Result<()> {
+    let pairs = (RECORDS / 2) / requests;
+    // The rep's owner id is looked up once and cached: not counted.
+    let warmup = harness
+        .write(
+            customer,
+            Value::Array(pair(customer, requests, RECORDS).into()),
+        )
+        .await?;
+    anyhow::ensure!(
+        results(&warmup).iter().all(|r| r["status"] == "created"),
+        "{customer}: {warmup}"
+    );
+    let before = calls(harness, customer);
+    let started = Instant::now();
+    for request in 0..requests {
+        let records: Vec<Value> = (request * pairs..(request + 1) * pairs)
+            .flat_map(|i| pair(customer, requests, i))
+            .collect();
+        let answer = harness.write(customer, Value::Array(records)).await?;
+        let created = results(&answer)
+            .iter()
+            .filter(|r| r["status"] == "created")
+            .count();
+        anyhow::ensure!(created == 2 * pairs, "{customer}: {answer}");
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let made = calls(harness, customer) - before;
+
+    let reads = 2 * pairs.div_ceil(read_batch);
+    let levels = 2 * pairs.div_ceil(write_batch);
+    let writes = if customer.starts_with("sf") {
+        levels.min(pairs.div_ceil(75))
+    } else {
+        levels
+    };
+    let minimum = requests * (reads + writes);
+    println!(
+        "  {customer:<8} {requests:>2} x {:>3} pairs: {made:>3} API calls (minimum {minimum:>3}: \
+         {} reads + {} writes), {:>6.0} records/s",
+        pairs,
+        requests * reads,
+        requests * writes,
+        RECORDS as f64 / elapsed.max(f64::EPSILON),
+    );
     Ok(())
 }

@@ -5,6 +5,7 @@ mod activities;
 mod api_input;
 mod author_loop;
 mod batches;
+mod composite_graph;
 mod connections;
 mod crm_clients;
 mod dashboard;

@@ -27,8 +27,17 @@ use super::{API_VERSION, Org};
 /// The most subrequests one composite request takes.
 const MAX_SUBREQUESTS: usize = 25;
 
-/// The most nodes (subrequests) one graph takes.
+/// The most nodes (subrequests) one graph takes, and one graph call over all its graphs.
 const MAX_GRAPH_NODES: usize = 500;
+
+/// The most graphs one graph call takes.
+const MAX_GRAPHS: usize = 75;
+
+/// The most kinds of node (method and object) one graph call takes.
+const MAX_NODE_KINDS: usize = 15;
+
+/// Graphs that may fail in one call; the graphs after the one over it do not run.
+const MAX_GRAPH_FAILURES: usize = 14;
 
 /// What the subrequests of a rolled-back transaction answer.
 const ROLLED_BACK: &str =
@@ -167,12 +176,23 @@ pub(crate) async fn graph(
             big.composite_request.len()
         )));
     }
+    check_graph_limits(&request)?;
     let _alone = org.gate.write().await;
     let routes = super::data_routes(org.clone());
     let mut graphs = Vec::new();
+    let mut failures = 0;
     for graph in request.graphs {
-        let outcomes = run(&org, &routes, &headers, graph.composite_request, true).await;
+        let outcomes = if failures > MAX_GRAPH_FAILURES {
+            let halted = "Processing halted: too many graphs of this request failed.";
+            let nodes = graph.composite_request.iter();
+            nodes
+                .map(|n| Outcome::halted(&n.reference_id, halted))
+                .collect()
+        } else {
+            run(&org, &routes, &headers, graph.composite_request, true).await
+        };
         let ok = !outcomes.iter().any(Outcome::failed);
+        failures += usize::from(!ok);
         let responses: Vec<Value> = outcomes.iter().map(Outcome::json).collect();
         graphs.push(json!({
             "graphId": graph.graph_id,
@@ -181,6 +201,40 @@ pub(crate) async fn graph(
         }));
     }
     Ok(Json(json!({ "graphs": graphs })))
+}
+
+/// Refuses a graph call over Salesforce's limits per call: graphs, nodes over all graphs,
+/// and kinds of node (method and object).
+fn check_graph_limits(request: &GraphRequest) -> Result<(), ApiError> {
+    let count = request.graphs.len();
+    if count > MAX_GRAPHS {
+        return Err(too_many(format!(
+            "A graph request takes at most {MAX_GRAPHS} graphs; this one has {count}"
+        )));
+    }
+    let nodes = request.graphs.iter().flat_map(|g| &g.composite_request);
+    let count = nodes.clone().count();
+    if count > MAX_GRAPH_NODES {
+        return Err(too_many(format!(
+            "A graph request takes at most {MAX_GRAPH_NODES} nodes; this one has {count}"
+        )));
+    }
+    let kinds: std::collections::BTreeSet<(&str, &str)> = nodes
+        .map(|n| {
+            let object = n.url.split("/sobjects/").nth(1).unwrap_or(&n.url);
+            (
+                n.method.as_str(),
+                object.split('/').next().unwrap_or(object),
+            )
+        })
+        .collect();
+    if kinds.len() > MAX_NODE_KINDS {
+        return Err(too_many(format!(
+            "A graph request takes at most {MAX_NODE_KINDS} different nodes; this one has {}",
+            kinds.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Runs `requests` in order through `routes`; with `all_or_none`, the first failure rolls

@@ -1,8 +1,8 @@
 //! CRM clients: the Salesforce REST API and HubSpot's CRM v3 API behind one
 //! interface, so the pipeline does not care which CRM a customer runs.
 //!
-//! Each client sends as few calls as the API allows (sObject Collections,
-//! HubSpot batch endpoints) and reports failures per record, in the CRM's own
+//! Each client sends as few calls as the API allows (sObject Collections and
+//! Composite Graph, HubSpot batch endpoints) and reports failures per record, in the CRM's own
 //! words.
 
 mod changes;
@@ -17,7 +17,7 @@ use std::sync::Arc;
 pub use changes::{Changed, ChangedPage, Keyset, parse_stamp};
 pub use error::CrmError;
 pub use hubspot::HubspotClient;
-pub use salesforce::SalesforceClient;
+pub use salesforce::{COLLECTION_SIZE, SalesforceClient, graph};
 
 use crate::auth::Connection;
 use crate::config::Provider;

@@ -1,19 +1,20 @@
 //! The I/O part of a batch, in the order a record goes through it: find
 //! what exists ([`super::matching`]), attribute owners and plan each record
 //! ([`super::planning`]), send the plans in as few calls as the CRM allows
-//! ([`super::sending`]). The caller audits ([`super::audit`]).
+//! ([`super::dispatch`]). The caller audits ([`super::audit`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use tracing::{Instrument, info, warn};
 
+use super::dispatch;
 use super::matching::{find_existing, resolve_references};
 use super::order;
+use super::pending::{self, InBatch, PendingRef};
 use super::planning::plan_all;
 use super::prepare::{Prepared, prepare_all};
 use super::result::Link;
-use super::sending::send;
 use super::writers;
 use super::{Pipeline, RecordError, RecordResult, Status, WriteIntent};
 use crate::config::CustomerConfig;
@@ -31,6 +32,9 @@ pub(super) struct Work {
     pub unlinked: Vec<Unlinked>,
     /// An activity's Salesforce links, set as lookup fields, for its answer.
     pub lookups: Vec<Link>,
+    /// References to records the batch creates, held as placeholders until
+    /// those exist.
+    pub pending: Vec<PendingRef>,
     pub crm_id: Option<String>,
     /// The rep whose connection writes the record; none for the org-wide one.
     pub writer: Option<String>,
@@ -48,6 +52,7 @@ impl Work {
             associations: Vec::new(),
             unlinked: Vec::new(),
             lookups: Vec::new(),
+            pending: Vec::new(),
             crm_id: None,
             writer: None,
             status: Status::Failed,
@@ -185,22 +190,26 @@ async fn stages(
         .acquire(lock_keys(&config.customer, &work))
         .await;
 
-    // Records that refer to records of this batch go after them.
+    // Records that refer to records of this batch go after them; a record
+    // on a cycle of references fails.
     let batch_keys = order::batch_keys(&work);
-    for mut level in order::levels(work) {
-        find_existing(&runtime, &schema, &mut level).await;
-        let batch = Batch {
-            keys: &batch_keys,
-            dry_run,
-        };
-        resolve_references(&runtime, &schema, batch, &mut level).await;
-        plan_all(config, &runtime, &schema, &mut level).await;
-        writers::assign(config, &runtime, &mut level).await;
-        if !dry_run {
-            send(config, &runtime, &schema, &mut level).await;
-        }
-        results.extend(level.into_iter().map(|w| into_result(w, dry_run)));
+    let mut work: Vec<Work> = order::levels(work).into_iter().flatten().collect();
+
+    find_existing(&runtime, &schema, &mut work).await;
+    let in_batch = pending::in_batch(&work);
+    let batch = Batch {
+        keys: &batch_keys,
+        in_batch: &in_batch,
+    };
+    resolve_references(&runtime, &schema, batch, &mut work).await;
+    plan_all(config, &runtime, &schema, &mut work).await;
+    writers::assign(config, &runtime, &mut work).await;
+    if dry_run {
+        pending::show_planned(&mut work);
+    } else {
+        dispatch::send_all(config, &runtime, &schema, &mut work).await;
     }
+    results.extend(work.into_iter().map(|w| into_result(w, dry_run)));
     Ok(results)
 }
 
@@ -243,9 +252,8 @@ fn batch_objects(config: &CustomerConfig, intents: &[(usize, WriteIntent)]) -> V
 pub(super) struct Batch<'a> {
     /// The keys of the batch's own records.
     pub keys: &'a HashSet<order::KeyRef>,
-    /// Whether nothing is written: a reference to a record the batch would
-    /// create then resolves to a placeholder.
-    pub dry_run: bool,
+    /// What a reference to each record of the batch resolves to.
+    pub in_batch: &'a HashMap<order::KeyRef, InBatch>,
 }
 
 /// The lock names of the records' match keys, per customer and object.

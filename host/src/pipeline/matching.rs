@@ -2,14 +2,15 @@
 //! key, and the CRM ids of the records its associations point to, in
 //! batched reads per object.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::execute::{Batch, Work};
 use super::order;
+use super::pending::{self, InBatch, PendingRef};
 use super::{CustomerRuntime, Link, RecordError};
 use crate::crm::FoundRecord;
 use crate::export::Source;
-use crate::record::{Association, Fields, Target, Value};
+use crate::record::{Association, Fields, MatchKey, Target, Value};
 use crate::schema::{ObjectSchema, OrgSchema, read_value};
 
 /// Finds each record's current version by its match key, one batched read
@@ -92,9 +93,9 @@ pub(super) async fn find_existing(
 /// Finds the records that associations point to by their match keys.
 ///
 /// Keys compare ignoring case, as both CRMs compare them. A reference to a
-/// record this batch writes resolves once that record's level has been sent
-/// (see [`super::order`]); in a dry run, where nothing is sent, it resolves
-/// to a placeholder.
+/// record of this batch is answered by the batch, after matching: the
+/// record's id when the CRM holds it, or a placeholder for the record the
+/// batch creates (see [`super::pending`]).
 pub(super) async fn resolve_references(
     runtime: &CustomerRuntime,
     schema: &OrgSchema,
@@ -104,7 +105,9 @@ pub(super) async fn resolve_references(
     let mut wanted: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
     for w in work.iter().filter(|w| w.ok()) {
         for association in &w.prepared.write.associations {
-            if let Target::Lookup(key) = &association.target {
+            if let Target::Lookup(key) = &association.target
+                && in_batch(batch, w, association, key).is_none()
+            {
                 wanted
                     .entry((association.object.clone(), key.field.clone()))
                     .or_default()
@@ -149,12 +152,31 @@ pub(super) async fn resolve_references(
     }
 
     for w in work.iter_mut().filter(|w| w.ok()) {
+        let mut pending = Vec::new();
         let resolved: Result<Vec<(&Association, String)>, RecordError> = w
             .prepared
             .write
             .associations
             .iter()
-            .map(|association| Ok((association, target_id(association, &ids, batch)?)))
+            .map(|association| {
+                let from_batch = match &association.target {
+                    Target::Lookup(key) => in_batch(batch, w, association, key),
+                    _ => None,
+                };
+                let id = match from_batch {
+                    Some(InBatch::Found(id)) => id.clone(),
+                    Some(InBatch::Pending(parent)) => {
+                        pending.push(PendingRef {
+                            parent: *parent,
+                            object: association.object.clone(),
+                            via: association.via.clone(),
+                        });
+                        pending::placeholder(*parent)
+                    }
+                    None => target_id(association, &ids, batch.keys)?,
+                };
+                Ok((association, id))
+            })
             .collect();
         let resolved = match resolved {
             Ok(resolved) => resolved,
@@ -171,6 +193,7 @@ pub(super) async fn resolve_references(
                 None => links.push((association.object.clone(), id)),
             }
         }
+        w.pending = pending;
         // An activity's answer lists each of its links, lookups included.
         if w.prepared.intent.activity.is_some() {
             w.lookups
@@ -189,15 +212,29 @@ pub(super) async fn resolve_references(
     }
 }
 
-/// What a dry run writes where a reference names a record the batch would
-/// create: it has no id until it exists.
-const PLANNED_ID: &str = "(the record this batch creates)";
+/// The record of the batch `w`'s association points to, when the batch
+/// holds it; never `w` itself, whose key is not yet anywhere when it names
+/// itself.
+fn in_batch<'a>(
+    batch: Batch<'a>,
+    w: &Work,
+    association: &Association,
+    key: &MatchKey,
+) -> Option<&'a InBatch> {
+    let target = batch
+        .in_batch
+        .get(&order::key_ref(&association.object, key))?;
+    match target {
+        InBatch::Pending(index) if *index == w.prepared.index => None,
+        target => Some(target),
+    }
+}
 
-/// The CRM id an association points to.
+/// The CRM id an association points to, from what the CRM answered.
 fn target_id(
     association: &Association,
     found: &HashMap<(String, String, String), Vec<String>>,
-    batch: Batch<'_>,
+    batch_keys: &HashSet<order::KeyRef>,
 ) -> Result<String, RecordError> {
     // HubSpot associations have no lookup field: the object names the fault.
     let field = association
@@ -224,17 +261,12 @@ fn target_id(
     );
     match found.get(&lookup).map(Vec::as_slice) {
         Some([one]) => Ok(one.clone()),
-        Some([]) | None
-            if batch.dry_run && order::in_batch(batch.keys, &association.object, key) =>
-        {
-            Ok(PLANNED_ID.to_owned())
-        }
         Some([]) | None => {
             let mut message = format!(
                 "no `{}` record has {} `{value}`",
                 association.object, key.field
             );
-            if order::in_batch(batch.keys, &association.object, key) {
+            if order::in_batch(batch_keys, &association.object, key) {
                 message.push_str("; the record of this batch that was to create it failed");
             }
             Err(RecordError::input("reference_not_found", message, field))

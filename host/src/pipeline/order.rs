@@ -4,9 +4,11 @@
 //! wrote instead of failing with `reference_not_found`.
 //!
 //! Records fall into levels: level 0 refers to nothing in the batch, level
-//! `n` to records of lower levels. Each level runs through matching,
-//! planning and sending before the next. A batch with no such references is
-//! one level, as if this module did not exist.
+//! `n` to records of lower levels. The batch is matched and planned in this
+//! order, each parent before the records that name it, and
+//! [`super::dispatch`] sends those that name a record the batch creates
+//! after it. A batch with no such references is one level, as if this
+//! module did not exist.
 
 use std::collections::{HashMap, HashSet};
 
@@ -18,7 +20,7 @@ use crate::record::{MatchKey, Target};
 /// value, compared ignoring case as both CRMs compare keys.
 pub(super) type KeyRef = (String, String, String);
 
-fn key_ref(object: &str, key: &MatchKey) -> KeyRef {
+pub(super) fn key_ref(object: &str, key: &MatchKey) -> KeyRef {
     (
         object.to_owned(),
         key.field.clone(),

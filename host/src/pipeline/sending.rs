@@ -85,10 +85,7 @@ async fn create(
         .map(|&i| NewRecord {
             fields: work[i].plan.as_ref().map(Plan::payload).unwrap_or_default(),
             associations: work[i].associations.clone(),
-            key: crm_key.map(|_| {
-                let key = work[i].prepared.intent.idempotency_key.clone();
-                key.unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
-            }),
+            key: crm_key.map(|_| upsert_key(&work[i])),
         })
         .collect();
     let object = object_schema.name.as_str();
@@ -116,9 +113,17 @@ async fn create(
     }
 }
 
+/// The key a create of `w` carries in its object's `crm_key`: its
+/// idempotency key, so that the agent sending it again finds the record, or
+/// a fresh one, which the transport's own resends still find.
+pub(super) fn upsert_key(w: &Work) -> String {
+    let key = w.prepared.intent.idempotency_key.clone();
+    key.unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
 /// A create whose answer was lost, of a record with neither a match key nor
 /// a `crm_key` to be found by.
-fn outcome_unknown(object: &str, error: CrmError) -> RecordError {
+pub(super) fn outcome_unknown(object: &str, error: CrmError) -> RecordError {
     let mut error = RecordError::crm(error);
     error.code = OUTCOME_UNKNOWN.into();
     error.retryable = false;
@@ -134,7 +139,7 @@ fn outcome_unknown(object: &str, error: CrmError) -> RecordError {
 /// The client of `writer`, or every record of the group failed when it is
 /// gone: a rep's connection replaced mid-batch is not swapped for another
 /// identity.
-async fn writer_or_fail(
+pub(super) async fn writer_or_fail(
     runtime: &CustomerRuntime,
     writer: Option<&String>,
     work: &mut [Work],

@@ -91,6 +91,31 @@ impl Transport {
         query: &[(&str, String)],
         body: Option<&serde_json::Value>,
     ) -> Result<Response, CrmError> {
+        let idempotent = retry::idempotent(&method, path);
+        self.send_as(method, path, query, body, idempotent).await
+    }
+
+    /// Sends one request the caller knows is safe to send twice although
+    /// its method and path do not say so: a Composite Graph whose every
+    /// node names its record (an update by id or an upsert by key) is a
+    /// `POST`, yet a lost answer or a server error may be resent.
+    pub async fn send_resendable(
+        &self,
+        method: Method,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<Response, CrmError> {
+        self.send_as(method, path, &[], Some(body), true).await
+    }
+
+    async fn send_as(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&serde_json::Value>,
+        idempotent: bool,
+    ) -> Result<Response, CrmError> {
         let endpoint = endpoint::label(path);
         let span = info_span!(
             "crm_call",
@@ -100,22 +125,28 @@ impl Transport {
             endpoint = %endpoint,
             object = endpoint::object(path),
         );
-        self.send_in_span(method, path, &endpoint, query, body)
-            .instrument(span)
-            .await
+        let call = Call {
+            method,
+            path,
+            endpoint: &endpoint,
+            query,
+            body,
+            idempotent,
+        };
+        self.send_in_span(call).instrument(span).await
     }
 
-    async fn send_in_span(
-        &self,
-        method: Method,
-        path: &str,
-        endpoint: &str,
-        query: &[(&str, String)],
-        body: Option<&serde_json::Value>,
-    ) -> Result<Response, CrmError> {
+    async fn send_in_span(&self, call: Call<'_>) -> Result<Response, CrmError> {
+        let Call {
+            method,
+            path,
+            endpoint,
+            query,
+            body,
+            idempotent,
+        } = call;
         let provider = self.connection.provider();
         let label = provider.to_string();
-        let idempotent = retry::idempotent(&method, path);
         let mut token = self.connection.token().await?;
         let mut refreshed = false;
         let mut attempt = 0;
@@ -223,6 +254,17 @@ impl Transport {
             return Ok(Response { status, body });
         }
     }
+}
+
+/// One call as the transport sends it.
+struct Call<'a> {
+    method: Method,
+    path: &'a str,
+    endpoint: &'a str,
+    query: &'a [(&'a str, String)],
+    body: Option<&'a serde_json::Value>,
+    /// Whether sending it twice has the effect of sending it once.
+    idempotent: bool,
 }
 
 /// Waits before sending a call again, saying why; answers the wait.

@@ -1,13 +1,7 @@
-//! The Salesforce REST API: describe, SOQL and sObject Collections.
-//!
-//! Records that depend on each other (a contact and the account it names)
-//! are sent as levels of Collections, parents first, rather than as one
-//! Composite Graph: a graph is all or nothing, so one bad child would undo
-//! its parent and every other record of the graph, where Collections with
-//! `allOrNone: false` fail only the bad record; and the level below needs
-//! the parents' ids and current values (matching, fill-if-empty) before
-//! its plan exists. The cost is one call per level and 200 records, where
-//! the parents of one batch are rarely more than one level.
+//! The Salesforce REST API: describe, SOQL, sObject Collections and
+//! Composite Graph ([`graph`]).
+
+pub mod graph;
 
 use std::collections::BTreeMap;
 
@@ -25,7 +19,7 @@ use crate::transport::Transport;
 /// The REST API version every path uses.
 pub const API_VERSION: &str = "v60.0";
 /// sObject Collections take at most this many records per call.
-const COLLECTION_SIZE: usize = 200;
+pub const COLLECTION_SIZE: usize = 200;
 /// Values per `IN (...)` list, keeping the query URL well under its limit.
 const IN_LIST_SIZE: usize = 100;
 
@@ -108,12 +102,7 @@ impl SalesforceClient {
                 .filter(|c| *c != "Id" && *c != field),
         );
         let mut found = Vec::new();
-        for chunk in values.chunks(IN_LIST_SIZE) {
-            let list = chunk
-                .iter()
-                .map(|v| quote(v))
-                .collect::<Vec<_>>()
-                .join(", ");
+        for list in in_lists(values) {
             let soql = format!(
                 "SELECT {} FROM {object} WHERE {field} IN ({list})",
                 columns.join(", ")
@@ -180,12 +169,7 @@ impl SalesforceClient {
         emails: &[String],
     ) -> Result<BTreeMap<String, String>, CrmError> {
         let mut owners = BTreeMap::new();
-        for chunk in emails.chunks(IN_LIST_SIZE) {
-            let list = chunk
-                .iter()
-                .map(|v| quote(v))
-                .collect::<Vec<_>>()
-                .join(", ");
+        for list in in_lists(emails) {
             let soql = format!("SELECT Id, Email FROM User WHERE Email IN ({list})");
             for row in self.query(&soql).await? {
                 if let Some(email) = row.fields.get("Email").and_then(|v| v.as_str()) {
@@ -208,11 +192,7 @@ impl SalesforceClient {
         for chunk in records.chunks(COLLECTION_SIZE) {
             let body_records: Vec<serde_json::Value> = chunk
                 .iter()
-                .map(|r| {
-                    let mut fields = object(&r.fields, salesforce_value);
-                    fields.insert("attributes".into(), json!({ "type": object_name }));
-                    serde_json::Value::Object(fields)
-                })
+                .map(|r| collection_record(object_name, &r.fields, None))
                 .collect();
             let answers = self.collection(Method::POST, &path, &body_records).await;
             results.extend(answers.into_iter().map(created_id));
@@ -237,10 +217,8 @@ impl SalesforceClient {
             let body_records: Vec<serde_json::Value> = chunk
                 .iter()
                 .map(|r| {
-                    let mut fields = object(&r.fields, salesforce_value);
-                    fields.insert("attributes".into(), json!({ "type": object_name }));
-                    fields.insert(key_field.to_owned(), r.key.clone().into());
-                    serde_json::Value::Object(fields)
+                    let key = (key_field, r.key.clone().into());
+                    collection_record(object_name, &r.fields, Some(key))
                 })
                 .collect();
             let answers = self.collection(Method::PATCH, &path, &body_records).await;
@@ -271,10 +249,7 @@ impl SalesforceClient {
             let body_records: Vec<serde_json::Value> = chunk
                 .iter()
                 .map(|(id, fields)| {
-                    let mut fields = object(fields, salesforce_value);
-                    fields.insert("attributes".into(), json!({ "type": object_name }));
-                    fields.insert("Id".into(), id.clone().into());
-                    serde_json::Value::Object(fields)
+                    collection_record(object_name, fields, Some(("Id", id.clone().into())))
                 })
                 .collect();
             let answers = self.collection(Method::PATCH, &path, &body_records).await;
@@ -343,6 +318,21 @@ impl SalesforceClient {
     }
 }
 
+/// One record of a collection call: its fields, its type and, where given,
+/// the field that names it (`Id`, or the key of an upsert).
+fn collection_record(
+    object_name: &str,
+    fields: &Fields,
+    named_by: Option<(&str, serde_json::Value)>,
+) -> serde_json::Value {
+    let mut record = object(fields, salesforce_value);
+    record.insert("attributes".into(), json!({ "type": object_name }));
+    if let Some((field, value)) = named_by {
+        record.insert(field.to_owned(), value);
+    }
+    serde_json::Value::Object(record)
+}
+
 /// The id of a record a collection call created (or upserted).
 fn created_id(answer: Result<serde_json::Value, CrmError>) -> Result<String, CrmError> {
     answer.and_then(|r| {
@@ -350,6 +340,14 @@ fn created_id(answer: Result<serde_json::Value, CrmError>) -> Result<String, Crm
             .and_then(|v| v.as_str())
             .map(str::to_owned)
             .ok_or_else(|| CrmError::protocol("created record came back without an id".into()))
+    })
+}
+
+/// The values as SOQL `IN` lists of string literals, [`IN_LIST_SIZE`] a list.
+fn in_lists(values: &[String]) -> impl Iterator<Item = String> + '_ {
+    values.chunks(IN_LIST_SIZE).map(|chunk| {
+        let quoted: Vec<String> = chunk.iter().map(|v| quote(v)).collect();
+        quoted.join(", ")
     })
 }
 
