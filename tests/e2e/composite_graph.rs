@@ -184,6 +184,19 @@ async fn a_record_refused_in_its_graph_fails_alone() -> anyhow::Result<()> {
         "{answer}"
     );
     assert_eq!(answers[2]["error"]["field"], "Title", "{answer}");
+    // No answer shows a placeholder: the refused contact names the account
+    // written after its graph was undone, the orphan the account that failed.
+    assert!(!answer.to_string().contains("@{"), "{answer}");
+    let account_of = |r: &Value| {
+        let fields = r["fields"].as_array().cloned().unwrap_or_default();
+        let field = fields.into_iter().find(|f| f["field"] == "AccountId");
+        field.map(|f| f["value"].clone())
+    };
+    assert_eq!(account_of(&answers[2]), Some(answers[0]["crm_id"].clone()));
+    assert_eq!(
+        account_of(&answers[7]),
+        Some(json!("(the record of this batch that failed)"))
+    );
     let orphan = answers[7]["error"]["message"].as_str().unwrap_or_default();
     assert!(
         orphan.contains("was to be created by this batch"),
@@ -294,5 +307,28 @@ async fn a_graph_whose_answer_was_lost_leaves_each_record_once() -> anyhow::Resu
         let account = account_id(&harness, &name).expect("the account once");
         assert_eq!(contacts_of(&harness, &account), [email]);
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_reference_goes_to_the_record_of_the_batch_that_creates_the_key() -> anyhow::Result<()> {
+    let (harness, _dir) = start().await?;
+    let update = json!({ "entity": "company", "operation": "update", "key": "Twice Co",
+        "fields": { "name": "Twice Co" } });
+    let batch = json!([
+        update,
+        company("Twice Co"),
+        contact("one@twice.test", "Twice Co", "CEO")
+    ]);
+    let answer = harness.write("plain", batch).await?;
+    let answers = results(&answer);
+    let statuses: Vec<&str> = answers
+        .iter()
+        .map(|r| r["status"].as_str().unwrap_or("-"))
+        .collect();
+    assert_eq!(statuses, ["failed", "created", "created"], "{answer}");
+    assert_eq!(results(&answer)[0]["error"]["code"], "not_found");
+    let account = account_id(&harness, "Twice Co").expect("one account");
+    assert_eq!(contacts_of(&harness, &account), ["one@twice.test"]);
     Ok(())
 }

@@ -66,7 +66,10 @@ pub(super) async fn send_all(
             for reference in std::mem::take(&mut w.pending) {
                 match ids.get(&reference.parent) {
                     Some(Some(id)) => pending::fill(w, &reference, id),
-                    _ => pending::parent_failed(w, &reference),
+                    _ => {
+                        pending::parent_failed(w, &reference);
+                        w.pending.push(reference);
+                    }
                 }
             }
         }
@@ -76,12 +79,13 @@ pub(super) async fn send_all(
         }
         work.extend(level);
     }
+    pending::settle_failed(work, &ids);
 }
 
 /// Fails each record that names a record of the batch that failed before
 /// anything was sent (in matching or planning), and the records that name
 /// it in turn. `work` holds parents first.
-fn fail_orphans(work: &mut [Work]) {
+pub(super) fn fail_orphans(work: &mut [Work]) {
     let mut failed: HashSet<usize> = HashSet::new();
     for w in work.iter_mut() {
         if w.ok() {

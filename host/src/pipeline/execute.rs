@@ -205,6 +205,7 @@ async fn stages(
     plan_all(config, &runtime, &schema, &mut work).await;
     writers::assign(config, &runtime, &mut work).await;
     if dry_run {
+        dispatch::fail_orphans(&mut work);
         pending::show_planned(&mut work);
     } else {
         dispatch::send_all(config, &runtime, &schema, &mut work).await;

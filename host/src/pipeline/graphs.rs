@@ -36,7 +36,9 @@ pub(super) struct Component {
 pub(super) struct Sent {
     /// Records written or refused.
     pub settled: Vec<Work>,
-    /// Records of graphs undone by another record's failure, or never run.
+    /// Records of graphs undone by another record's failure or never run,
+    /// and records whose writer's client is not Salesforce's: to be sent in
+    /// levels.
     pub halted: Vec<Work>,
 }
 
@@ -187,6 +189,7 @@ fn graphable(
             && !plan.is_noop()
             && (plan.creating || w.crm_id.is_some())
             && no_stray_reference(w, plan)
+            && key_fits_a_url(config, w)
     }) && graph::fits(&build(config, group))
 }
 
@@ -206,6 +209,18 @@ fn no_stray_reference(w: &Work, plan: &Plan) -> bool {
 /// Records one Collections call can carry together: level, object, writer,
 /// the `crm_key` a create upserts on, and whether it creates.
 type CallGroup<'a> = (usize, &'a str, Option<&'a str>, Option<&'a str>, bool);
+
+/// Whether the key a keyed create upserts on can go in a node's URL:
+/// Salesforce reads a `/` in an external id there as a path separator,
+/// encoded or not, where a Collections upsert carries the key in its body.
+fn key_fits_a_url(config: &CustomerConfig, w: &Work) -> bool {
+    let keyed = config
+        .entities
+        .get(&w.prepared.intent.entity)
+        .is_some_and(|e| e.crm_key.is_some());
+    let key = w.prepared.intent.idempotency_key.as_deref().unwrap_or("");
+    !keyed || !key.contains('/')
+}
 
 /// The calls sending `group` in levels takes: one per level, object, kind
 /// of write and writer, and 200 records.

@@ -136,13 +136,22 @@ pub(super) async fn resolve_references(
                     ids.entry(key).or_default().push(record.id);
                 }
             }
+            // Only the records that needed this read fail with it: a
+            // reference the batch answered needs none.
             Err(e) => {
                 let refers = |w: &Work| {
                     w.prepared
                         .write
                         .associations
                         .iter()
-                        .any(|a| a.object == object)
+                        .any(|a| match &a.target {
+                            Target::Lookup(key) => {
+                                a.object == object
+                                    && key.field == field
+                                    && in_batch(batch, w, a, key).is_none()
+                            }
+                            _ => false,
+                        })
                 };
                 for w in work.iter_mut().filter(|w| refers(w)) {
                     w.fail(RecordError::crm(e.clone()));

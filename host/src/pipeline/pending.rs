@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use super::RecordError;
 use super::execute::Work;
 use super::order::{self, KeyRef};
-use crate::record::Value;
+use crate::record::{Operation, Value};
 
 /// A record of the batch that references to its key resolve to.
 #[derive(Debug, Clone)]
@@ -40,6 +40,10 @@ pub(super) struct PendingRef {
 /// create: it has no id until it exists.
 pub(super) const PLANNED_ID: &str = "(the record this batch creates)";
 
+/// What a failed record's answer shows where it named a record the batch
+/// was to create and did not.
+pub(super) const FAILED_ID: &str = "(the record of this batch that failed)";
+
 /// The name of the record at `index` in a Composite Graph.
 pub(super) fn reference(index: usize) -> String {
     format!("r{index}")
@@ -51,8 +55,9 @@ pub(super) fn placeholder(index: usize) -> String {
 }
 
 /// The records of the batch by their keys, after matching. Of two records
-/// with one key, the first is the one that writes it (the second fails as
-/// a duplicate when planned).
+/// that would create one key, the first creates it, as planning decides
+/// (the second fails as a duplicate); an update of a record the CRM lacks
+/// creates nothing.
 pub(super) fn in_batch(work: &[Work]) -> HashMap<KeyRef, InBatch> {
     let mut found = HashMap::new();
     for w in work.iter().filter(|w| w.ok()) {
@@ -62,6 +67,7 @@ pub(super) fn in_batch(work: &[Work]) -> HashMap<KeyRef, InBatch> {
         };
         let target = match &w.existing {
             Some((id, _)) => InBatch::Found(id.clone()),
+            None if w.prepared.intent.operation == Operation::Update => continue,
             None => InBatch::Pending(w.prepared.index),
         };
         found
@@ -129,10 +135,11 @@ pub(super) fn show_planned(work: &mut [Work]) {
     }
 }
 
-/// How many records stand between each record and the batch's records it
-/// does not depend on, by index: 0 for a record that names no record the
-/// batch creates. `work` holds parents before the records that name them,
-/// as [`order::levels`] puts them.
+/// Each record's depth, by index: the length of its longest chain of
+/// references to records the batch creates, 0 for a record that names none
+/// (a reference to a batch record the CRM holds already counts for
+/// nothing). `work` holds parents before the records that name them, as
+/// [`order::levels`] puts them.
 pub(super) fn depths(work: &[Work]) -> HashMap<usize, usize> {
     let mut depth: HashMap<usize, usize> = HashMap::new();
     for w in work {
@@ -145,4 +152,16 @@ pub(super) fn depths(work: &[Work]) -> HashMap<usize, usize> {
         depth.insert(w.prepared.index, below);
     }
     depth
+}
+
+/// Fills what failed records of the batch still hold of the records they
+/// named: the id where that record was written after all, [`FAILED_ID`]
+/// where it was not, so that no answer or audit shows a placeholder.
+pub(super) fn settle_failed(work: &mut [Work], ids: &HashMap<usize, Option<String>>) {
+    for w in work {
+        for pending in std::mem::take(&mut w.pending) {
+            let id = ids.get(&pending.parent).cloned().flatten();
+            fill(w, &pending, id.as_deref().unwrap_or(FAILED_ID));
+        }
+    }
 }

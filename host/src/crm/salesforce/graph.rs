@@ -250,7 +250,7 @@ fn graph_answers(graph: &Graph, body: &serde_json::Value) -> Vec<NodeAnswer> {
     let nodes = answered
         .pointer("/graphResponse/compositeResponse")
         .and_then(|n| n.as_array());
-    graph
+    let mut answers: Vec<NodeAnswer> = graph
         .nodes
         .iter()
         .map(|node| {
@@ -263,7 +263,21 @@ fn graph_answers(graph: &Graph, body: &serde_json::Value) -> Vec<NodeAnswer> {
                 None => NodeAnswer::Halted,
             }
         })
-        .collect()
+        .collect();
+
+    // A graph is all or nothing: where any node did not succeed, none did,
+    // whatever a node's own answer says.
+    let successful = answered.get("isSuccessful").and_then(|v| v.as_bool());
+    let whole =
+        successful != Some(false) && answers.iter().all(|a| matches!(a, NodeAnswer::Written(_)));
+    if !whole {
+        for answer in &mut answers {
+            if matches!(answer, NodeAnswer::Written(_)) {
+                *answer = NodeAnswer::Halted;
+            }
+        }
+    }
+    answers
 }
 
 fn node_answer(node: &GraphNode, answer: &serde_json::Value) -> NodeAnswer {
@@ -380,6 +394,13 @@ mod tests {
         ]}}]});
         let answers = graph_answers(&g, &body);
         assert!(matches!(answers[0], NodeAnswer::Halted));
+
+        // A node answered as written in a graph that did not succeed was
+        // undone with the rest.
+        let mut odd = body.clone();
+        odd["graphs"][0]["graphResponse"]["compositeResponse"][0] =
+            json!({"referenceId": "r0", "httpStatusCode": 201, "body": {"id": "001X"}});
+        assert!(matches!(graph_answers(&g, &odd)[0], NodeAnswer::Halted));
         match &answers[1] {
             NodeAnswer::Refused(e) => assert_eq!(e.code, "FIELD_CUSTOM_VALIDATION_EXCEPTION"),
             other => panic!("{other:?}"),
