@@ -239,3 +239,72 @@ async fn a_graph_call_has_limits_over_all_its_graphs() -> anyhow::Result<()> {
     assert!(sf.sim.org.records("Account").is_empty());
     Ok(())
 }
+
+#[tokio::test]
+async fn a_rolled_back_graph_puts_updated_and_deleted_records_back() -> anyhow::Result<()> {
+    let sf = Salesforce::start(None).await?;
+    let create = |name: &str, key: &str| {
+        sub(
+            "a",
+            "POST",
+            &format!("{V}/sobjects/Account"),
+            Some(json!({"Name": name, "Conduit_Key__c": key})),
+        )
+    };
+    let setup = json!({"graphs": [
+        {"graphId": "one", "compositeRequest": [create("Kept", "k-kept")]},
+        {"graphId": "two", "compositeRequest": [create("Doomed", "k-doomed")]},
+    ]});
+    let (_, answer) = sf
+        .call(Method::POST, "/composite/graph", Some(setup))
+        .await?;
+    let id = |g: usize| {
+        answer["graphs"][g]["graphResponse"]["compositeResponse"][0]["body"]["id"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
+    let (kept, doomed) = (id(0), id(1));
+
+    // Rename one, delete the other, move a key, then fail: all undone.
+    let undone = json!({"graphs": [{"graphId": "undone", "compositeRequest": [
+        sub("u", "PATCH", &format!("{V}/sobjects/Account/{kept}"),
+            Some(json!({"Name": "Renamed", "Conduit_Key__c": "k-moved"}))),
+        sub("d", "DELETE", &format!("{V}/sobjects/Account/{doomed}"), None),
+        create("New", "k-new"),
+        sub("o", "POST", &format!("{V}/sobjects/Opportunity"), Some(json!({"Name": "D"}))),
+    ]}]});
+    let (status, answer) = sf
+        .call(Method::POST, "/composite/graph", Some(undone))
+        .await?;
+    assert_eq!(
+        (status, answer["graphs"][0]["isSuccessful"].clone()),
+        (200, json!(false))
+    );
+
+    let mut names: Vec<String> = sf
+        .sim
+        .org
+        .records("Account")
+        .iter()
+        .filter_map(|a| a["Name"].as_str().map(str::to_owned))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["Doomed", "Kept"]);
+    for (key, found) in [
+        ("k-kept", true),
+        ("k-doomed", true),
+        ("k-moved", false),
+        ("k-new", false),
+    ] {
+        let (status, _) = sf
+            .call(
+                Method::GET,
+                &format!("/sobjects/Account/Conduit_Key__c/{key}"),
+                None,
+            )
+            .await?;
+        assert_eq!(status == 200, found, "{key}: {status}");
+    }
+    Ok(())
+}

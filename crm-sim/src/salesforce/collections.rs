@@ -93,8 +93,12 @@ fn run(
             }
         }
         let failed = results.iter().any(Result::is_err);
-        if let (true, Some(snapshot)) = (failed, snapshot) {
-            s.restore(snapshot);
+        match snapshot {
+            Some(snapshot) if !failed => s.commit(snapshot),
+            Some(snapshot) => s.restore(snapshot),
+            None => {}
+        }
+        if failed && request.all_or_none {
             let rolled_back = SfError::on_fields(
                 "ALL_OR_NONE_OPERATION_ROLLED_BACK",
                 "Record rolled back because not all records were valid \

@@ -265,7 +265,11 @@ async fn run(
             break;
         }
     }
-    let (Some(failed_at), Some(snapshot)) = (failed_at, snapshot) else {
+    let Some(snapshot) = snapshot else {
+        return outcomes;
+    };
+    let Some(failed_at) = failed_at else {
+        org.with_state(|s| s.commit(snapshot));
         return outcomes;
     };
     tracing::debug!(failed_at, "composite transaction rolled back");

@@ -50,6 +50,8 @@ pub(crate) struct OrgState {
     pub territory: Option<Territory>,
     /// The owner the lead assignment rule gives new Leads (user id or username), if any.
     pub lead_owner: Option<String>,
+    /// The journals of the transactions under way, innermost last.
+    pub journals: Vec<Journal>,
     /// The org's validation rules.
     pub validation_rules: Vec<ValidationRule>,
     /// Field-level security per user.
@@ -71,14 +73,23 @@ pub(crate) struct OrgState {
     pub ttl: Duration,
 }
 
-/// The records of an org at one moment, to roll a failed transaction back to.
-#[derive(Debug, Clone)]
+/// A transaction begun, to roll back to or commit.
+#[derive(Debug)]
 pub(crate) struct Snapshot {
-    records: BTreeMap<String, BTreeMap<String, Map<String, Value>>>,
-    deleted: BTreeMap<String, BTreeMap<String, Map<String, Value>>>,
-    index: HashMap<String, ValueIndex<String>>,
+    /// Its journal's place on the stack.
+    depth: usize,
     next_id: u64,
 }
+
+/// Each record a transaction touched, as it was when the transaction began: live and in
+/// the Recycle Bin. Rolling back puts these back, so a transaction costs what it touches
+/// rather than a copy of the org.
+#[derive(Debug, Default)]
+pub(crate) struct Journal {
+    before: HashMap<(String, String), (Option<Record>, Option<Record>)>,
+}
+
+type Record = Map<String, Value>;
 
 /// Now, formatted as Salesforce formats datetimes: `2024-05-01T12:00:00.000+0000`.
 pub(crate) fn now_datetime() -> String {
@@ -114,6 +125,7 @@ impl OrgState {
             caller: None,
             territory: None,
             lead_owner: None,
+            journals: Vec::new(),
             validation_rules: Vec::new(),
             field_security: Vec::new(),
             duplicate_rules: Vec::new(),
@@ -126,22 +138,77 @@ impl OrgState {
         }
     }
 
-    /// The records as they are now.
-    pub fn snapshot(&self) -> Snapshot {
+    /// Begins a transaction: what it changes can be rolled back with [`Self::restore`], and
+    /// is kept with [`Self::commit`].
+    pub fn snapshot(&mut self) -> Snapshot {
+        self.journals.push(Journal::default());
         Snapshot {
-            records: self.records.clone(),
-            deleted: self.deleted.clone(),
-            index: self.index.clone(),
+            depth: self.journals.len() - 1,
             next_id: self.next_id,
         }
     }
 
-    /// Puts the records back as they were at `snapshot`.
+    /// Keeps what the transaction changed; an enclosing transaction can still roll it back.
+    pub fn commit(&mut self, snapshot: Snapshot) {
+        while self.journals.len() > snapshot.depth {
+            let Some(done) = self.journals.pop() else {
+                break;
+            };
+            if let Some(outer) = self.journals.last_mut() {
+                for (key, before) in done.before {
+                    outer.before.entry(key).or_insert(before);
+                }
+            }
+        }
+    }
+
+    /// Puts the records back as they were when `snapshot` began.
     pub fn restore(&mut self, snapshot: Snapshot) {
-        self.records = snapshot.records;
-        self.deleted = snapshot.deleted;
-        self.index = snapshot.index;
+        while self.journals.len() > snapshot.depth {
+            let Some(journal) = self.journals.pop() else {
+                break;
+            };
+            for ((object, id), (live, deleted)) in journal.before {
+                self.put_back(&object, &id, live, deleted);
+            }
+        }
         self.next_id = snapshot.next_id;
+    }
+
+    /// Notes the record as it is now in the innermost transaction's journal, the first time
+    /// the transaction touches it.
+    fn remember(&mut self, object: &str, id: &str) {
+        let key = (object.to_owned(), id.to_owned());
+        if self
+            .journals
+            .last()
+            .is_none_or(|j| j.before.contains_key(&key))
+        {
+            return;
+        }
+        let live = self.records.get(object).and_then(|r| r.get(id)).cloned();
+        let deleted = self.deleted.get(object).and_then(|r| r.get(id)).cloned();
+        if let Some(journal) = self.journals.last_mut() {
+            journal.before.insert(key, (live, deleted));
+        }
+    }
+
+    /// Sets a record, live and deleted, back to what a journal holds, its index with it.
+    fn put_back(&mut self, object: &str, id: &str, live: Option<Record>, deleted: Option<Record>) {
+        let current = self.records.get_mut(object).and_then(|r| r.remove(id));
+        if let Some(current) = current {
+            self.index_values(object, id, &current, false);
+        }
+        if let Some(live) = live {
+            self.index_values(object, id, &live, true);
+            let records = self.records.entry(object.to_owned()).or_default();
+            records.insert(id.to_owned(), live);
+        }
+        let bin = self.deleted.entry(object.to_owned()).or_default();
+        match deleted {
+            Some(record) => bin.insert(id.to_owned(), record),
+            None => bin.remove(id),
+        };
     }
 
     /// The Id of the user the current call runs as.
@@ -259,6 +326,7 @@ impl OrgState {
             self.fill_defaults(sobject, &mut fields);
         }
         derive(&object, &mut fields);
+        self.remember(&object, &id);
         self.index_values(&object, &id, &fields, true);
         self.records
             .entry(object)
@@ -279,6 +347,7 @@ impl OrgState {
         };
         let user = self.acting_user();
         let object = self.canonical(object);
+        self.remember(&object, &full_id);
         if let Some(before) = self.records.get(&object).and_then(|r| r.get(&full_id)) {
             let before = before.clone();
             self.index_values(&object, &full_id, &before, false);
@@ -324,6 +393,9 @@ impl OrgState {
     /// to `stamp` (Salesforce's datetime format); returns how many it found.
     pub fn set_modstamp(&mut self, object: &str, ids: &[String], stamp: &str) -> usize {
         let object = self.canonical(object);
+        for id in ids {
+            self.remember(&object, id);
+        }
         let Some(records) = self.records.get_mut(&object) else {
             return 0;
         };
@@ -342,6 +414,7 @@ impl OrgState {
     /// assignment and territory rules do.
     pub fn set_owner(&mut self, object: &str, id: &str, owner: &str) {
         let object = self.canonical(object);
+        self.remember(&object, id);
         let record = self.records.get_mut(&object).and_then(|r| r.get_mut(id));
         if let Some(record) = record {
             record.insert("OwnerId".into(), json!(owner));
@@ -359,6 +432,7 @@ impl OrgState {
             return false;
         };
         let object = self.canonical(object);
+        self.remember(&object, &full_id);
         let Some(removed) = self
             .records
             .get_mut(&object)
