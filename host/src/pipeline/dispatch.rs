@@ -39,7 +39,7 @@ pub(super) async fn send_all(
     let mut ids: HashMap<usize, Option<String>> = HashMap::new();
     let chosen = graphs::choose(config, runtime, schema, &mut rest, &depth);
     if !chosen.is_empty() {
-        let sent = graphs::send(config, runtime, chosen).await;
+        let sent = graphs::send(runtime, chosen).await;
         for w in &sent.settled {
             ids.insert(w.prepared.index, w.ok().then(|| w.crm_id.clone()).flatten());
         }

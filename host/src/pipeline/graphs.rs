@@ -30,6 +30,8 @@ use crate::schema::OrgSchema;
 pub(super) struct Component {
     writer: Option<String>,
     work: Vec<Work>,
+    /// Its graph: a node per record, in `work`'s order.
+    graph: Graph,
 }
 
 /// What the graphs' answers settled, and what is to be sent again.
@@ -55,11 +57,14 @@ pub(super) fn choose(
         return Vec::new();
     }
     let groups = groups(work);
-    let mut eligible: Vec<Vec<usize>> = Vec::new();
+    let mut eligible: Vec<(Vec<usize>, Graph)> = Vec::new();
     for members in groups.into_values() {
         let all: Vec<&Work> = members.iter().map(|&i| &work[i]).collect();
         if graphable(config, schema, &all, depth) {
-            eligible.push(members);
+            let graph = build(config, &all);
+            if graph::fits(&graph) {
+                eligible.push((members, graph));
+            }
         }
     }
     if eligible.is_empty() {
@@ -69,7 +74,7 @@ pub(super) fn choose(
     if !graphs_pay(config, work, &eligible, depth) {
         return Vec::new();
     }
-    take(work, &eligible)
+    take(work, eligible)
 }
 
 /// Whether sending the `eligible` groups as graphs spends fewer calls than
@@ -77,10 +82,10 @@ pub(super) fn choose(
 fn graphs_pay(
     config: &CustomerConfig,
     work: &[Work],
-    eligible: &[Vec<usize>],
+    eligible: &[(Vec<usize>, Graph)],
     depth: &HashMap<usize, usize>,
 ) -> bool {
-    let in_graph: HashSet<usize> = eligible.iter().flatten().copied().collect();
+    let in_graph: HashSet<usize> = eligible.iter().flat_map(|(m, _)| m).copied().collect();
     let rest: Vec<&Work> = (0..work.len())
         .filter(|i| !in_graph.contains(i))
         .map(|i| &work[i])
@@ -92,14 +97,7 @@ fn graphs_pay(
         .collect();
     let by_levels =
         level_calls(config, &with, depth).saturating_sub(level_calls(config, &rest, depth));
-    let graphs: Vec<Graph> = eligible
-        .iter()
-        .map(|members| {
-            let nodes: Vec<&Work> = members.iter().map(|&i| &work[i]).collect();
-            build(config, &nodes)
-        })
-        .collect();
-    let by_graphs = calls_by_writer(&graphs, eligible, work);
+    let by_graphs = calls_by_writer(eligible, work);
     debug!(
         groups = eligible.len(),
         by_graphs, by_levels, "records naming records the batch creates"
@@ -109,15 +107,16 @@ fn graphs_pay(
 
 /// Takes the records of `groups` (positions) out of `work`, keeping each
 /// group's order and the rest's.
-fn take(work: &mut Vec<Work>, groups: &[Vec<usize>]) -> Vec<Component> {
+fn take(work: &mut Vec<Work>, groups: Vec<(Vec<usize>, Graph)>) -> Vec<Component> {
     let mut slots: Vec<Option<Work>> = std::mem::take(work).into_iter().map(Some).collect();
     let components = groups
-        .iter()
-        .map(|members| {
+        .into_iter()
+        .map(|(members, graph)| {
             let taken: Vec<Work> = members.iter().filter_map(|&i| slots[i].take()).collect();
             Component {
                 writer: taken.first().and_then(|w| w.writer.clone()),
                 work: taken,
+                graph,
             }
         })
         .collect();
@@ -161,7 +160,8 @@ fn groups(work: &[Work]) -> BTreeMap<usize, Vec<usize>> {
 /// Whether a group can go as one graph: one writer, every record planned
 /// and written in one request (no field moved back, which takes requests of
 /// its own), within a graph's size and depth, and no value that Salesforce
-/// would read as a reference to another node.
+/// would read as a reference to another node. Whether its graph fits a call
+/// is asked of the graph ([`graph::fits`]).
 fn graphable(
     config: &CustomerConfig,
     schema: &OrgSchema,
@@ -190,7 +190,7 @@ fn graphable(
             && (plan.creating || w.crm_id.is_some())
             && no_stray_reference(w, plan)
             && key_fits_a_url(config, w)
-    }) && graph::fits(&build(config, group))
+    })
 }
 
 /// Whether `w` sends no value holding `@{`, but the placeholders of its
@@ -248,9 +248,9 @@ fn level_calls(config: &CustomerConfig, group: &[&Work], depth: &HashMap<usize, 
 }
 
 /// The graph calls `graphs` take, a call carrying one writer's graphs.
-fn calls_by_writer(graphs: &[Graph], groups: &[Vec<usize>], work: &[Work]) -> usize {
+fn calls_by_writer(groups: &[(Vec<usize>, Graph)], work: &[Work]) -> usize {
     let mut by_writer: BTreeMap<Option<String>, Vec<Graph>> = BTreeMap::new();
-    for (graph, members) in graphs.iter().zip(groups) {
+    for (members, graph) in groups {
         let writer = members.first().and_then(|&i| work[i].writer.clone());
         by_writer.entry(writer).or_default().push(graph.clone());
     }
@@ -296,11 +296,7 @@ fn build(config: &CustomerConfig, group: &[&Work]) -> Graph {
 
 /// Sends `components` as graphs, a call per writer and as many graphs as
 /// a call takes, and applies each node's answer to its record.
-pub(super) async fn send(
-    config: &CustomerConfig,
-    runtime: &CustomerRuntime,
-    components: Vec<Component>,
-) -> Sent {
+pub(super) async fn send(runtime: &CustomerRuntime, components: Vec<Component>) -> Sent {
     let mut by_writer: BTreeMap<Option<String>, Vec<Component>> = BTreeMap::new();
     for component in components {
         by_writer
@@ -316,9 +312,11 @@ pub(super) async fn send(
     for (writer, components) in by_writer {
         let mut work: Vec<Work> = Vec::new();
         let mut spans = Vec::new();
+        let mut graphs: Vec<Graph> = Vec::new();
         for component in components {
             spans.push(work.len()..work.len() + component.work.len());
             work.extend(component.work);
+            graphs.push(component.graph);
         }
         let all: Vec<usize> = (0..work.len()).collect();
         let crm = writer_or_fail(runtime, writer.as_ref(), &mut work, &all).await;
@@ -334,10 +332,6 @@ pub(super) async fn send(
             }
         };
 
-        let graphs: Vec<Graph> = spans
-            .iter()
-            .map(|span| build(config, &work[span.clone()].iter().collect::<Vec<_>>()))
-            .collect();
         let answers = client.send_graphs(&graphs).await;
         let mut halted = vec![false; work.len()];
         for ((span, graph), answers) in spans.iter().zip(&graphs).zip(answers) {
