@@ -79,7 +79,7 @@ pub(super) async fn send_all(
         }
         work.extend(level);
     }
-    pending::settle_failed(work, &ids);
+    pending::fill_sent(work, &ids);
 }
 
 /// Fails each record that names a record of the batch that failed before

@@ -339,7 +339,6 @@ pub(super) async fn send(runtime: &CustomerRuntime, components: Vec<Component>) 
                 halted[at] = apply(&mut work[at], node, answer);
             }
         }
-        settle(&mut work, &halted);
         for (w, halted) in work.into_iter().zip(halted) {
             if halted {
                 sent.halted.push(w);
@@ -380,24 +379,5 @@ fn apply(w: &mut Work, node: &GraphNode, answer: NodeAnswer) -> bool {
             false
         }
         NodeAnswer::Halted => true,
-    }
-}
-
-/// Puts each written parent's id where the records of its graph held its
-/// placeholder. Records of an undone graph keep theirs, to be sent again.
-fn settle(work: &mut [Work], halted: &[bool]) {
-    let ids: HashMap<usize, Option<String>> = work
-        .iter()
-        .map(|w| (w.prepared.index, w.ok().then(|| w.crm_id.clone()).flatten()))
-        .collect();
-    for (w, &halted) in work.iter_mut().zip(halted) {
-        if halted || !w.ok() {
-            continue;
-        }
-        for reference in std::mem::take(&mut w.pending) {
-            if let Some(Some(id)) = ids.get(&reference.parent) {
-                pending::fill(w, &reference, id);
-            }
-        }
     }
 }

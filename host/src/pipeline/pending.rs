@@ -154,10 +154,11 @@ pub(super) fn depths(work: &[Work]) -> HashMap<usize, usize> {
     depth
 }
 
-/// Fills what failed records of the batch still hold of the records they
-/// named: the id where that record was written after all, [`FAILED_ID`]
-/// where it was not, so that no answer or audit shows a placeholder.
-pub(super) fn settle_failed(work: &mut [Work], ids: &HashMap<usize, Option<String>>) {
+/// Fills, once the batch is sent, each placeholder its records still hold:
+/// records written in a graph, and failed records. A placeholder takes the
+/// id of the record it names where that was written, [`FAILED_ID`] where it
+/// was not, so that no answer or audit shows a placeholder.
+pub(super) fn fill_sent(work: &mut [Work], ids: &HashMap<usize, Option<String>>) {
     for w in work {
         for pending in std::mem::take(&mut w.pending) {
             let id = ids.get(&pending.parent).cloned().flatten();
