@@ -16,6 +16,16 @@ fn sub(reference: &str, method: &str, url: &str, body: Option<Value>) -> Value {
 
 const V: &str = "/services/data/v60.0";
 
+/// One Composite Graph call carrying `graphs`; answers its status and body.
+async fn send_graphs(sf: &Salesforce, graphs: Value) -> anyhow::Result<(u16, Value)> {
+    sf.call(
+        Method::POST,
+        "/composite/graph",
+        Some(json!({ "graphs": graphs })),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn composite_chains_references_and_answers_each_subrequest() -> anyhow::Result<()> {
     let sf = Salesforce::start(None).await?;
@@ -176,13 +186,7 @@ async fn a_graph_call_has_limits_over_all_its_graphs() -> anyhow::Result<()> {
     let limit = |answer: &Value| answer[0]["errorCode"].clone();
 
     let many: Vec<Value> = (0..76).map(|i| account(i, "X")).collect();
-    let (status, answer) = sf
-        .call(
-            Method::POST,
-            "/composite/graph",
-            Some(json!({"graphs": many})),
-        )
-        .await?;
+    let (status, answer) = send_graphs(&sf, json!(many)).await?;
     assert_eq!((status, limit(&answer)), (400, json!("LIMIT_EXCEEDED")));
 
     let wide = |graph: usize| {
@@ -191,13 +195,7 @@ async fn a_graph_call_has_limits_over_all_its_graphs() -> anyhow::Result<()> {
             .collect();
         json!({"graphId": format!("w{graph}"), "compositeRequest": nodes})
     };
-    let (status, answer) = sf
-        .call(
-            Method::POST,
-            "/composite/graph",
-            Some(json!({"graphs": [wide(0), wide(1)]})),
-        )
-        .await?;
+    let (status, answer) = send_graphs(&sf, json!([wide(0), wide(1)])).await?;
     assert_eq!((status, limit(&answer)), (400, json!("LIMIT_EXCEEDED")));
 
     let kinds: Vec<Value> = (0..16)
@@ -207,13 +205,7 @@ async fn a_graph_call_has_limits_over_all_its_graphs() -> anyhow::Result<()> {
             ]})
         })
         .collect();
-    let (status, answer) = sf
-        .call(
-            Method::POST,
-            "/composite/graph",
-            Some(json!({"graphs": kinds})),
-        )
-        .await?;
+    let (status, answer) = send_graphs(&sf, json!(kinds)).await?;
     assert_eq!((status, limit(&answer)), (400, json!("LIMIT_EXCEEDED")));
 
     // Fifteen failed graphs: the sixteenth and later do not run.
@@ -224,13 +216,7 @@ async fn a_graph_call_has_limits_over_all_its_graphs() -> anyhow::Result<()> {
     };
     let mut graphs: Vec<Value> = (0..15).map(failing).collect();
     graphs.push(account(15, "Runs not"));
-    let (status, answer) = sf
-        .call(
-            Method::POST,
-            "/composite/graph",
-            Some(json!({"graphs": graphs})),
-        )
-        .await?;
+    let (status, answer) = send_graphs(&sf, json!(graphs)).await?;
     assert_eq!(status, 200);
     let last = &answer["graphs"][15];
     assert_eq!(last["isSuccessful"], false);
