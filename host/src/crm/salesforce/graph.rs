@@ -100,6 +100,12 @@ pub struct Graph {
 }
 
 impl Graph {
+    /// Whether sending the graph twice writes each of its records once:
+    /// every node names its record, by id or by external id.
+    fn resendable(&self) -> bool {
+        self.nodes.iter().all(GraphNode::names_its_record)
+    }
+
     fn kinds(&self) -> BTreeSet<(String, String)> {
         self.nodes
             .iter()
@@ -125,15 +131,29 @@ pub fn fits(graph: &Graph) -> bool {
     graph.nodes.len() <= MAX_NODES && graph.kinds().len() <= MAX_NODE_KINDS
 }
 
-/// Splits `graphs` into calls, in order, each within Salesforce's limits
-/// on graphs, nodes and kinds of node per call. Answers the indices of the
-/// graphs of each call; a graph that fits no call ([`fits`]) gets one of
-/// its own, for Salesforce to refuse.
+/// Splits `graphs` into calls, each within Salesforce's limits on graphs,
+/// nodes and kinds of node per call. Answers the indices of the graphs of
+/// each call; a graph that fits no call ([`fits`]) gets one of its own, for
+/// Salesforce to refuse.
+///
+/// Graphs that can be sent twice go in calls of their own: after a lost
+/// answer, a call is sent again only if all its graphs can be, so one graph
+/// that creates without a key would keep the others from being sent again.
 pub fn pack(graphs: &[Graph]) -> Vec<Vec<usize>> {
+    let (resendable, once): (Vec<usize>, Vec<usize>) =
+        (0..graphs.len()).partition(|&i| graphs[i].resendable());
+    let mut calls = pack_in_order(graphs, &resendable);
+    calls.extend(pack_in_order(graphs, &once));
+    calls
+}
+
+/// Splits the graphs at `indices` into calls, in that order.
+fn pack_in_order(graphs: &[Graph], indices: &[usize]) -> Vec<Vec<usize>> {
     let mut calls: Vec<Vec<usize>> = Vec::new();
     let mut nodes = 0;
     let mut kinds: BTreeSet<(String, String)> = BTreeSet::new();
-    for (i, graph) in graphs.iter().enumerate() {
+    for &i in indices {
+        let graph = &graphs[i];
         let graph_kinds = graph.kinds();
         let room = calls.last().is_some_and(|call| {
             call.len() < MAX_GRAPHS
@@ -175,9 +195,7 @@ impl SalesforceClient {
     async fn graph_call(&self, graphs: &[&Graph]) -> Vec<Vec<NodeAnswer>> {
         let path = format!("/services/data/{API_VERSION}/composite/graph");
         let body = json!({ "graphs": graphs.iter().map(|g| graph_json(g)).collect::<Vec<_>>() });
-        let resendable = graphs
-            .iter()
-            .all(|g| g.nodes.iter().all(GraphNode::names_its_record));
+        let resendable = graphs.iter().all(|g| g.resendable());
         let response = if resendable {
             self.transport
                 .send_resendable(Method::POST, &path, &body)
@@ -265,11 +283,25 @@ fn graph_answers(graph: &Graph, body: &serde_json::Value) -> Vec<NodeAnswer> {
         })
         .collect();
 
-    // A graph is all or nothing: where any node did not succeed, none did,
-    // whatever a node's own answer says.
+    // A graph is all or nothing. Salesforce saying it succeeded means every
+    // node was written, even one whose answer cannot be read: that node
+    // fails as an answer not understood, and no node is sent again, which
+    // would write its record twice.
     let successful = answered.get("isSuccessful").and_then(|v| v.as_bool());
-    let whole =
-        successful != Some(false) && answers.iter().all(|a| matches!(a, NodeAnswer::Written(_)));
+    if successful == Some(true) {
+        for answer in &mut answers {
+            if matches!(answer, NodeAnswer::Halted) {
+                *answer = NodeAnswer::Refused(CrmError::protocol(format!(
+                    "composite graph {} succeeded without an answer for this record",
+                    graph.id
+                )));
+            }
+        }
+        return answers;
+    }
+    // Where any node did not succeed, none did, whatever a node's own
+    // answer says.
+    let whole = successful.is_none() && answers.iter().all(|a| matches!(a, NodeAnswer::Written(_)));
     if !whole {
         for answer in &mut answers {
             if matches!(answer, NodeAnswer::Written(_)) {
@@ -333,6 +365,28 @@ mod tests {
 
         let wide: Vec<Graph> = (0..4).map(|i| graph(i, 200, "Contact")).collect();
         assert_eq!(pack(&wide), [vec![0, 1], vec![2, 3]]);
+    }
+
+    #[test]
+    fn graphs_that_can_be_sent_twice_share_no_call_with_ones_that_cannot() {
+        let keyed = |id: usize| {
+            let mut g = graph(id, 2, "Contact");
+            for (n, node) in g.nodes.iter_mut().enumerate() {
+                node.write = NodeWrite::Upsert {
+                    field: "Conduit_Key__c".into(),
+                    key: format!("k{id}-{n}"),
+                };
+            }
+            g
+        };
+        let graphs = vec![
+            graph(0, 2, "Contact"),
+            keyed(1),
+            graph(2, 2, "Contact"),
+            keyed(3),
+        ];
+        assert!(graphs[1].resendable() && !graphs[0].resendable());
+        assert_eq!(pack(&graphs), [vec![1, 3], vec![0, 2]]);
     }
 
     #[test]
@@ -403,6 +457,21 @@ mod tests {
         assert!(matches!(graph_answers(&g, &odd)[0], NodeAnswer::Halted));
         match &answers[1] {
             NodeAnswer::Refused(e) => assert_eq!(e.code, "FIELD_CUSTOM_VALIDATION_EXCEPTION"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_graph_that_succeeded_sends_no_node_again() {
+        let g = graph(0, 2, "Contact");
+        let body = json!({"graphs": [{"graphId": "g0", "isSuccessful": true,
+        "graphResponse": {"compositeResponse": [
+            {"referenceId": "g0n0", "httpStatusCode": 201, "body": {"id": "003A"}}
+        ]}}]});
+        let answers = graph_answers(&g, &body);
+        assert!(matches!(&answers[0], NodeAnswer::Written(id) if id == "003A"));
+        match &answers[1] {
+            NodeAnswer::Refused(e) => assert_eq!(e.code, "unexpected_answer"),
             other => panic!("{other:?}"),
         }
     }
