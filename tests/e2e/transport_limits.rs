@@ -164,3 +164,73 @@ async fn request_limit_exceeded_defers_that_customer_and_no_other() -> anyhow::R
     assert_eq!(own.org.request_count(), calls, "held until retry_at");
     Ok(())
 }
+
+/// The rep new contacts are owned by.
+const REP: &str = "rep@pairs.example";
+
+/// `count` new companies, each named by a new contact of the same request.
+fn pairs(prefix: &str, count: usize) -> Value {
+    let records: Vec<Value> = (0..count)
+        .flat_map(|i| {
+            let name = format!("{prefix}{i}");
+            let email = format!("c{i}@{}.pairs", prefix.to_lowercase());
+            [
+                json!({ "entity": "company", "operation": "upsert", "key": name,
+                    "idempotency_key": format!("{prefix}-co-{i}"), "fields": { "name": name } }),
+                json!({ "entity": "contact", "operation": "upsert", "key": email,
+                    "idempotency_key": format!("{prefix}-ct-{i}"), "acting_for": REP,
+                    "fields": { "email": email, "last_name": "Ng", "company": name } }),
+            ]
+        })
+        .collect();
+    Value::Array(records)
+}
+
+#[tokio::test]
+async fn a_record_naming_a_deferred_record_of_its_request_waits_with_it() -> anyhow::Result<()> {
+    let dir = config_with_customers(&CUSTOMERS)?;
+    let harness = Harness::start(dir.path()).await?;
+    let org = &harness.salesforce.org;
+    org.add_user(REP, "Pairs", "Rep");
+
+    // Schema and owner known, 100 companies, each with a contact, go in
+    // levels of Collections: companies, then contacts. Count the reads
+    // such a request makes.
+    let warmup = harness.write("thrifty", pairs("Warm", 1)).await?;
+    assert!(
+        results(&warmup).iter().all(|r| r["status"] == "created"),
+        "{warmup}"
+    );
+    let since = org.requests().len();
+    let answer = harness.write("thrifty", pairs("Counted", 100)).await?;
+    assert!(
+        results(&answer).iter().all(|r| r["status"] == "created"),
+        "{answer}"
+    );
+    let reads = |since: usize| {
+        let requests = org.requests();
+        let reads = requests[since..].iter().filter(|r| r.method == "GET");
+        reads.count() as u64
+    };
+    let read = reads(since);
+
+    // The next request's reads bring thrifty's usage to its ceiling of 50%,
+    // so its companies are refused by the host before their call.
+    let (_, max) = org.api_usage();
+    org.set_api_usage(max, Some(max / 2 - read));
+    let since = org.requests().len();
+    let held = harness.write("thrifty", pairs("Held", 100)).await?;
+    assert_eq!(reads(since), read, "the same reads");
+    assert_eq!(org.requests().len() - since, read as usize, "no write sent");
+
+    // The contacts wait for their companies instead of failing for good.
+    assert_limited(&held, "api_ceiling_reached");
+    let contact = &results(&held)[1]["error"];
+    assert_eq!(contact["field"], "AccountId", "{contact}");
+    let message = contact["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("`Account` record this one names"),
+        "{message}"
+    );
+    Ok(())
+}

@@ -9,15 +9,15 @@
 //! records failed is sent again in levels, without that record, so that a
 //! bad record fails alone.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use tracing::debug;
 
-use super::CustomerRuntime;
 use super::execute::Work;
 use super::graphs;
 use super::pending;
 use super::sending::send;
+use super::{CustomerRuntime, RecordError};
 use crate::config::CustomerConfig;
 use crate::schema::OrgSchema;
 
@@ -36,13 +36,11 @@ pub(super) async fn send_all(
     }
 
     let mut rest = std::mem::take(work);
-    let mut ids: HashMap<usize, Option<String>> = HashMap::new();
+    let mut done = Done::default();
     let chosen = graphs::choose(config, runtime, schema, &mut rest, &depth);
     if !chosen.is_empty() {
         let sent = graphs::send(runtime, chosen).await;
-        for w in &sent.settled {
-            ids.insert(w.prepared.index, w.ok().then(|| w.crm_id.clone()).flatten());
-        }
+        sent.settled.iter().for_each(|w| done.note(w));
         work.extend(sent.settled);
         rest.extend(sent.halted);
     }
@@ -64,42 +62,62 @@ pub(super) async fn send_all(
         );
         for w in level.iter_mut().filter(|w| w.ok()) {
             for reference in std::mem::take(&mut w.pending) {
-                match ids.get(&reference.parent) {
+                match done.ids.get(&reference.parent) {
                     Some(Some(id)) => pending::fill(w, &reference, id),
                     _ => {
-                        pending::parent_failed(w, &reference);
+                        let error = done.errors.get(&reference.parent);
+                        pending::parent_failed(w, &reference, error);
                         w.pending.push(reference);
                     }
                 }
             }
         }
         send(config, runtime, schema, &mut level).await;
-        for w in &level {
-            ids.insert(w.prepared.index, w.ok().then(|| w.crm_id.clone()).flatten());
-        }
+        level.iter().for_each(|w| done.note(w));
         work.extend(level);
     }
-    pending::fill_sent(work, &ids);
+    pending::fill_sent(work, &done.ids);
+}
+
+/// What became of the records sent so far, by index, for the records that
+/// name them.
+#[derive(Default)]
+struct Done {
+    /// The record's id, none where it failed.
+    ids: HashMap<usize, Option<String>>,
+    /// Why it failed.
+    errors: HashMap<usize, RecordError>,
+}
+
+impl Done {
+    fn note(&mut self, w: &Work) {
+        let index = w.prepared.index;
+        self.ids
+            .insert(index, w.ok().then(|| w.crm_id.clone()).flatten());
+        if let Some(error) = &w.error {
+            self.errors.insert(index, error.clone());
+        }
+    }
 }
 
 /// Fails each record that names a record of the batch that failed before
 /// anything was sent (in matching or planning), and the records that name
 /// it in turn. `work` holds parents first.
 pub(super) fn fail_orphans(work: &mut [Work]) {
-    let mut failed: HashSet<usize> = HashSet::new();
+    let mut failed: HashMap<usize, RecordError> = HashMap::new();
     for w in work.iter_mut() {
         if w.ok() {
             let orphaned = w
                 .pending
                 .iter()
-                .find(|p| failed.contains(&p.parent))
+                .find(|p| failed.contains_key(&p.parent))
                 .cloned();
             if let Some(reference) = orphaned {
-                pending::parent_failed(w, &reference);
+                pending::parent_failed(w, &reference, failed.get(&reference.parent));
             }
         }
-        if !w.ok() {
-            failed.insert(w.prepared.index);
+        if let Some(error) = &w.error {
+            failed.insert(w.prepared.index, error.clone());
         }
     }
 }

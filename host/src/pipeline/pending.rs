@@ -10,9 +10,9 @@
 
 use std::collections::HashMap;
 
-use super::RecordError;
 use super::execute::Work;
 use super::order::{self, KeyRef};
+use super::{RecordError, deferral};
 use crate::record::{Operation, Value};
 
 /// A record of the batch that references to its key resolve to.
@@ -112,9 +112,20 @@ pub(super) fn fill(w: &mut Work, pending: &PendingRef, id: &str) {
 }
 
 /// Fails `w` because the record it names, which the batch was to create,
-/// failed.
-pub(super) fn parent_failed(w: &mut Work, pending: &PendingRef) {
+/// failed with `error`. A record deferred for the CRM's API limit is sent
+/// again later, so `w` is deferred with it rather than failed for good.
+pub(super) fn parent_failed(w: &mut Work, pending: &PendingRef, error: Option<&RecordError>) {
     let field = pending.via.clone().or_else(|| Some(pending.object.clone()));
+    if let Some(deferred) = error.filter(|e| deferral::is_deferred(e)) {
+        let mut error = deferred.clone();
+        error.message = format!(
+            "the `{}` record this one names, which this batch creates, waits: {}",
+            pending.object, deferred.message
+        );
+        error.field = field;
+        w.fail(error);
+        return;
+    }
     w.fail(RecordError::input(
         "reference_not_found",
         format!(
