@@ -289,3 +289,46 @@ async fn a_token_expiring_mid_batch_is_refreshed_once_and_the_batch_completes() 
     assert_eq!(refreshes, 1, "{after:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_keyed_create_whose_every_answer_was_lost_is_unknown_unless_its_key_finds_it()
+-> anyhow::Result<()> {
+    let (harness, _dir) = start().await?;
+    let create = |name: &str, idempotency_key: Option<&str>| {
+        let mut record = json!({ "entity": "company", "operation": "create",
+            "fields": { "name": name } });
+        if let Some(key) = idempotency_key {
+            record["idempotency_key"] = json!(key);
+        }
+        json!([record])
+    };
+    // Every send commits and loses its answer, resends included.
+    let lose_every_answer = || {
+        harness.salesforce.org.set_faults(Faults {
+            drop_next: 100,
+            ..Faults::default()
+        })
+    };
+
+    // Without an idempotency key, the upsert's key was a fresh one nobody
+    // else knows: the agent's retry could not find the record.
+    lose_every_answer();
+    let answer = harness.write("keyed", create("Unkeyed", None)).await?;
+    let error = &results(&answer)[0]["error"];
+    assert_eq!(error["code"], "crm_outcome_unknown", "{answer}");
+    assert_eq!(error["retryable"], false, "{answer}");
+
+    // With one, the retry upserts on it and finds the record.
+    lose_every_answer();
+    let answer = harness.write("keyed", create("Keyed", Some("k-1"))).await?;
+    let error = &results(&answer)[0]["error"];
+    assert_eq!(error["code"], "crm_unavailable", "{answer}");
+    assert_eq!(error["retryable"], true, "{answer}");
+    harness.salesforce.org.set_faults(Faults::default());
+    let again = harness.write("keyed", create("Keyed", Some("k-1"))).await?;
+    assert!(results(&again)[0]["crm_id"].is_string(), "{again}");
+
+    assert_eq!(accounts(&harness, "Unkeyed"), ["Unkeyed"]);
+    assert_eq!(accounts(&harness, "Keyed"), ["Keyed"]);
+    Ok(())
+}

@@ -17,7 +17,7 @@ use tracing::debug;
 
 use super::execute::Work;
 use super::pending;
-use super::sending::{outcome_unknown, upsert_key, writer_or_fail};
+use super::sending::{found_on_retry, outcome_unknown, upsert_key, writer_or_fail};
 use super::{CustomerRuntime, RecordError, Status};
 use crate::config::CustomerConfig;
 use crate::crm::graph::{self, Graph, GraphNode, NodeAnswer, NodeWrite};
@@ -364,12 +364,11 @@ fn apply(w: &mut Work, node: &GraphNode, answer: NodeAnswer) -> bool {
             };
             false
         }
-        // A record with neither a match key nor a crm key, whose answer
-        // was lost, is not sent again: it could be made twice.
+        // A create whose answer was lost or not understood, that a retry
+        // would not find, is not sent again: it could be made twice.
         NodeAnswer::Refused(e)
-            if e.code == "connection_failed"
-                && matches!(node.write, NodeWrite::Create)
-                && w.prepared.write.match_key.is_none() =>
+            if ["connection_failed", "unexpected_answer"].contains(&e.code.as_str())
+                && creates(node).is_some_and(|keyed| !found_on_retry(w, keyed)) =>
         {
             w.fail(outcome_unknown(&node.object, e));
             false
@@ -379,5 +378,14 @@ fn apply(w: &mut Work, node: &GraphNode, answer: NodeAnswer) -> bool {
             false
         }
         NodeAnswer::Halted => true,
+    }
+}
+
+/// Whether `node` creates its record, and if so whether on a key.
+fn creates(node: &GraphNode) -> Option<bool> {
+    match node.write {
+        NodeWrite::Create => Some(false),
+        NodeWrite::Upsert { .. } => Some(true),
+        NodeWrite::Update { .. } => None,
     }
 }

@@ -18,8 +18,8 @@ use crate::record::{Fields, Value};
 use crate::schema::{ObjectSchema, OrgSchema, read_value};
 
 /// The code of a create that may exist in the CRM though its answer was
-/// lost: it has no match key and its object no `crm_key` to find it by, so
-/// it is not sent again.
+/// lost, and that a retry would not find (see [`found_on_retry`]): it is
+/// not sent again.
 pub(super) const OUTCOME_UNKNOWN: &str = "crm_outcome_unknown";
 
 /// Records sent together: one object, one writer.
@@ -99,12 +99,9 @@ async fn create(
                 work[i].status = Status::Created;
                 work[i].unlinked = created.unlinked;
             }
-            // A retry finds a record by its match key or its crm key; one
-            // with neither could be made twice.
             Err(e)
                 if e.code == "connection_failed"
-                    && crm_key.is_none()
-                    && work[i].prepared.write.match_key.is_none() =>
+                    && !found_on_retry(&work[i], crm_key.is_some()) =>
             {
                 work[i].fail(outcome_unknown(object, e));
             }
@@ -121,16 +118,25 @@ pub(super) fn upsert_key(w: &Work) -> String {
     key.unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
-/// A create whose answer was lost, of a record with neither a match key nor
-/// a `crm_key` to be found by.
+/// Whether the agent's retry of `w`'s create would find the record it may
+/// have made, rather than make it again: by its match key, or by its
+/// idempotency key, which a `keyed` create holds in its object's `crm_key`.
+/// A create keyed with a fresh key is found only by the transport's own
+/// resends: once its answer is lost for good, nobody knows that key.
+pub(super) fn found_on_retry(w: &Work, keyed: bool) -> bool {
+    w.prepared.write.match_key.is_some() || (keyed && w.prepared.intent.idempotency_key.is_some())
+}
+
+/// A create whose answer was lost, of a record a retry would not find.
 pub(super) fn outcome_unknown(object: &str, error: CrmError) -> RecordError {
     let mut error = RecordError::crm(error);
     error.code = OUTCOME_UNKNOWN.into();
     error.retryable = false;
     error.message = format!(
         "the answer to creating this `{object}` record was lost, so the CRM may hold it; it \
-         was not sent again, since it has no key and `{object}` no `crm_key` to find it by. \
-         Look for it in the CRM before writing it under a new idempotency key ({})",
+         was not sent again, since it has no match key, and no idempotency key kept in a \
+         `crm_key` of `{object}`, to find it by. Look for it in the CRM before writing it \
+         under a new idempotency key ({})",
         error.message
     );
     error
