@@ -60,7 +60,9 @@ pub(crate) struct OrgState {
     pub duplicate_rules: Vec<DuplicateRule>,
     /// Rows of queries still to be fetched, by query locator.
     pub cursors: HashMap<String, Vec<Value>>,
-    /// The counter behind new Ids.
+    /// The counter behind new Ids. Salesforce never gives an Id twice, not even one a rolled
+    /// back transaction had given, so snapshots leave it alone: a client that kept an Id
+    /// from a rolled-back write finds no record by it.
     pub next_id: u64,
     /// The last auto-number given, per object. Salesforce does not take numbers back when a
     /// transaction rolls back, so snapshots leave these alone.
@@ -78,7 +80,6 @@ pub(crate) struct OrgState {
 pub(crate) struct Snapshot {
     /// Its journal's place on the stack.
     depth: usize,
-    next_id: u64,
 }
 
 /// Each record a transaction touched, as it was when the transaction began: live and in
@@ -144,7 +145,6 @@ impl OrgState {
         self.journals.push(Journal::default());
         Snapshot {
             depth: self.journals.len() - 1,
-            next_id: self.next_id,
         }
     }
 
@@ -172,7 +172,6 @@ impl OrgState {
                 self.put_back(&object, &id, live, deleted);
             }
         }
-        self.next_id = snapshot.next_id;
     }
 
     /// Notes the record as it is now in the innermost transaction's journal, the first time
