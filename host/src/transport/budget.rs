@@ -12,9 +12,12 @@
 //!   answers that the day's limit is spent.
 //!
 //! Each customer has its own budget, so waiting on one never stalls
-//! another. The budget lives in the process: replicas sharing one customer
-//! each pace themselves, and each learns the daily usage from its own next
-//! answer (Salesforce reports the org's usage, not the replica's).
+//! another. The budget lives in the process, and replicas sharing one
+//! customer learn what the others spent from the CRM's own count on each
+//! answer: Salesforce reports the org's daily usage, HubSpot what remains
+//! of the ten-second limit, which the pacer then counts as spent. Two
+//! replicas sending at the same instant can still go over by the calls in
+//! flight; the 429 that follows is waited out and resent.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -104,6 +107,9 @@ impl Budget {
                     let configured = self.limits.hubspot_ten_second_budget;
                     self.ten_second
                         .set_max(configured.map_or(max, |c| c.min(max)));
+                    if let Some(remaining) = number("x-hubspot-ratelimit-remaining") {
+                        self.ten_second.report(max.saturating_sub(remaining));
+                    }
                 }
             }
         }
@@ -193,9 +199,14 @@ fn api_usage(value: &str) -> Option<(u64, u64)> {
 struct Pacer {
     window: Duration,
     max: AtomicU32,
-    /// When the calls in the current window were let through, oldest first.
-    /// An async lock: a caller waiting for room keeps its place in line.
+    /// When the calls in the current window were let through, oldest first:
+    /// this process's, and those the CRM counted that this process did not
+    /// make. An async lock: a caller waiting for room keeps its place in
+    /// line.
     sent: tokio::sync::Mutex<VecDeque<Instant>>,
+    /// The latest count of calls in the window the CRM reported, and when:
+    /// taken into `sent` by the next caller.
+    reported: std::sync::Mutex<Option<(Instant, u32)>>,
 }
 
 impl Pacer {
@@ -204,11 +215,44 @@ impl Pacer {
             window,
             max: AtomicU32::new(max),
             sent: tokio::sync::Mutex::new(VecDeque::new()),
+            reported: std::sync::Mutex::new(None),
         }
     }
 
     fn set_max(&self, max: u32) {
         self.max.store(max, Ordering::Relaxed);
+    }
+
+    /// Notes that the CRM counts `used` calls in the window now.
+    fn report(&self, used: u32) {
+        let mut reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
+        *reported = Some((Instant::now(), used));
+    }
+
+    /// Counts the calls the CRM reported beyond those `sent` holds up to
+    /// the report (other replicas'), as sent at the time of the report:
+    /// they leave the window no sooner than that.
+    fn absorb_report(&self, sent: &mut VecDeque<Instant>) {
+        let taken = self
+            .reported
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let Some((at, used)) = taken else {
+            return;
+        };
+        let known = sent
+            .iter()
+            .filter(|t| **t <= at && at.duration_since(**t) < self.window)
+            .count();
+        let others = (used as usize).saturating_sub(known);
+        if others > 0 {
+            tracing::debug!(others, "calls made by other replicas counted in the window");
+        }
+        let position = sent.partition_point(|t| *t <= at);
+        for _ in 0..others {
+            sent.insert(position, at);
+        }
     }
 
     /// Waits for room in the window; answers how long it waited.
@@ -220,6 +264,7 @@ impl Pacer {
         let started = Instant::now();
         let mut sent = self.sent.lock().await;
         loop {
+            self.absorb_report(&mut sent);
             let now = Instant::now();
             while sent
                 .front()
@@ -335,6 +380,48 @@ mod tests {
             .await
             .expect("as the test sets it up");
         assert!(waited >= Duration::from_secs(9), "{waited:?}");
+    }
+
+    fn hubspot_room(max: u32, remaining: u32) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("x-hubspot-ratelimit-interval-milliseconds", 10_000),
+            ("x-hubspot-ratelimit-max", max),
+            ("x-hubspot-ratelimit-remaining", remaining),
+        ] {
+            headers.insert(name, HeaderValue::from(value));
+        }
+        headers
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_another_replica_made_count_against_the_ten_seconds() {
+        let budget = Budget::default();
+        let path = "/crm/v3/objects/deals/batch/create";
+        let admit = || async {
+            budget
+                .admit(Provider::Hubspot, path)
+                .await
+                .expect("as the test sets it up")
+        };
+
+        // This replica sent one call; HubSpot counts 4 of 5 spent.
+        budget.observe(Provider::Hubspot, &hubspot_room(5, 5));
+        assert_eq!(admit().await, Duration::ZERO);
+        budget.observe(Provider::Hubspot, &hubspot_room(5, 1));
+        assert_eq!(admit().await, Duration::ZERO, "one call of room left");
+        let waited = admit().await;
+        assert!(waited >= Duration::from_secs(9), "{waited:?}");
+
+        // A report of what this replica sent itself adds nothing.
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        for _ in 0..3 {
+            assert_eq!(admit().await, Duration::ZERO);
+        }
+        budget.observe(Provider::Hubspot, &hubspot_room(5, 2));
+        assert_eq!(admit().await, Duration::ZERO);
+        assert_eq!(admit().await, Duration::ZERO);
+        assert!(admit().await >= Duration::from_secs(9));
     }
 
     #[tokio::test(start_paused = true)]
