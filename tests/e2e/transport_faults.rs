@@ -184,6 +184,24 @@ async fn server_errors_resend_keyed_creates_and_never_double_a_record() -> anyho
     );
     assert_eq!(accounts(&harness, "Plain"), each_once("Plain", 3));
 
+    // A gateway's 504 says the CRM's answer never came, not that nothing
+    // was written: the create may exist, and its key keeps that outcome.
+    harness.salesforce.org.set_faults(Faults {
+        fail_next: 1,
+        error_status: Some(504),
+        ..Faults::default()
+    });
+    let answer = harness.write("plain", companies("Gateway", 2)).await?;
+    for result in results(&answer) {
+        assert_eq!(result["error"]["code"], "crm_outcome_unknown", "{answer}");
+        assert_eq!(result["error"]["retryable"], false, "{answer}");
+    }
+    let again = harness.write("plain", companies("Gateway", 2)).await?;
+    assert!(
+        results(&again).iter().all(|r| r["replayed"] == true),
+        "{again}"
+    );
+
     // HubSpot: the keyed batch upsert is sent again too.
     harness.hubspot.org.set_faults(Faults {
         fail_next: 2,

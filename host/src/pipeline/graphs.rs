@@ -17,7 +17,7 @@ use tracing::debug;
 
 use super::execute::Work;
 use super::pending;
-use super::sending::{found_on_retry, outcome_unknown, upsert_key, writer_or_fail};
+use super::sending::{answer_lost, found_on_retry, outcome_unknown, upsert_key, writer_or_fail};
 use super::{CustomerRuntime, RecordError, Status};
 use crate::config::CustomerConfig;
 use crate::crm::graph::{self, Graph, GraphNode, NodeAnswer, NodeWrite};
@@ -367,7 +367,7 @@ fn apply(w: &mut Work, node: &GraphNode, answer: NodeAnswer) -> bool {
         // A create whose answer was lost or not understood, that a retry
         // would not find, is not sent again: it could be made twice.
         NodeAnswer::Refused(e)
-            if ["connection_failed", "unexpected_answer"].contains(&e.code.as_str())
+            if (answer_lost(&e) || e.code == "unexpected_answer")
                 && creates(node).is_some_and(|keyed| !found_on_retry(w, keyed)) =>
         {
             w.fail(outcome_unknown(&node.object, e));

@@ -99,10 +99,7 @@ async fn create(
                 work[i].status = Status::Created;
                 work[i].unlinked = created.unlinked;
             }
-            Err(e)
-                if e.code == "connection_failed"
-                    && !found_on_retry(&work[i], crm_key.is_some()) =>
-            {
+            Err(e) if answer_lost(&e) && !found_on_retry(&work[i], crm_key.is_some()) => {
                 work[i].fail(outcome_unknown(object, e));
             }
             Err(e) => work[i].fail(RecordError::crm(e)),
@@ -116,6 +113,14 @@ async fn create(
 pub(super) fn upsert_key(w: &Work) -> String {
     let key = w.prepared.intent.idempotency_key.clone();
     key.unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// Whether the CRM may have written what it was sent, its answer lost on
+/// the way: the connection failed once the call was sent, or a gateway in
+/// front of the CRM answered for it that the CRM's answer never came (502,
+/// 504). A 500 or 503 is the CRM's own refusal: nothing was written.
+pub(super) fn answer_lost(error: &CrmError) -> bool {
+    error.code == "connection_failed" || matches!(error.status, Some(502 | 504))
 }
 
 /// Whether the agent's retry of `w`'s create would find the record it may
