@@ -76,6 +76,72 @@ async fn a_deal_may_name_a_company_created_in_the_same_batch() -> anyhow::Result
     Ok(())
 }
 
+/// Whether the HubSpot deal with `name` is linked to the company `company`.
+fn hubspot_deal_linked(harness: &Harness, name: &str, company: &Value) -> bool {
+    let deals = harness.hubspot.org.records("deals");
+    let deal = deals.iter().find(|d| d.properties["dealname"] == name);
+    deal.is_some_and(|d| {
+        d.associations
+            .iter()
+            .any(|(to, id, _)| to == "companies" && Some(id.as_str()) == company.as_str())
+    })
+}
+
+#[tokio::test]
+async fn a_hubspot_deal_that_exists_gets_its_link_to_a_company() -> anyhow::Result<()> {
+    let harness = Harness::start(&examples_dir()).await?;
+    harness
+        .hubspot
+        .org
+        .add_owner(GLOBEX_REP, "Anna", "Snelling");
+
+    // Two deals exist without a company.
+    let mut bare = deal("OLD1", GLOBEX_REP, "");
+    bare["fields"].as_object_mut().map(|f| f.remove("account"));
+    let mut changed = deal("OLD2", GLOBEX_REP, "");
+    changed["fields"]
+        .as_object_mut()
+        .map(|f| f.remove("account"));
+    let answer = harness.write("globex", json!([bare, changed])).await?;
+    assert!(
+        results(&answer).iter().all(|r| r["status"] == "created"),
+        "{answer}"
+    );
+    let answer = harness
+        .write("globex", json!([company("Existing Co")]))
+        .await?;
+    let existing = results(&answer)[0]["crm_id"].clone();
+
+    // One, unchanged but for its company, names a company the request
+    // creates; the other changes and names a company that exists.
+    let mut moved = deal("OLD2", GLOBEX_REP, "Existing Co");
+    moved["fields"]["stage"] = json!("Lost");
+    let batch = json!([company("New Co"), deal("OLD1", GLOBEX_REP, "New Co"), moved]);
+    let answer = harness.write("globex", batch.clone()).await?;
+    let answers = results(&answer);
+    let statuses: Vec<&str> = answers
+        .iter()
+        .map(|r| r["status"].as_str().unwrap_or("-"))
+        .collect();
+    assert_eq!(statuses, ["created", "updated", "updated"], "{answer}");
+    let new_co = answers[0]["crm_id"].clone();
+    assert!(hubspot_deal_linked(&harness, "Deal OLD1", &new_co));
+    assert!(hubspot_deal_linked(&harness, "Deal OLD2", &existing));
+    assert_eq!(
+        answers[1]["associations"],
+        json!([{ "object": "companies", "id": new_co }]),
+        "{answer}"
+    );
+
+    // Sent again, nothing changes and no link is made twice.
+    let again = harness.write("globex", batch).await?;
+    assert!(
+        results(&again).iter().all(|r| r["status"] == "unchanged"),
+        "{again}"
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_dry_run_plans_a_reference_to_a_company_the_batch_would_create() -> anyhow::Result<()> {
     let harness = Harness::start(&examples_dir()).await?;

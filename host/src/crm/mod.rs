@@ -234,6 +234,21 @@ impl Crm {
         }
     }
 
+    /// Makes the associations of records that exist already, each given as
+    /// `(id, associations)`; answers, per input, the links the CRM refused.
+    /// Salesforce links by lookup fields, written with the record: nothing
+    /// to make there.
+    pub async fn link(
+        &self,
+        object: &str,
+        records: &[(String, &[(String, String)])],
+    ) -> Vec<Vec<Unlinked>> {
+        match self {
+            Crm::Salesforce(_) => records.iter().map(|_| Vec::new()).collect(),
+            Crm::Hubspot(c) => c.link(object, records).await,
+        }
+    }
+
     /// Updates records by id; one result per input, in order.
     pub async fn update_many(
         &self,

@@ -35,6 +35,9 @@ pub(super) struct Work {
     /// References to records the batch creates, held as placeholders until
     /// those exist.
     pub pending: Vec<PendingRef>,
+    /// Associations to records the batch created: none can exist yet, so
+    /// they are made even where the record is otherwise unchanged.
+    pub linked_new: Vec<(String, String)>,
     pub crm_id: Option<String>,
     /// The rep whose connection writes the record; none for the org-wide one.
     pub writer: Option<String>,
@@ -53,6 +56,7 @@ impl Work {
             unlinked: Vec::new(),
             lookups: Vec::new(),
             pending: Vec::new(),
+            linked_new: Vec::new(),
             crm_id: None,
             writer: None,
             status: Status::Failed,

@@ -87,6 +87,7 @@ pub(super) fn fill(w: &mut Work, pending: &PendingRef, id: &str) {
         for (object, target) in &mut w.associations {
             if *object == pending.object && Value::Text(target.clone()) == held {
                 *target = id.to_owned();
+                w.linked_new.push((object.clone(), id.to_owned()));
             }
         }
         return;

@@ -25,6 +25,9 @@ pub(super) const OUTCOME_UNKNOWN: &str = "crm_outcome_unknown";
 /// Records sent together: one object, one writer.
 type Group = (String, Option<String>);
 
+/// A record's associations: each target's object and CRM id.
+type Links = Vec<(String, String)>;
+
 /// Sends creates and changing updates, batched per object and per
 /// connection that writes them.
 pub(super) async fn send(
@@ -69,6 +72,55 @@ pub(super) async fn send(
             continue;
         };
         update(&crm, object_schema, work, &indices).await;
+    }
+
+    if matches!(*runtime.crm, Crm::Hubspot(_)) {
+        link_existing(runtime, work).await;
+    }
+}
+
+/// Makes the HubSpot associations of records that existed already, which
+/// HubSpot links apart from their properties: all of an updated record's,
+/// and those of an unchanged record to records this batch created, which
+/// cannot exist yet. An unchanged record that gains a link is updated; a
+/// link HubSpot refuses is listed on its record.
+async fn link_existing(runtime: &CustomerRuntime, work: &mut [Work]) {
+    let mut groups: BTreeMap<Group, Vec<(usize, Links)>> = BTreeMap::new();
+    for (i, w) in work.iter().enumerate().filter(|(_, w)| w.ok()) {
+        let links = match w.status {
+            Status::Updated => &w.associations,
+            Status::Unchanged => &w.linked_new,
+            _ => continue,
+        };
+        if links.is_empty() || w.crm_id.is_none() {
+            continue;
+        }
+        let group = (w.prepared.write.object.clone(), w.writer.clone());
+        groups.entry(group).or_default().push((i, links.clone()));
+    }
+
+    for ((object, writer), records) in groups {
+        let indices: Vec<usize> = records.iter().map(|(i, _)| *i).collect();
+        let Some(crm) = writer_or_fail(runtime, writer.as_ref(), work, &indices).await else {
+            continue;
+        };
+        let inputs: Vec<(String, &[(String, String)])> = records
+            .iter()
+            .map(|(i, links)| {
+                (
+                    work[*i].crm_id.clone().unwrap_or_default(),
+                    links.as_slice(),
+                )
+            })
+            .collect();
+        let refused = crm.link(&object, &inputs).await;
+        for ((i, links), unlinked) in records.iter().zip(refused) {
+            let w = &mut work[*i];
+            if w.status == Status::Unchanged && unlinked.len() < links.len() {
+                w.status = Status::Updated;
+            }
+            w.unlinked.extend(unlinked);
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! HubSpot's CRM v3 API: properties, batch read, search, batch writes with
 //! associations, owners.
 
+mod links;
 mod upsert;
 
 use std::collections::BTreeMap;

@@ -11,10 +11,8 @@ use reqwest::Method;
 use serde_json::json;
 
 use super::super::wire::{hubspot_value, object};
-use super::{
-    BATCH_SIZE, HubspotClient, association_type, is_refusal, records, unsupported_association,
-};
-use crate::crm::{Created, CrmError, NewRecord, Unlinked};
+use super::{BATCH_SIZE, HubspotClient, is_refusal, records};
+use crate::crm::{Created, CrmError, NewRecord};
 
 impl HubspotClient {
     /// Upserts records on `key_property`, 100 a call, and links each to its
@@ -97,114 +95,28 @@ impl HubspotClient {
             .collect())
     }
 
-    /// Makes the associations of every record created, in one v4 batch call
-    /// per target object and 100 links; a refused link is listed on its
-    /// record, which exists without it.
+    /// Makes the associations of every record created; a refused link is
+    /// listed on its record, which exists without it.
     async fn link_all(
         &self,
         object_name: &str,
         records: &[NewRecord],
         answers: &mut [Result<Created, CrmError>],
     ) {
-        let mut by_target: BTreeMap<String, Vec<(usize, String, u32)>> = BTreeMap::new();
-        for (i, (record, answer)) in records.iter().zip(answers.iter_mut()).enumerate() {
-            let Ok(created) = answer else { continue };
-            for (to, to_id) in &record.associations {
-                match association_type(object_name, to) {
-                    Some(type_id) => {
-                        by_target
-                            .entry(to.clone())
-                            .or_default()
-                            .push((i, to_id.clone(), type_id))
-                    }
-                    None => created.unlinked.push(Unlinked {
-                        object: to.clone(),
-                        id: to_id.clone(),
-                        error: unsupported_association(object_name, to),
-                    }),
-                }
-            }
-        }
-
-        for (to, links) in by_target {
-            for chunk in links.chunks(BATCH_SIZE) {
-                let refused = self.link_batch(object_name, &to, answers, chunk).await;
-                for (i, to_id, error) in refused {
-                    if let Some(Ok(created)) = answers.get_mut(i) {
-                        created.unlinked.push(Unlinked {
-                            object: to.clone(),
-                            id: to_id,
-                            error,
-                        });
-                    }
-                }
-            }
-        }
-    }
-
-    /// One v4 association batch; the links HubSpot refused, with why.
-    async fn link_batch(
-        &self,
-        from: &str,
-        to: &str,
-        answers: &[Result<Created, CrmError>],
-        links: &[(usize, String, u32)],
-    ) -> Vec<(usize, String, CrmError)> {
-        let from_id = |i: usize| match answers.get(i) {
-            Some(Ok(created)) => created.id.clone(),
-            _ => String::new(),
-        };
-        let inputs: Vec<_> = links
+        let linked: Vec<(String, &[(String, String)])> = records
             .iter()
-            .map(|(i, to_id, type_id)| {
-                json!({
-                    "from": { "id": from_id(*i) },
-                    "to": { "id": to_id },
-                    "types": [{
-                        "associationCategory": "HUBSPOT_DEFINED",
-                        "associationTypeId": type_id,
-                    }],
-                })
+            .zip(answers.iter())
+            .map(|(record, answer)| match answer {
+                Ok(created) => (created.id.clone(), record.associations.as_slice()),
+                Err(_) => (String::new(), &[][..]),
             })
             .collect();
-        let path = format!("/crm/v4/associations/{from}/{to}/batch/create");
-        let body = json!({ "inputs": inputs });
-        let answer = match self.call(Method::POST, &path, &[], Some(&body)).await {
-            Ok(answer) => answer,
-            Err(e) => {
-                return links
-                    .iter()
-                    .map(|(i, to_id, _)| (*i, to_id.clone(), e.clone()))
-                    .collect();
+        let unlinked = self.link(object_name, &linked).await;
+        for (answer, unlinked) in answers.iter_mut().zip(unlinked) {
+            if let Ok(created) = answer {
+                created.unlinked.extend(unlinked);
             }
-        };
-
-        // A 207 names each refused link by its two ids.
-        let errors = answer.get("errors").and_then(|e| e.as_array());
-        let mut refused = Vec::new();
-        for error in errors.into_iter().flatten() {
-            let first = |key: &str| {
-                error.pointer(&format!("/context/{key}/0")).map(|v| {
-                    v.as_str()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| v.to_string())
-                })
-            };
-            let (Some(from_ref), Some(to_ref)) = (first("fromObjectId"), first("toObjectId"))
-            else {
-                continue;
-            };
-            let status = error.get("status").and_then(|s| s.as_str());
-            let crm_error =
-                CrmError::from_hubspot(if status == Some("error") { 400 } else { 207 }, error);
-            refused.extend(
-                links
-                    .iter()
-                    .filter(|(i, to_id, _)| from_id(*i) == from_ref && *to_id == to_ref)
-                    .map(|(i, to_id, _)| (*i, to_id.clone(), crm_error.clone())),
-            );
         }
-        refused
     }
 }
 
