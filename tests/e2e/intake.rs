@@ -253,6 +253,7 @@ async fn a_deferred_record_waits_for_its_time_while_other_customers_go_on() -> a
         fingerprint: "held".into(),
         intent: stored(&record),
         ordinal: 0,
+        run_order: 0,
     };
     let held = Intake {
         claimed_by: Some("a replica at its limit".into()),
@@ -334,5 +335,43 @@ async fn one_customers_backlog_does_not_hold_up_another_customers_job() -> anyho
         behind["counts"]["pending"].as_i64() > Some(0),
         "the backlog was still running: {behind}"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_job_runs_the_companies_its_contacts_name_first() -> anyhow::Result<()> {
+    let harness = harness().await?;
+
+    // 450 contacts first, then the three companies they name: more than
+    // one claimed batch apart in the agent's order.
+    let mut records: Vec<Value> = (0..450)
+        .map(|n| {
+            let mut record = contact(n, "ranked");
+            record["fields"]["company"] = json!(format!("Ranked Co {}", n % 3));
+            record
+        })
+        .collect();
+    records.extend((0..3).map(|n| {
+        let name = format!("Ranked Co {n}");
+        json!({ "entity": "company", "operation": "upsert", "key": name,
+            "idempotency_key": format!("ranked-co-{n}"), "fields": { "name": name } })
+    }));
+    let id = submit(&harness, "northwind", json!({ "records": records })).await?;
+    finished(&harness, "northwind", &id).await?;
+
+    // Every record is written, and the answers keep the agent's order.
+    let answers = all_results(&harness, "northwind", &id, 500).await?;
+    assert_eq!(answers.len(), 453);
+    for (n, answer) in answers.iter().enumerate() {
+        assert_eq!(answer["status"], "created", "{answer}");
+        assert_eq!(answer["index"], n, "{answer}");
+    }
+    let accounts = harness.salesforce.org.records("Account");
+    let contacts = harness.salesforce.org.records("Contact");
+    let linked = contacts
+        .iter()
+        .filter(|c| accounts.iter().any(|a| a["Id"] == c["AccountId"]))
+        .count();
+    assert_eq!((accounts.len(), linked), (3, 450));
     Ok(())
 }

@@ -77,13 +77,16 @@ pub(super) async fn claim(
     }
 
     // 2. The store decides who owns each key.
+    // The intake runs the intents in the order given here.
     let rows: Vec<NewIntent> = unique
         .iter()
-        .map(|(index, intent, key)| NewIntent {
+        .enumerate()
+        .map(|(at, (index, intent, key))| NewIntent {
             key: key.clone(),
             fingerprint: fingerprint(intent),
             intent: stored_intent(intent),
             ordinal: *index as i64,
+            run_order: at as i64,
         })
         .collect();
     let claims = match mode {

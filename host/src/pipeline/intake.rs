@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tracing::info;
 
 use super::idempotency::{self, Mode};
-use super::{Pipeline, RecordError, RecordResult, Status, WriteIntent, audit, execute};
+use super::{Pipeline, RecordError, RecordResult, Status, WriteIntent, audit, execute, order};
 use crate::config::CustomerConfig;
 use crate::record::Activity;
 use crate::store::{Intake, JobAnswer, JobRecord};
@@ -131,6 +131,10 @@ impl Pipeline {
                 Err(e) => answers.push(answer(RecordResult::failed(index, None, None, e))),
             }
         }
+        // Records that others of the job name run first; `ordinal` keeps
+        // each answer in the agent's order.
+        let ranks = order::submission_ranks(config);
+        parsed.sort_by_key(|(_, intent)| order::submission_rank(&ranks, intent));
         let intake = Intake {
             job_id: Some(job.id.clone()),
             ..Intake::default()

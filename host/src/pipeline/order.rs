@@ -12,8 +12,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::RecordError;
 use super::execute::Work;
+use super::{RecordError, WriteIntent};
+use crate::config::CustomerConfig;
 use crate::record::{MatchKey, Target};
 
 /// A record's identity as a reference target: object, key field and key
@@ -124,6 +125,60 @@ pub(super) fn levels(work: Vec<Work>) -> Vec<Vec<Work>> {
     }
     levels.retain(|level| !level.is_empty());
     levels
+}
+
+/// The order a job's intents run in, as ranks: an entity no other entity's
+/// reference leads from runs first (0), one whose fields name entities of
+/// rank `n` runs at `n + 1`, and activities, which relate to records of any
+/// entity, after every entity. Claimed in batches, a job's records then
+/// find the records of the job they name, written by an earlier batch. A
+/// cycle of references counts for nothing.
+pub(super) fn submission_ranks(config: &CustomerConfig) -> HashMap<String, usize> {
+    fn rank(
+        config: &CustomerConfig,
+        entity: &str,
+        ranks: &mut HashMap<String, usize>,
+        visiting: &mut HashSet<String>,
+    ) -> usize {
+        if let Some(known) = ranks.get(entity) {
+            return *known;
+        }
+        let Some(mapping) = config.entities.get(entity) else {
+            return 0;
+        };
+        if !visiting.insert(entity.to_owned()) {
+            return 0;
+        }
+        let targets: Vec<&String> = mapping
+            .fields
+            .values()
+            .filter_map(|f| f.reference.as_ref())
+            .filter(|target| *target != entity)
+            .collect();
+        let below = targets
+            .into_iter()
+            .map(|target| rank(config, target, ranks, visiting) + 1)
+            .max()
+            .unwrap_or(0);
+        visiting.remove(entity);
+        ranks.insert(entity.to_owned(), below);
+        below
+    }
+
+    let mut ranks = HashMap::new();
+    for entity in config.entities.keys() {
+        rank(config, entity, &mut ranks, &mut HashSet::new());
+    }
+    ranks
+}
+
+/// An intent's rank in [`submission_ranks`].
+pub(super) fn submission_rank(ranks: &HashMap<String, usize>, intent: &WriteIntent) -> usize {
+    let last = ranks.values().copied().max().unwrap_or(0);
+    if intent.activity.is_some() {
+        return last + 1;
+    }
+    ranks.get(&intent.entity).copied().unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -34,6 +34,8 @@ pub struct NewIntent {
     pub intent: String,
     /// Its position in its submission.
     pub ordinal: i64,
+    /// Its place in the order the intake runs its submission.
+    pub run_order: i64,
 }
 
 /// A claimed intent, to run.
@@ -196,12 +198,12 @@ impl Store {
                 "WITH picked AS MATERIALIZED (SELECT key FROM idempotency \
                  WHERE customer = $4 AND ",
                 due!(),
-                " ORDER BY not_before, created_at, ordinal LIMIT $5{}) \
+                " ORDER BY not_before, created_at, run_order, ordinal LIMIT $5{}) \
                  UPDATE idempotency SET claimed_by = $2, lease_until = $3, \
                  attempts = attempts + 1 WHERE customer = $4 AND ",
                 due!(),
                 " AND key IN (SELECT key FROM picked) \
-                 RETURNING key, intent, ordinal, attempts, created_at"
+                 RETURNING key, intent, ordinal, run_order, attempts, created_at"
             ),
             self.backend().skip_locked()
         );
@@ -214,7 +216,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await
             .with_context(|| format!("claiming due intents of `{customer}`"))?;
-        let mut claimed: Vec<(String, Queued)> = rows
+        let mut claimed: Vec<((String, i64), Queued)> = rows
             .iter()
             .map(|r| {
                 let queued = Queued {
@@ -223,7 +225,7 @@ impl Store {
                     ordinal: r.get("ordinal"),
                     attempts: r.get("attempts"),
                 };
-                (r.get("created_at"), queued)
+                ((r.get("created_at"), r.get("run_order")), queued)
             })
             .collect();
         claimed.sort_by(|a, b| (&a.0, a.1.ordinal).cmp(&(&b.0, b.1.ordinal)));
@@ -461,6 +463,7 @@ mod tests {
                 fingerprint: format!("fp-{key}"),
                 intent: format!("{{\"n\": {i}}}"),
                 ordinal: i as i64,
+                run_order: i as i64,
             })
             .collect()
     }

@@ -314,7 +314,7 @@ impl Store {
 
             let mut insert = Sql::new(
                 "INSERT INTO idempotency (customer, key, fingerprint, result, created_at, \
-                 intent, job_id, ordinal, not_before, claimed_by, lease_until) ",
+                 intent, job_id, ordinal, run_order, not_before, claimed_by, lease_until) ",
             );
             insert.push_values(chunk, |row, intent| {
                 row.push_bind(customer)
@@ -325,6 +325,7 @@ impl Store {
                     .push_bind(&intent.intent)
                     .push_bind(&intake.job_id)
                     .push_bind(intent.ordinal)
+                    .push_bind(intent.run_order)
                     .push_bind(&created_at)
                     .push_bind(&intake.claimed_by)
                     .push_bind(&intake.lease_until);
@@ -333,6 +334,7 @@ impl Store {
                 " ON CONFLICT (customer, key) DO UPDATE SET fingerprint = excluded.fingerprint, \
                  result = NULL, status = NULL, released = 0, created_at = excluded.created_at, \
                  intent = excluded.intent, job_id = excluded.job_id, ordinal = excluded.ordinal, \
+                 run_order = excluded.run_order, \
                  not_before = excluded.not_before, claimed_by = excluded.claimed_by, \
                  lease_until = excluded.lease_until, attempts = 0, last_error = NULL \
                  WHERE idempotency.released = 1 RETURNING key",

@@ -65,6 +65,7 @@ fn intents(names: &[&str]) -> Vec<NewIntent> {
             fingerprint: format!("fingerprint of {k}"),
             intent: "{}".into(),
             ordinal: i as i64,
+            run_order: i as i64,
         })
         .collect()
 }
