@@ -76,6 +76,33 @@ async fn a_deal_may_name_a_company_created_in_the_same_batch() -> anyhow::Result
     Ok(())
 }
 
+#[tokio::test]
+async fn keys_that_differ_only_in_case_are_one_record() -> anyhow::Result<()> {
+    let harness = Harness::start(&examples_dir()).await?;
+    harness
+        .salesforce
+        .org
+        .add_user(NORTHWIND_REP, "Anna", "Snelling");
+    let batch = json!([
+        company("Case Co"),
+        company("CASE CO"),
+        deal("CASE1", NORTHWIND_REP, "CASE CO")
+    ]);
+    let answer = harness.write("northwind", batch).await?;
+    let answers = results(&answer);
+    assert_eq!(answers[0]["status"], "created", "{answer}");
+    assert_eq!(
+        answers[1]["error"]["code"], "duplicate_in_batch",
+        "{answer}"
+    );
+    assert_eq!(answers[2]["status"], "created", "{answer}");
+    let accounts = harness.salesforce.org.records("Account");
+    let deals = harness.salesforce.org.records("Opportunity");
+    assert_eq!(accounts.len(), 1, "{accounts:?}");
+    assert_eq!(deals[0]["AccountId"], accounts[0]["Id"]);
+    Ok(())
+}
+
 /// Whether the HubSpot deal with `name` is linked to the company `company`.
 fn hubspot_deal_linked(harness: &Harness, name: &str, company: &Value) -> bool {
     let deals = harness.hubspot.org.records("deals");

@@ -56,9 +56,11 @@ pub(super) async fn plan_all(
             w.fail(error);
             continue;
         }
+        // Keys compare ignoring case, as both CRMs compare them: two keys
+        // that differ only in case would make two records one key finds.
         if w.existing.is_none()
             && let Some(k) = key
-            && !creating_keys.insert((w.prepared.write.object.clone(), k.clone()))
+            && !creating_keys.insert((w.prepared.write.object.clone(), k.to_lowercase()))
         {
             w.fail(RecordError::input(
                 "duplicate_in_batch",
