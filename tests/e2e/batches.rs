@@ -24,6 +24,16 @@ fn deal(key: &str, rep: &str, account: &str) -> Value {
     })
 }
 
+/// The example customers' host, with Northwind's rep in its org.
+async fn northwind() -> anyhow::Result<Harness> {
+    let harness = Harness::start(&examples_dir()).await?;
+    harness
+        .salesforce
+        .org
+        .add_user(NORTHWIND_REP, "Anna", "Snelling");
+    Ok(harness)
+}
+
 #[tokio::test]
 async fn a_deal_may_name_a_company_created_in_the_same_batch() -> anyhow::Result<()> {
     let harness = Harness::start(&examples_dir()).await?;
@@ -78,11 +88,7 @@ async fn a_deal_may_name_a_company_created_in_the_same_batch() -> anyhow::Result
 
 #[tokio::test]
 async fn keys_that_differ_only_in_case_are_one_record() -> anyhow::Result<()> {
-    let harness = Harness::start(&examples_dir()).await?;
-    harness
-        .salesforce
-        .org
-        .add_user(NORTHWIND_REP, "Anna", "Snelling");
+    let harness = northwind().await?;
     let batch = json!([
         company("Case Co"),
         company("CASE CO"),
@@ -171,11 +177,7 @@ async fn a_hubspot_deal_that_exists_gets_its_link_to_a_company() -> anyhow::Resu
 
 #[tokio::test]
 async fn a_dry_run_plans_a_reference_to_a_company_the_batch_would_create() -> anyhow::Result<()> {
-    let harness = Harness::start(&examples_dir()).await?;
-    harness
-        .salesforce
-        .org
-        .add_user(NORTHWIND_REP, "Anna", "Snelling");
+    let harness = northwind().await?;
     let batch = json!([
         company("PlannedCo"),
         deal("PLAN1", NORTHWIND_REP, "PlannedCo")
