@@ -109,6 +109,45 @@ async fn keys_that_differ_only_in_case_are_one_record() -> anyhow::Result<()> {
     Ok(())
 }
 
+#[tokio::test]
+async fn a_record_naming_itself_fails_alone() -> anyhow::Result<()> {
+    let harness = northwind().await?;
+    let parented = |name: &str, parent: &str| {
+        let mut record = company(name);
+        record["fields"]["subsidiary_of"] = json!(parent);
+        record
+    };
+    let answer = harness
+        .write("northwind", json!([company("Old Co")]))
+        .await?;
+    assert_eq!(results(&answer)[0]["status"], "created", "{answer}");
+
+    // New or existing, a company naming itself fails; one naming another
+    // company of the same request is written.
+    let batch = json!([
+        parented("Self Co", "self co"),
+        parented("Old Co", "Old Co"),
+        company("Parent Co"),
+        parented("Child Co", "Parent Co")
+    ]);
+    let answer = harness.write("northwind", batch).await?;
+    let answers = results(&answer);
+    for refused in &answers[..2] {
+        assert_eq!(refused["error"]["code"], "self_reference", "{answer}");
+        assert_eq!(refused["error"]["field"], "ParentId", "{answer}");
+    }
+    assert_eq!(answers[3]["status"], "created", "{answer}");
+    let accounts = harness.salesforce.org.records("Account");
+    let named = |name: &str| accounts.iter().find(|a| a["Name"] == name).cloned();
+    let (parent, child) = (named("Parent Co"), named("Child Co"));
+    assert_eq!(
+        child.map(|c| c["ParentId"].clone()),
+        parent.map(|p| p["Id"].clone())
+    );
+    assert!(named("Self Co").is_none());
+    Ok(())
+}
+
 /// Whether the HubSpot deal with `name` is linked to the company `company`.
 fn hubspot_deal_linked(harness: &Harness, name: &str, company: &Value) -> bool {
     let deals = harness.hubspot.org.records("deals");

@@ -168,6 +168,9 @@ pub(super) async fn resolve_references(
             .associations
             .iter()
             .map(|association| {
+                if names_itself(w, association) {
+                    return Err(self_reference(association));
+                }
                 let from_batch = match &association.target {
                     Target::Lookup(key) => in_batch(batch, w, association, key),
                     _ => None,
@@ -219,6 +222,34 @@ pub(super) async fn resolve_references(
         }
         w.associations.extend(links);
     }
+}
+
+/// Whether `w`'s association names `w` itself, by its own key.
+fn names_itself(w: &Work, association: &Association) -> bool {
+    let write = &w.prepared.write;
+    match (&association.target, &write.match_key) {
+        (Target::Lookup(key), Some(own)) => {
+            order::key_ref(&association.object, key) == order::key_ref(&write.object, own)
+        }
+        _ => false,
+    }
+}
+
+/// A record may not name itself: a record does not exist before it is
+/// written, and the CRM refuses a record that is its own parent.
+fn self_reference(association: &Association) -> RecordError {
+    let field = association
+        .via
+        .clone()
+        .or_else(|| Some(association.object.clone()));
+    RecordError::input(
+        "self_reference",
+        format!(
+            "the `{}` record this one names is this record itself",
+            association.object
+        ),
+        field,
+    )
 }
 
 /// The record of the batch `w`'s association points to, when the batch
