@@ -350,3 +350,28 @@ async fn a_keyed_create_whose_every_answer_was_lost_is_unknown_unless_its_key_fi
     assert_eq!(accounts(&harness, "Keyed"), ["Keyed"]);
     Ok(())
 }
+
+#[tokio::test]
+async fn keyed_creates_whose_keys_differ_only_in_case_stay_two_records() -> anyhow::Result<()> {
+    let (harness, _dir) = start().await?;
+    let create = |name: &str, key: &str| {
+        json!({ "entity": "company", "operation": "create", "idempotency_key": key,
+            "fields": { "name": name } })
+    };
+    let batch = json!([create("Cased A", "CaseKey"), create("Cased B", "casekey")]);
+    let answer = harness.write("keyed", batch).await?;
+    let answers = results(&answer);
+    assert_eq!(answers[0]["status"], "created", "{answer}");
+    assert_eq!(answers[1]["error"]["code"], "crm_key_collision", "{answer}");
+    assert_eq!(answers[1]["error"]["field"], "idempotency_key", "{answer}");
+    assert_eq!(accounts(&harness, "Cased"), ["Cased A"]);
+
+    // Without a crm key, case tells two keys apart as usual.
+    let batch = json!([create("Plain A", "PlainKey"), create("Plain B", "plainkey")]);
+    let answer = harness.write("plain", batch).await?;
+    assert!(
+        results(&answer).iter().all(|r| r["status"] == "created"),
+        "{answer}"
+    );
+    Ok(())
+}

@@ -11,6 +11,33 @@ use crate::mapping;
 use crate::record::{Operation, Value};
 use crate::schema::{ObjectSchema, OrgSchema};
 
+/// Fails a create whose idempotency key, kept in its object's `crm_key`,
+/// differs only in case from one an earlier create of the batch keeps
+/// there: the CRM compares external ids and unique values ignoring case,
+/// so the second upsert would update the first record, not make its own.
+fn crm_key_collision(
+    config: &CustomerConfig,
+    w: &Work,
+    seen: &mut BTreeSet<(String, String)>,
+) -> Option<RecordError> {
+    let entity = config.entities.get(&w.prepared.intent.entity)?;
+    let field = entity.crm_key.as_ref()?;
+    let key = w.prepared.intent.idempotency_key.as_ref()?;
+    let object = w.prepared.write.object.clone();
+    if seen.insert((object.clone(), key.to_lowercase())) {
+        return None;
+    }
+    Some(RecordError::input(
+        "crm_key_collision",
+        format!(
+            "idempotency key `{key}` differs only in case from another of this batch, and \
+             `{object}.{field}`, which keeps it, compares keys ignoring case: the two \
+             records would be one"
+        ),
+        Some("idempotency_key".into()),
+    ))
+}
+
 /// Decides create or update, adds defaults and the owner, and plans.
 pub(super) async fn plan_all(
     config: &CustomerConfig,
@@ -19,6 +46,7 @@ pub(super) async fn plan_all(
     work: &mut [Work],
 ) {
     let mut creating_keys: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut crm_keys: BTreeSet<(String, String)> = BTreeSet::new();
     let mut emails = BTreeSet::new();
 
     for w in work.iter_mut().filter(|w| w.ok()) {
@@ -67,6 +95,12 @@ pub(super) async fn plan_all(
                 format!("key `{k}` is created twice in one batch"),
                 Some("key".into()),
             ));
+            continue;
+        }
+        if w.existing.is_none()
+            && let Some(error) = crm_key_collision(config, w, &mut crm_keys)
+        {
+            w.fail(error);
             continue;
         }
         let owner_written = w.existing.is_none() || owner_overwritten(config, &intent.entity);
