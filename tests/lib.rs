@@ -482,3 +482,12 @@ pub fn results(answer: &Value) -> Vec<Value> {
         .cloned()
         .unwrap_or_default()
 }
+
+/// The status of each result of a write answer, in order; `-` where one
+/// has none.
+pub fn statuses(answer: &Value) -> Vec<String> {
+    results(answer)
+        .iter()
+        .map(|r| r["status"].as_str().unwrap_or("-").to_owned())
+        .collect()
+}

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use conduit_tests::{Harness, examples_dir, results};
+use conduit_tests::{Harness, examples_dir, results, statuses};
 
 const NORTHWIND_REP: &str = "anna.snelling@northwind.example";
 const GLOBEX_REP: &str = "anna.snelling@globex.example";
@@ -191,11 +191,11 @@ async fn a_hubspot_deal_that_exists_gets_its_link_to_a_company() -> anyhow::Resu
     let batch = json!([company("New Co"), deal("OLD1", GLOBEX_REP, "New Co"), moved]);
     let answer = harness.write("globex", batch.clone()).await?;
     let answers = results(&answer);
-    let statuses: Vec<&str> = answers
-        .iter()
-        .map(|r| r["status"].as_str().unwrap_or("-"))
-        .collect();
-    assert_eq!(statuses, ["created", "updated", "updated"], "{answer}");
+    assert_eq!(
+        statuses(&answer),
+        ["created", "updated", "updated"],
+        "{answer}"
+    );
     let new_co = answers[0]["crm_id"].clone();
     assert!(hubspot_deal_linked(&harness, "Deal OLD1", &new_co));
     assert!(hubspot_deal_linked(&harness, "Deal OLD2", &existing));

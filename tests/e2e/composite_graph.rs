@@ -7,7 +7,7 @@ use conduit_crm_sim::Faults;
 use conduit_crm_sim::salesforce::{Condition, ValidationRule};
 use serde_json::{Value, json};
 
-use conduit_tests::{Harness, config_with_customers, results};
+use conduit_tests::{Harness, config_with_customers, results, statuses};
 
 const CUSTOMERS: [(&str, &str); 2] = [
     ("plain", "customer: plain\ncrm: salesforce\n"),
@@ -278,10 +278,7 @@ async fn a_graph_whose_answer_was_lost_leaves_each_record_once() -> anyhow::Resu
             ..Faults::default()
         });
         let answer = harness.write(customer, batch.clone()).await?;
-        let statuses: Vec<String> = results(&answer)
-            .iter()
-            .map(|r| r["status"].as_str().unwrap_or("-").to_owned())
-            .collect();
+        let statuses = statuses(&answer);
         match customer {
             // Every node names its record: the graph was sent again.
             "keyed" => assert_eq!(statuses, ["created", "created"], "{answer}"),
@@ -321,12 +318,11 @@ async fn a_reference_goes_to_the_record_of_the_batch_that_creates_the_key() -> a
         contact("one@twice.test", "Twice Co", "CEO")
     ]);
     let answer = harness.write("plain", batch).await?;
-    let answers = results(&answer);
-    let statuses: Vec<&str> = answers
-        .iter()
-        .map(|r| r["status"].as_str().unwrap_or("-"))
-        .collect();
-    assert_eq!(statuses, ["failed", "created", "created"], "{answer}");
+    assert_eq!(
+        statuses(&answer),
+        ["failed", "created", "created"],
+        "{answer}"
+    );
     assert_eq!(results(&answer)[0]["error"]["code"], "not_found");
     let account = account_id(&harness, "Twice Co").expect("one account");
     assert_eq!(contacts_of(&harness, &account), ["one@twice.test"]);

@@ -133,8 +133,8 @@ impl Pipeline {
         }
         // Records that others of the job name run first; `ordinal` keeps
         // each answer in the agent's order.
-        let ranks = order::submission_ranks(config);
-        parsed.sort_by_key(|(_, intent)| order::submission_rank(&ranks, intent));
+        let ranks = order::Ranks::new(config);
+        parsed.sort_by_key(|(_, intent)| ranks.of(intent));
         let intake = Intake {
             job_id: Some(job.id.clone()),
             ..Intake::default()

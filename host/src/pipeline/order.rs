@@ -127,13 +127,37 @@ pub(super) fn levels(work: Vec<Work>) -> Vec<Vec<Work>> {
     levels
 }
 
-/// The order a job's intents run in, as ranks: an entity no other entity's
-/// reference leads from runs first (0), one whose fields name entities of
-/// rank `n` runs at `n + 1`, and activities, which relate to records of any
+/// The order a job's intents run in, as ranks: an entity whose fields name
+/// no other entity runs first (0), one whose fields name entities of rank
+/// `n` runs at `n + 1`, and activities, which relate to records of any
 /// entity, after every entity. Claimed in batches, a job's records then
 /// find the records of the job they name, written by an earlier batch. A
 /// cycle of references counts for nothing.
-pub(super) fn submission_ranks(config: &CustomerConfig) -> HashMap<String, usize> {
+pub(super) struct Ranks {
+    entities: HashMap<String, usize>,
+    activities: usize,
+}
+
+impl Ranks {
+    pub(super) fn new(config: &CustomerConfig) -> Self {
+        let entities = entity_ranks(config);
+        let activities = entities.values().max().map_or(0, |last| last + 1);
+        Ranks {
+            entities,
+            activities,
+        }
+    }
+
+    /// `intent`'s rank; 0 for an entity the config does not map.
+    pub(super) fn of(&self, intent: &WriteIntent) -> usize {
+        if intent.activity.is_some() {
+            return self.activities;
+        }
+        self.entities.get(&intent.entity).copied().unwrap_or(0)
+    }
+}
+
+fn entity_ranks(config: &CustomerConfig) -> HashMap<String, usize> {
     fn rank(
         config: &CustomerConfig,
         entity: &str,
@@ -149,14 +173,11 @@ pub(super) fn submission_ranks(config: &CustomerConfig) -> HashMap<String, usize
         if !visiting.insert(entity.to_owned()) {
             return 0;
         }
-        let targets: Vec<&String> = mapping
+        let below = mapping
             .fields
             .values()
-            .filter_map(|f| f.reference.as_ref())
+            .filter_map(|f| f.reference.as_deref())
             .filter(|target| *target != entity)
-            .collect();
-        let below = targets
-            .into_iter()
             .map(|target| rank(config, target, ranks, visiting) + 1)
             .max()
             .unwrap_or(0);
@@ -170,15 +191,6 @@ pub(super) fn submission_ranks(config: &CustomerConfig) -> HashMap<String, usize
         rank(config, entity, &mut ranks, &mut HashSet::new());
     }
     ranks
-}
-
-/// An intent's rank in [`submission_ranks`].
-pub(super) fn submission_rank(ranks: &HashMap<String, usize>, intent: &WriteIntent) -> usize {
-    let last = ranks.values().copied().max().unwrap_or(0);
-    if intent.activity.is_some() {
-        return last + 1;
-    }
-    ranks.get(&intent.entity).copied().unwrap_or(0)
 }
 
 #[cfg(test)]
